@@ -1,0 +1,430 @@
+"""Tests for ablation.spec: parsing, profiles, hashing, grid expansion and every validation error."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from ablation import spec
+from ablation.spec import SpecError
+
+DATA = Path(__file__).parent / "data"
+SAMPLE = DATA / "sample_study.toml"
+SAMPLE_TEXT = SAMPLE.read_text()
+INTERNALS = Path(__file__).resolve().parents[1] / "docs" / "internals.md"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_session():
+    """Overrides conftest's per-test keras.backend.clear_session(): spec builds no model."""
+    yield
+
+
+def doc_example() -> str:
+    """The study-file example of docs/internals.md section 2, verbatim."""
+    section = INTERNALS.read_text().split("## 2.")[1].split("## 3.")[0]
+    return re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+
+
+def edited(old: str, new: str, text: str = SAMPLE_TEXT) -> str:
+    """The sample study with one exact edit (fails loudly when ``old`` is not in it)."""
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+def error_of(text: str, profile: str | None = None) -> str:
+    with pytest.raises(SpecError) as info:
+        spec.loads(text, profile=profile, source="sample.toml")
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def test_sample_study_parses_into_frozen_spec():
+    s = spec.load(SAMPLE)
+    assert (s.name, s.seeds, s.probes, s.profile) == ("sample", (0, 1, 2), ("timing", "gradients"), None)
+    assert (s.probe_every_steps, s.probe_size) == (50, 512)  # defaults
+    assert s.path == SAMPLE and s.source_text == SAMPLE_TEXT
+    assert s.data == spec.DataSpec(name="mnist1d", options={"num_samples": 1000}, validation_size=100,
+                                   train_size=500)
+    assert s.model == spec.ModelSpec(name="mlp", args={"hidden": (32, 32), "activation": "relu", "l2": 1e-5})
+    assert (s.train.epochs, s.train.batch_size, s.train.learning_rate) == (5, 50, 0.05)
+    assert isinstance(s.train.learning_rate, float) and s.train.momentum is None
+    assert s.axis_names == ("activation", "dropout", "config")
+    assert [a.section for a in s.grid] == ["model", "model", "config"]
+    assert s.axis("dropout").labels == ("0.0", "0.5")
+    assert s.axis("config").labels == ("plain", "fast", "small")
+    assert s.axis("config").values[2] == {"train_size": 200, "hidden": (16,)}
+    claim = s.claims[0]
+    assert (claim.id, claim.compare, claim.against, claim.where) == ("C1", {"dropout": "0.5"}, {"dropout": "0.0"}, {})
+    assert (claim.effect, claim.threshold, claim.tolerance) == ("difference", 0.0, None)
+    assert claim.rule == ("supported if the CI of test_error(dropout=0.5) - test_error(dropout=0.0) "
+                          "lies entirely below 0")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.name = "other"
+
+
+def test_doc_example_parses_with_every_key():
+    s = spec.loads(doc_example())
+    assert s.name == "quickstart" and s.axis_names == ("activation", "dropout", "config")
+    assert s.train.schedule == {"kind": "exponential", "decay_steps": 1000, "decay_rate": 0.96}
+    assert s.train.early_stopping == {"criterion": "patience", "patience": 5, "min_delta": 0.0}
+    assert (s.train.momentum, s.train.jit_compile, s.train.precision) == (0.9, True, "float32")
+    assert s.evaluate == spec.EvaluateSpec(mc_dropout_k=(1, 2, 5, 10, 20, 50, 100),
+                                           dropconnect_inference=("scaling", "gaussian"), target_train_error=0.25)
+    assert s.claims[0].rule == "..." and s.claims[0].published == "1.25% vs 1.60% on MNIST"
+    assert s.axis("config").values == ({}, {"l2": 1e-4}, {"dropout": 0.5, "max_norm": 2.0})
+    assert s.n_trials == 2 * 2 * 3 * 3
+
+
+def test_profile_deep_merges_over_the_file():
+    base, quick = spec.load(SAMPLE), spec.load(SAMPLE, profile="quick")
+    assert quick.profile == "quick" and quick.train.epochs == 1 and quick.seeds == (0,)
+    # merged, not replaced: the other [train] and [study] keys survive
+    assert quick.train == dataclasses.replace(base.train, epochs=1)
+    assert quick.probes == base.probes and quick.name == "sample"
+    wide = spec.load(SAMPLE, profile="wide")
+    assert wide.model.args == {"hidden": (64, 64), "activation": "relu", "l2": 1e-5}
+
+
+def test_to_dict_is_json_and_keeps_axis_order():
+    d = spec.load(SAMPLE).to_dict()
+    assert json.loads(json.dumps(d)) == d
+    assert [a["name"] for a in d["grid"]] == ["activation", "dropout", "config"]
+    assert d["grid"][2]["values"][2] == {"train_size": 200, "hidden": [16]}
+    assert d["model"]["args"]["hidden"] == [32, 32] and d["study"]["seeds"] == [0, 1, 2]
+
+
+# ----------------------------------------------------------------------------- hash
+
+
+def test_hash_is_sha256_of_canonical_resolved_spec():
+    s = spec.load(SAMPLE)
+    d = s.to_dict()
+    del d["claims"], d["profile"], d["study"]["description"]
+    expected = hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert s.hash == expected and len(s.hash) == 64
+    assert s.short_hash == expected[:8] and s.run_name == f"sample-{expected[:8]}"
+    assert spec.load(SAMPLE).hash == s.hash  # stable across reloads
+    assert hash(s) == hash(spec.load(SAMPLE))
+
+
+@pytest.mark.parametrize("old, new", [
+    ('description = "Dropout and activation on a small MLP."', 'description = "Edited."'),
+    ('statement = "Dropout lowers the test error"', 'statement = "Reworded"'),
+    ('expect = "lower"', 'expect = "higher"'),
+    ("# A small valid study", "# An edited comment on a small valid study"),
+])
+def test_hash_ignores_description_claims_and_comments(old, new):
+    assert spec.loads(edited(old, new)).hash == spec.load(SAMPLE).hash
+
+
+@pytest.mark.parametrize("old, new", [
+    ("epochs = 5", "epochs = 6"),
+    ('dropout = [0.0, 0.5]', 'dropout = [0.0, 0.4]'),
+    ('seeds = [0, 1, 2]', 'seeds = [0, 1]'),
+    ('activation = ["relu", "tanh"]', 'activation = ["tanh", "relu"]'),  # trial order changes
+    ("plain = {}", "plain = { l1 = 1e-6 }"),
+])
+def test_hash_changes_with_what_runs(old, new):
+    assert spec.loads(edited(old, new).replace("compare = { dropout = 0.5 }", "compare = { }")
+                      .replace("against = { dropout = 0.0 }", "")).hash != spec.load(SAMPLE).hash
+
+
+def test_hash_changes_with_profile():
+    hashes = {spec.load(SAMPLE, profile=p).hash for p in (None, "quick", "wide")}
+    assert len(hashes) == 3
+
+
+# ----------------------------------------------------------------------------- grid expansion
+
+
+def test_points_and_trials_are_the_product_times_seeds():
+    s = spec.load(SAMPLE)
+    points = s.points()
+    assert len(points) == 2 * 2 * 3 and s.n_trials == 2 * 2 * 3 * 3 == len(s.trials())
+    assert points[0] == {"activation": "relu", "dropout": "0.0", "config": "plain"}
+    assert points[1] == {"activation": "relu", "dropout": "0.0", "config": "fast"}  # last axis fastest
+    assert points[-1] == {"activation": "tanh", "dropout": "0.5", "config": "small"}
+    assert len({tuple(p.values()) for p in points}) == 12
+    assert s.trials()[:4] == [(points[0], 0), (points[0], 1), (points[0], 2), (points[1], 0)]
+    assert spec.load(SAMPLE, profile="quick").n_trials == 12
+
+
+def test_resolve_merges_fixed_args_axis_values_and_recipes():
+    s = spec.load(SAMPLE)
+    plain = s.resolve({"activation": "tanh", "dropout": "0.5", "config": "plain"}, seed=2)
+    assert plain.model_name == "mlp" and plain.seed == 2
+    assert plain.model_args == {"hidden": (32, 32), "activation": "tanh", "l2": 1e-5, "dropout": 0.5}
+    assert plain.train == dataclasses.replace(s.train, momentum=0.0)  # sgd: no momentum
+    assert (plain.data_name, plain.data_options) == ("mnist1d", {"num_samples": 1000})
+    assert (plain.train_size, plain.validation_size) == (500, 100)
+    fast = s.resolve({"activation": "relu", "dropout": "0.5", "config": "fast"}, seed=0)
+    assert fast.model_args["dropout"] == 0.2  # the recipe overrides the axis value
+    assert (fast.train.learning_rate, fast.train.optimizer, fast.train.momentum) == (0.2, "momentum", 0.9)
+    assert fast.train.epochs == 5
+    small = s.resolve({"activation": "relu", "dropout": "0.0", "config": "small"}, seed=1)
+    assert small.train_size == 200 and small.model_args["hidden"] == (16,)
+    assert s.model.args["hidden"] == (32, 32)  # the spec itself is untouched
+
+
+def test_train_and_train_size_axes_and_labels():
+    text = edited('dropout = [0.0, 0.5]', 'dropout = [0.0, 0.5]\nlearning_rate = [0.1, 1]\n'
+                  'train_size = [100, 300]\nhidden = [[100, 100], [8]]\nbatchnorm = [false, "after"]')
+    s = spec.loads(text)
+    assert [a.section for a in s.grid] == ["model", "model", "train", "data", "model", "model", "config"]
+    assert s.axis("learning_rate").labels == ("0.1", "1.0") and s.axis("learning_rate").values == (0.1, 1.0)
+    assert s.axis("hidden").labels == ("100-100", "8") and s.axis("batchnorm").labels == ("false", "after")
+    point = {"activation": "relu", "dropout": "0.0", "learning_rate": "1.0", "train_size": "300",
+             "hidden": "100-100", "batchnorm": "false", "config": "plain"}
+    trial = s.resolve(point, seed=0)
+    assert (trial.train.learning_rate, trial.train_size, trial.model_args["hidden"]) == (1.0, 300, (100, 100))
+    assert trial.model_args["batchnorm"] is False
+    assert s.n_trials == 2 * 2 * 2 * 2 * 2 * 2 * 3 * 3
+
+
+def test_labels():
+    assert [spec.label(v) for v in (None, 0.5, 1e-4, 3, True, "relu", [100, 100], (), {"a": 1})] == \
+        ["none", "0.5", "0.0001", "3", "true", "relu", "100-100", "[]", "a=1"]
+
+
+def test_resolve_rejects_bad_points():
+    s = spec.load(SAMPLE)
+    with pytest.raises(SpecError, match=r'^point\.dropout: unknown label "0\.7"; expected one of 0\.0, 0\.5$'):
+        s.resolve({"activation": "relu", "dropout": "0.7", "config": "plain"}, seed=0)
+    with pytest.raises(SpecError, match=r"^point\.config: missing axis$"):
+        s.resolve({"activation": "relu", "dropout": "0.0"}, seed=0)
+    with pytest.raises(SpecError, match=r"^point\.dropuot: unknown axis; did you mean point\.dropout\?"):
+        s.resolve({"activation": "relu", "dropuot": "0.0", "config": "plain"}, seed=0)
+    assert s.resolve({"activation": "relu", "dropout": 0.5, "config": "plain"}, seed=0).point["dropout"] == "0.5"
+
+
+def test_describe_grid():
+    text = spec.describe_grid(spec.load(SAMPLE, profile="quick"))
+    lines = text.splitlines()
+    assert lines[0].startswith("study sample (sample-") and lines[0].endswith(", profile quick")
+    assert lines[2].split() == ["activation", "model", "relu,", "tanh"]
+    assert lines[4].split() == ["config", "config", "plain,", "fast,", "small"]
+    assert lines[-1] == "2 x 2 x 3 = 12 points x 1 seed = 12 trials"
+
+
+# ----------------------------------------------------------------------------- validation errors
+
+
+ERRORS = [
+    # unknown keys, with a did-you-mean
+    ("dropout = [0.0, 0.5]", "dropuot = [0.0, 0.5]", r"^grid\.dropuot: unknown key; did you mean grid\.dropout\?$"),
+    ("[train]", "[trian]", r"^trian: unknown key; did you mean train\?$"),
+    ("epochs = 5", "epocs = 5", r"^train\.epocs: unknown key; did you mean train\.epochs\?$"),
+    ("seeds = [0, 1, 2]", "seed = [0, 1, 2]", r"^study\.seed: unknown key; did you mean study\.seeds\?$"),
+    ("num_samples = 1000", "num_sample = 1000", r"^data\.num_sample: unknown key; did you mean data\.num_samples\?$"),
+    ("hidden = [32, 32]", "hiden = [32, 32]", r"^model\.hiden: unknown key; did you mean model\.hidden\?$"),
+    ('expect = "lower"', 'expct = "lower"', r"^claims\[0\]\.expct: unknown key; did you mean claims\[0\]\.expect\?$"),
+    ("plain = {}", "plain = { l22 = 0.1 }",
+     r"^grid\.config\.plain\.l22: unknown key; did you mean grid\.config\.plain\.l2\?$"),
+    ("dropout = [0.0, 0.5]", "dropout = [0.0, 0.5]\nseed = [1, 2]", r"^grid\.seed: seeds are replicates"),
+    ("[profiles.wide]", "[profiles.wide.trian]",
+     r"^profiles\.wide\.trian: unknown key; did you mean profiles\.wide\.train\?$"),
+    # wrong types and impossible values
+    ("epochs = 5", 'epochs = "ten"', r'^train\.epochs: expected a positive integer, received "ten"$'),
+    ("epochs = 5", "epochs = 0", r"^train\.epochs: expected a positive integer, received 0$"),
+    ("epochs = 5", "epochs = 5.0", r"^train\.epochs: expected a positive integer, received 5\.0$"),
+    ("batch_size = 50", "batch_size = -1", r"^train\.batch_size: expected a positive integer, received -1$"),
+    ("learning_rate = 0.05", "learning_rate = 0", r"^train\.learning_rate: expected a positive float, received 0$"),
+    ("learning_rate = 0.05", "learning_rate = inf", r"^train\.learning_rate: expected a positive float, received inf$"),
+    ("epochs = 5", "epochs = 5\nmomentum = 1.0", r"^train\.momentum: expected a float in \[0, 1\), received 1\.0$"),
+    ("epochs = 5", "epochs = 5\nnesterov = 1", r"^train\.nesterov: expected true or false, received 1$"),
+    ("seeds = [0, 1, 2]", "seeds = []",
+     r"^study\.seeds: expected a non-empty list of non-negative integers, received \[\]$"),
+    ("seeds = [0, 1, 2]", "seeds = [0, 1, 0]", r"^study\.seeds: duplicate value 0$"),
+    ("seeds = [0, 1, 2]", "seeds = [0, -1]", r"^study\.seeds\[1\]: expected a non-negative integer, received -1$"),
+    ('name = "sample"', 'name = "My Study"', r'^study\.name: expected a name of \[a-z0-9_-\]\+, received "My Study"$'),
+    ('name = "sample"\n', "", r"^study\.name: required key is missing$"),
+    ("validation_size = 100", "validation_size = -1",
+     r"^data\.validation_size: expected a non-negative integer, received -1$"),
+    ("train_size = 500", "train_size = 0", r"^data\.train_size: expected a positive integer, received 0$"),
+    ('optimizer = "sgd"', 'optimizer = "adamm"', r'^train\.optimizer: expected one of sgd, momentum, adam, adamw, '
+     r'rmsprop, adagrad, nadam, received "adamm"$'),
+    ("epochs = 5", 'epochs = 5\nprecision = "float16"', r'^train\.precision: expected one of float32, mixed_bfloat16, '
+     r'mixed_float16, received "float16"$'),
+    ("epochs = 5", 'epochs = 5\nearly_stopping = { criterion = "gll" }', r'^train\.early_stopping\.criterion: expected '
+     r'one of patience, gl, pq, up, received "gll"$'),
+    ("epochs = 5", 'epochs = 5\nearly_stopping = { criterion = "gl", patience = 3 }',
+     r"^train\.early_stopping\.patience: unknown key; expected one of alpha, criterion$"),
+    ("epochs = 5", 'epochs = 5\nearly_stopping = { criterion = "up", s = 0 }',
+     r"^train\.early_stopping\.s: expected a positive integer, received 0$"),
+    ("epochs = 5", 'epochs = 5\nschedule = { kind = "linear" }', r'^train\.schedule\.kind: expected one of '
+     r'exponential, cosine, piecewise, received "linear"$'),
+    ("epochs = 5", 'epochs = 5\nschedule = { kind = "cosine" }', r'^train\.schedule\.decay_steps: required key is '
+     r'missing for kind "cosine"$'),
+    ("epochs = 5", 'epochs = 5\nschedule = { kind = "exponential", decay_steps = 10, decay_rat = 0.5 }',
+     r"^train\.schedule\.decay_rat: unknown key; did you mean train\.schedule\.decay_rate\?$"),
+    ("epochs = 5", 'epochs = 5\nschedule = { kind = "piecewise", boundaries = [10, 20], values = [0.1, 0.01] }',
+     r"^train\.schedule\.values: expected 3 values \(one more than boundaries\), received 2$"),
+    ('probes = ["timing", "gradients"]', 'probes = ["timming"]', r'^study\.probes\[0\]: expected one of gradients, '
+     r'activations, covariate_shift, weights, timing, speed, received "timming"$'),
+    # grid
+    ("dropout = [0.0, 0.5]", "dropout = []", r"^grid\.dropout: expected a non-empty list of values, received \[\]$"),
+    ("dropout = [0.0, 0.5]", "dropout = 0.5", r"^grid\.dropout: expected a non-empty list of values, received 0\.5$"),
+    ("dropout = [0.0, 0.5]", "dropout = [0.5, 0.5]", r"^grid\.dropout: duplicate value 0\.5$"),
+    ("dropout = [0.0, 0.5]", "dropout = [0.0, 1.5]", r"^grid\.dropout: Invalid value for argument 'dropout': "
+     r"expected a float in \[0, 1\)\. Received: dropout=1\.5$"),
+    ("dropout = [0.0, 0.5]", "dropout = [0.0, 0.5]\nlearning_rate = [0.1, -1.0]",
+     r"^grid\.learning_rate: expected a positive float, received -1\.0$"),
+    ("dropout = [0.0, 0.5]", "dropout = [0.0, 0.5]\ntrain_size = [0]", r"^grid\.train_size: expected a positive "
+     r"integer, received 0$"),
+    ("plain = {}", "plain = { l2 = -1.0 }", r"^grid\.config\.plain: Invalid value for argument 'l2'"),
+    ("plain = {}", 'plain = { optimizer = "lbfgs" }', r"^grid\.config\.plain\.optimizer: expected one of sgd"),
+    ("dropout = [0.0, 0.5]", "dropout = [0.0, 0.5]\ndropconnect = [0.0, 0.5]\nweight_standardization = [false, true]",
+     r"^grid: Invalid value for argument 'dropconnect': expected 0 when weight_standardization=True .* "
+     r"\(at activation=relu, dropout=0\.0, dropconnect=0\.5, weight_standardization=true, config=plain\)$"),
+    # data set and model names, model arguments
+    ('name = "mnist1d"', 'name = "mnsit"', r'^data\.name: unknown data set "mnsit"; available: digits, fashion_mnist, '
+     r"mnist, mnist1d$"),
+    ('name = "mlp"', 'name = "mpl"', r'^model\.name: unknown model "mpl"; did you mean "mlp"\? available: mlp, cnn'),
+    ('activation = "relu"\nl2', 'activation = "relu"\ndropout = 1.5\nl2', r"^model\.dropout: Invalid value for "
+     r"argument 'dropout': expected a float in \[0, 1\)\. Received: dropout=1\.5$"),
+    # claims
+    ('expect = "lower"', "", r"^claims\[0\]\.expect: required key is missing$"),
+    ('expect = "lower"', 'expect = "less"',
+     r'^claims\[0\]\.expect: expected one of lower, higher, near, received "less"$'),
+    ("compare = { dropout = 0.5 }", "compare = { dropuot = 0.5 }",
+     r"^claims\[0\]\.compare\.dropuot: unknown grid axis; did you mean claims\[0\]\.compare\.dropout\?$"),
+    ("compare = { dropout = 0.5 }", "compare = { dropout = 0.3 }",
+     r"^claims\[0\]\.compare\.dropout: expected one of 0\.0, 0\.5, received 0\.3$"),
+    ("against = { dropout = 0.0 }", "against = { seed = 0 }",
+     r"^claims\[0\]\.against\.seed: unknown grid axis; expected one of activation, config, dropout$"),
+    ("against = { dropout = 0.0 }", 'where = { config = "turbo" }',
+     r'^claims\[0\]\.where\.config: expected one of plain, fast, small, received "turbo"$'),
+    ('expect = "lower"', 'expect = "near"', r'^claims\[0\]\.tolerance: required when expect = "near"$'),
+    ('expect = "lower"', 'expect = "lower"\n[[claims]]\nid = "C1"\nstatement = "x"\nmetric = "m"\nexpect = "higher"',
+     r'^claims\[1\]\.id: duplicate claim id "C1"$'),
+    # evaluate
+    ("[data]", "[evaluate]\nmc_dropout_k = [1, 0]\n\n[data]", r"^evaluate\.mc_dropout_k\[1\]: expected a positive "
+     r"integer, received 0$"),
+    ("[data]", "[evaluate]\nmc_dropout = [1]\n\n[data]", r"^evaluate\.mc_dropout: unknown key; did you mean "
+     r"evaluate\.mc_dropout_k\?$"),
+]
+
+
+@pytest.mark.parametrize("old, new, pattern", ERRORS, ids=[e[2][1:40] for e in ERRORS])
+def test_validation_errors_name_the_key_path(old, new, pattern):
+    assert re.search(pattern, error_of(edited(old, new))), error_of(edited(old, new))
+
+
+def test_grid_errors():
+    text = SAMPLE_TEXT.split("[grid]")[0]
+    text = text.replace("compare = { dropout = 0.5 }\nagainst = { dropout = 0.0 }\n", "")
+    assert re.search(r"^grid: expected at least one axis, received an empty table$", error_of(text))
+    assert re.search(r"^grid: expected at least one axis", error_of(text + "[grid]\n"))
+
+
+def test_early_stopping_needs_a_validation_set():
+    text = edited("validation_size = 100", "validation_size = 0")
+    assert spec.loads(text).data.validation_size == 0
+    text = edited("plain = {}", 'plain = { early_stopping = { criterion = "gl" } }', text)
+    assert re.search(r"^grid\.config\.plain\.early_stopping: needs a validation set", error_of(text))
+
+
+def test_axis_that_is_both_a_model_and_a_train_key_is_ambiguous(monkeypatch):
+    from ablation import zoo
+
+    names = zoo.argument_names
+    monkeypatch.setattr(zoo, "argument_names", lambda name: tuple(names(name)) + ("epochs",))
+    message = error_of(edited("dropout = [0.0, 0.5]", "dropout = [0.0, 0.5]\nepochs = [1, 2]"))
+    assert message == "grid.epochs: ambiguous: both a model argument and a train key"
+
+
+def test_invalid_toml_names_file_and_line():
+    message = error_of(edited("epochs = 5", "epochs = = 5"))
+    line = SAMPLE_TEXT.splitlines().index("epochs = 5") + 1
+    assert re.search(rf"^sample\.toml, line {line}: invalid TOML: Invalid value \(column \d+\)$", message)
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(SpecError, match=rf"^{re.escape(str(tmp_path / 'nope.toml'))}: no such study file$"):
+        spec.load(tmp_path / "nope.toml")
+
+
+def test_unknown_profile_lists_available_ones():
+    assert error_of(SAMPLE_TEXT, profile="quik") == \
+        "profiles.quik: unknown profile; did you mean profiles.quick? available profiles: quick, wide"
+
+
+def test_errors_from_a_profile_name_the_profile():
+    text = edited("train = { epochs = 1 }", "train = { epochs = 0 }")
+    assert spec.loads(text).train.epochs == 5  # not selected: only its keys are checked
+    assert error_of(text, profile="quick") == \
+        "profiles.quick.train.epochs: expected a positive integer, received 0"
+    text = edited('model = { hidden = [64, 64] }', 'model = { name = "cnn" }')
+    assert error_of(text, profile="wide").startswith("model.hidden: unknown key")
+    assert error_of(text, profile="wide").endswith("(with profile wide)")
+
+
+def test_profile_that_shrinks_an_axis_keeps_inherited_claims():
+    text = SAMPLE_TEXT + '\n[profiles.tiny]\ngrid = { dropout = [0.5], activation = ["relu"] }\n'
+    s = spec.loads(text, profile="tiny")
+    assert s.axis("dropout").values == (0.5,) and s.n_trials == 1 * 1 * 3 * 3
+    assert (s.claims[0].compare, s.claims[0].against) == ({"dropout": "0.5"}, {"dropout": "0.0"})
+    own = text + '[[profiles.tiny.claims]]\nid = "T"\nstatement = "s"\nmetric = "m"\nexpect = "lower"\n' \
+        'compare = { dropout = 0.0 }\n'
+    assert error_of(own, profile="tiny") == "profiles.tiny.claims[0].compare.dropout: expected one of 0.5, received 0.0"
+
+
+def test_the_file_itself_must_be_valid_under_a_profile():
+    text = edited("epochs = 5", "epochs = 0")  # the quick profile sets epochs = 1
+    assert error_of(text, profile="quick") == "train.epochs: expected a positive integer, received 0"
+
+
+def test_spec_error_is_a_value_error():
+    assert issubclass(SpecError, ValueError)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def test_nothing_is_written_to_disk(tmp_path, monkeypatch):
+    path = tmp_path / "study.toml"
+    path.write_text(SAMPLE_TEXT)
+    monkeypatch.chdir(tmp_path)
+    before = {(p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*")}
+    s = spec.load(path, profile="quick")
+    s.hash, s.to_dict(), spec.describe_grid(s), [s.resolve(p, seed) for p, seed in s.trials()]
+    with pytest.raises(SpecError):
+        spec.load(tmp_path / "missing.toml")
+    assert {(p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*")} == before
+
+
+def test_find_study_and_list_studies(tmp_path, monkeypatch):
+    monkeypatch.setattr(spec, "STUDIES_DIR", tmp_path)
+    (tmp_path / "beta.toml").write_text(SAMPLE_TEXT)
+    (tmp_path / "alpha.toml").write_text(SAMPLE_TEXT)
+    (tmp_path / "notes.txt").write_text("")
+    assert spec.list_studies() == ["alpha", "beta"]
+    assert spec.find_study("beta") == tmp_path / "beta.toml"
+    assert spec.find_study(SAMPLE) == SAMPLE
+    with pytest.raises(SpecError, match=r"^gamma: no such study file or bundled study; bundled studies: alpha, beta$"):
+        spec.find_study("gamma")
+
+
+def test_default_studies_dir_is_repo_studies():
+    assert spec.STUDIES_DIR == Path(__file__).resolve().parents[1] / "studies"
+
+
+@pytest.mark.parametrize("name", spec.list_studies())
+def test_bundled_studies_parse_with_every_profile(name):
+    import tomllib
+
+    path = spec.find_study(name)
+    profiles = tomllib.loads(path.read_text()).get("profiles", {})
+    for profile in (None, *profiles):
+        s = spec.load(path, profile=profile)
+        assert s.name and s.n_trials == len(s.trials()) >= 1
