@@ -212,4 +212,4 @@ def fit(model: keras.Model, x: np.ndarray, y: np.ndarray, *, train: TrainSpec, s
     batch_size = min(train.batch_size, len(x))
     val = eval_pipeline(*validation) if validation is not None and len(validation[0]) else None
     return model.fit(train_pipeline(x, y, batch_size, seed), epochs=train.epochs, validation_data=val,
-                     callbacks=list(callbacks), verbose=0)
+                     callbacks=list(callbacks), verbose=0, shuffle=False)

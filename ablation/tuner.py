@@ -9,22 +9,40 @@ study. An interrupted trial is re-queued by keras-tuner when the oracle reloads.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Callable
 
 import keras_tuner as kt
 from keras_tuner.src.engine import base_tuner
+from keras_tuner.src.tuners.gridsearch import LinkedList
 
 from ablation.hypermodel import AblationHyperModel
 from ablation.spec import StudySpec
 
 
 class _StudyOracle(kt.oracles.GridSearchOracle):
-    """The grid oracle, with a hook called after each trial ends (progress display)."""
+    """The grid oracle, resumable, with a hook called after each trial ends (progress display).
+
+    keras-tuner 1.4's ``GridSearchOracle`` keeps its place in the grid (the ordered trial list and
+    the trials whose successor is still to be generated) only in memory, so a reloaded oracle
+    cannot go on. ``set_state`` rebuilds both from the trials on disk: the order is the grid
+    order, and every ended trial is offered again as a predecessor (the oracle skips those whose
+    successor already exists).
+    """
 
     def __init__(self, *args: Any, on_trial_end: Callable | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._on_trial_end = on_trial_end
+
+    def set_state(self, state: dict) -> None:
+        super().set_state(state)
+        values = {tid: t.hyperparameters.values for tid, t in self.trials.items()}
+        order = sorted(values, key=functools.cmp_to_key(lambda a, b: self._compare(values[a], values[b])))
+        self._ordered_ids = LinkedList()
+        for trial_id in order:
+            self._ordered_ids.insert(trial_id)
+        self._populate_next = list(self.end_order)
 
     def end_trial(self, trial: Any) -> None:
         super().end_trial(trial)

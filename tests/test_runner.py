@@ -1,0 +1,175 @@
+"""The study runner end to end, through the CLI: grid, records, resume, kill, divergence, workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ablation import records, spec
+
+TINY = """
+[study]
+name = "tiny"
+description = "2 x 2 grid, 2 seeds, 2 epochs on digits"
+seeds = [0, 1]
+
+[[claims]]
+id = "T1"
+statement = "dropout lowers test error"
+metric = "test_error"
+compare = { dropout = 0.5 }
+against = { dropout = 0.0 }
+expect = "lower"
+
+[data]
+name = "digits"
+validation_size = 100
+
+[model]
+name = "mlp"
+hidden = [16, 16]
+
+[train]
+epochs = 2
+batch_size = 64
+optimizer = "momentum"
+learning_rate = 0.05
+jit_compile = false
+
+[grid]
+activation = ["relu", "tanh"]
+dropout = [0.0, 0.5]
+"""
+
+EXPECTED = {(a, d, s) for a in ("relu", "tanh") for d in (0.0, 0.5) for s in (0, 1)}
+
+
+def cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-m", "ablation.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def trial_set(run_dir: Path) -> list[tuple]:
+    t = records.load(run_dir).trials
+    return sorted(zip(t["activation"], t["dropout"], t["seed"]))
+
+
+@pytest.fixture(scope="module")
+def tiny_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("study") / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_file, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("runs")
+    proc = cli("run", str(tiny_file), "--out", str(out), "--no-report")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out / spec.load(tiny_file).run_name, proc
+
+
+def test_run_records_every_trial_and_epoch(tiny_run):
+    run_dir, proc = tiny_run
+    recs = records.load(run_dir)
+    t = recs.trials
+    assert len(t) == 8 and set(t["status"]) == {"completed"}
+    assert set(zip(t["activation"], t["dropout"], t["seed"])) == EXPECTED
+    for col in ("trial_id", "status", "seed", "point", "activation", "dropout", "train_size", "test_loss",
+                "test_accuracy", "test_error", "val_error", "wall_time_s", "time_per_epoch_s"):
+        assert col in t.columns, col
+    assert (t["test_error"] - (1 - t["test_accuracy"])).abs().max() < 1e-9
+    assert (t["train_size"] == 1437 - 100).all()  # digits' training split minus the validation set
+    c = recs.curves
+    # 8 trials x 2 epochs x 2 splits x 3 metrics (loss, accuracy, error)
+    assert len(c) == 8 * 2 * 2 * 3
+    assert set(c["split"]) == {"train", "val"} and set(c["metric"]) == {"loss", "accuracy", "error"}
+    assert sorted(c["epoch"].unique()) == [1, 2]
+    for name in ("trials.csv", "curves.csv", "study.toml", "spec.json", "run.json"):
+        assert (run_dir / name).exists(), name
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["hash"] == spec.load(run_dir / "study.toml").hash
+    assert meta["versions"]["tensorflow"] and meta["hardware"]["cores"] >= 1
+    assert "trial 8/8" in proc.stdout
+
+
+def test_same_command_again_runs_nothing_new(tiny_run, tiny_file):
+    run_dir, _ = tiny_run
+    before = {p: p.stat().st_mtime_ns for p in run_dir.glob("trial_*/result.json")}
+    proc = cli("run", str(tiny_file), "--out", str(run_dir.parent), "--no-report")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    after = {p: p.stat().st_mtime_ns for p in run_dir.glob("trial_*/result.json")}
+    assert before == after
+    assert "trial " not in proc.stdout  # no trial ran
+    assert trial_set(run_dir) == sorted(EXPECTED)
+
+
+def test_killed_run_resumes_to_the_uninterrupted_set(tiny_file, tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "ablation.cli", "run", str(tiny_file), "--out", str(tmp_path),
+                             "--no-report", "--quiet"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    run_dir = tmp_path / spec.load(tiny_file).run_name
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(run_dir.glob("trial_*/result.json"))) < 2:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(list(run_dir.glob("trial_*/result.json")))
+    assert 2 <= done_before < 8, "the kill should land mid-way"
+    again = cli("run", str(tiny_file), "--out", str(tmp_path), "--no-report")
+    assert again.returncode == 0, again.stderr[-3000:]
+    got = trial_set(run_dir)
+    assert got == sorted(EXPECTED)  # exactly the uninterrupted set: no duplicates, none missing
+    assert len(list(run_dir.glob("trial_*"))) == 8
+
+
+def test_diverging_trial_is_recorded_and_others_finish(tmp_path):
+    text = TINY.replace('dropout = [0.0, 0.5]', 'learning_rate = [0.05, 1e30]').replace(
+        'activation = ["relu", "tanh"]', 'activation = ["relu"]').replace("seeds = [0, 1]", "seeds = [0]")
+    text = text.replace("compare = { dropout = 0.5 }", "compare = { learning_rate = 1e30 }").replace(
+        "against = { dropout = 0.0 }", "against = { learning_rate = 0.05 }")
+    s = spec.loads(text)
+    from ablation import runner
+
+    run_dir = runner.run(s, out_dir=tmp_path)
+    t = records.load(run_dir).trials.set_index("learning_rate")
+    assert t.loc[0.05, "status"] == "completed"
+    assert t.loc[1e30, "status"] == "diverged"
+    assert "loss became" in t.loc[1e30, "reason"] and t.loc[1e30, "failed_epoch"] == 1
+
+
+@pytest.mark.parametrize("edit, key", [
+    (("dropout = [0.0, 0.5]", "dropuot = [0.0, 0.5]"), "grid.dropuot: unknown key; did you mean grid.dropout?"),
+    (("epochs = 2", 'epochs = "ten"'), "train.epochs"),
+    (("dropout = [0.0, 0.5]", "dropout = []"), "grid.dropout"),
+    (('name = "mlp"', 'name = "mlpx"'), "model.name"),
+    (("dropout = [0.0, 0.5]", "dropout = [0.0, 1.5]"), "grid.dropout"),
+])
+def test_bad_study_exits_2_with_key_path_and_writes_nothing(tmp_path, capsys, edit, key):
+    from ablation.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY.replace(*edit))
+    out = tmp_path / "runs"
+    assert main(["run", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and key in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_workers_2_gives_the_same_trial_set(tiny_run, tiny_file, tmp_path):
+    run_dir, _ = tiny_run
+    proc = cli("run", str(tiny_file), "--out", str(tmp_path), "--no-report", "--workers", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    parallel = tmp_path / run_dir.name
+    assert trial_set(parallel) == trial_set(run_dir) == sorted(EXPECTED)
+    assert len(list(parallel.glob("trial_*"))) == 8
