@@ -1,0 +1,505 @@
+"""Seaborn figures of an ablation run, and the choice of which ones a run can show.
+
+Every figure function takes a long-form frame (``data=``) plus column names and returns a seaborn
+``FacetGrid`` (or a matplotlib ``Axes``); the means and confidence bands they draw come from
+:func:`ablation.stats.summarize` (percentile bootstrap across seeds), never from seaborn's own
+estimators. :func:`plan` looks at what a run recorded and returns only the figures it can fill,
+each with a title and a caption saying what to look for; :func:`to_data_uri` turns a figure into
+an embeddable PNG.
+
+Matplotlib is switched to the non-interactive Agg backend on import (reports are rendered headless).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from ablation import stats  # noqa: E402
+
+_HEIGHT, _ASPECT = 3.0, 1.35
+_BAND_ALPHA = 0.2
+
+
+# --------------------------------------------------------------------------- drawing helpers
+
+def _line_band(data: pd.DataFrame, x: str, color: Any = None, label: Any = None, **_: Any) -> None:
+    """Mean line with its CI band (columns mean, ci_lo, ci_hi) on the current axes."""
+    data = data.sort_values(x)
+    ax = plt.gca()
+    ax.plot(data[x], data["mean"], color=color, label=label, marker="o" if len(data) <= 12 else None, ms=3)
+    ax.fill_between(data[x], data["ci_lo"], data["ci_hi"], color=color, alpha=_BAND_ALPHA, linewidth=0)
+
+
+def _points_errorbars(data: pd.DataFrame, x: str, order: Sequence[Any] | None = None, color: Any = None,
+                      label: Any = None, **_: Any) -> None:
+    """Means with CI error bars joined by a line; categorical ``x`` goes at positions of ``order``."""
+    if order is not None:
+        data = data.assign(_pos=data[x].map({v: i for i, v in enumerate(order)})).sort_values("_pos")
+        xs = data["_pos"]
+    else:
+        data = data.sort_values(x)
+        xs = data[x]
+    lo = (data["mean"] - data["ci_lo"]).clip(lower=0).fillna(0)
+    hi = (data["ci_hi"] - data["mean"]).clip(lower=0).fillna(0)
+    plt.gca().errorbar(xs, data["mean"], yerr=[lo, hi], color=color, label=label, marker="o", ms=4, capsize=0)
+
+
+def _grid(data: pd.DataFrame, *, hue: str | None, col: str | None, row: str | None,
+          orders: dict[str, Sequence[Any]] | None, sharey: bool = True, col_wrap: int | None = None) -> sns.FacetGrid:
+    orders = orders or {}
+    return sns.FacetGrid(data, hue=hue, col=col, row=row, hue_order=_order(data, hue, orders),
+                         col_order=_order(data, col, orders), row_order=_order(data, row, orders),
+                         height=_HEIGHT, aspect=_ASPECT, sharey=sharey, margin_titles=row is not None,
+                         col_wrap=col_wrap if row is None else None, despine=True)
+
+
+def _order(data: pd.DataFrame, column: str | None, orders: dict[str, Sequence[Any]]) -> list | None:
+    if column is None:
+        return None
+    present = list(pd.unique(data[column]))
+    wanted = [v for v in orders.get(column, ()) if v in present]
+    return wanted + [v for v in present if v not in wanted]
+
+
+def _finish(g: sns.FacetGrid, *, hue: str | None, xlabel: str, ylabel: str, logx: bool = False,
+            logy: bool = False) -> sns.FacetGrid:
+    g.set_axis_labels(xlabel, ylabel)
+    if logx:
+        g.set(xscale="log")
+    if logy:
+        g.set(yscale="log")
+    if hue is not None:
+        g.add_legend(title=hue)
+    return g
+
+
+def _require(data: pd.DataFrame, columns: Sequence[str | None], name: str) -> None:
+    if data is None or len(data) == 0:
+        raise ValueError(f"Invalid value for argument 'data': expected a non-empty frame for {name}(). "
+                         f"Received: {0 if data is None else len(data)} rows")
+    missing = [c for c in columns if c is not None and c not in data.columns]
+    if missing:
+        raise ValueError(f"Invalid value for argument 'data': expected column(s) {missing} for {name}(). "
+                         f"Received: columns {list(data.columns)}")
+
+
+# --------------------------------------------------------------------------- figure functions
+
+def band_lines(data: pd.DataFrame, *, x: str, y: str = "value", hue: str | None = None, col: str | None = None,
+               row: str | None = None, orders: dict[str, Sequence[Any]] | None = None, xlabel: str | None = None,
+               ylabel: str | None = None, logx: bool = False, logy: bool = False, sharey: bool = True,
+               n_boot: int = stats.N_BOOT) -> sns.FacetGrid:
+    """Mean of ``y`` over the runs (seeds) at each ``x``, with its 95% bootstrap CI as a band.
+
+    One line per ``hue`` level in each ``col`` x ``row`` facet. The base of every curve figure.
+
+    Args:
+        data: long form, one row per run and ``x`` (rows of other statuses than completed are ignored).
+        x, y: the time (or depth) and value columns.
+        hue, col, row: optional grouping columns; ``orders`` gives their level order.
+        xlabel, ylabel, logx, logy, sharey: axes settings.
+        n_boot: bootstrap resamples for the bands.
+
+    Returns:
+        The ``seaborn.FacetGrid``.
+    """
+    _require(data, [x, y, hue, col, row], "band_lines")
+    summary = stats.summarize(data, [c for c in (row, col, hue) if c] + [x], metric=y, n_boot=n_boot)
+    summary = summary[summary["n"] > 0]
+    g = _grid(summary, hue=hue, col=col, row=row, orders=orders, sharey=sharey)
+    g.map_dataframe(_line_band, x=x)
+    if not logx and pd.api.types.is_integer_dtype(summary[x]):
+        for ax in g.axes.flat:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return _finish(g, hue=hue, xlabel=xlabel or x, ylabel=ylabel or y, logx=logx, logy=logy)
+
+
+def learning_curves(data: pd.DataFrame, *, x: str = "epoch", y: str = "value", hue: str | None = None,
+                    col: str | None = "split", row: str | None = None, ylabel: str = "error",
+                    orders: dict[str, Sequence[Any]] | None = None, n_boot: int = stats.N_BOOT) -> sns.FacetGrid:
+    """Learning curves (rows of ``records.curves`` for one metric): mean over seeds with a CI band."""
+    return band_lines(data, x=x, y=y, hue=hue, col=col, row=row, orders=orders, ylabel=ylabel, n_boot=n_boot)
+
+
+def final_metric(summary: pd.DataFrame, *, x: str, hue: str | None = None, col: str | None = None,
+                 row: str | None = None, orders: dict[str, Sequence[Any]] | None = None, ylabel: str = "test error",
+                 logx: bool | None = None) -> sns.FacetGrid:
+    """Final metric per grid point with 95% CI error bars (a :func:`stats.summarize` table).
+
+    A numeric ``x`` (e.g. ``train_size``) is drawn on a continuous axis, logarithmic by default
+    when it spans a factor of 10 or more (Srivastava et al. 2014, Fig. 10); any other ``x`` goes
+    at evenly spaced positions in ``orders[x]`` order. With two or more axes this is the
+    interaction plot: non-parallel lines mean the effect of one axis depends on the other.
+    """
+    _require(summary, [x, "mean", "ci_lo", "ci_hi", hue, col, row], "final_metric")
+    numeric = _numeric(summary[x])
+    data = summary.assign(**{x: numeric}) if numeric is not None else summary
+    order = None if numeric is not None else _order(summary, x, orders or {})
+    if logx is None:
+        logx = numeric is not None and numeric.min() > 0 and numeric.max() / numeric.min() >= 10
+    g = _grid(data, hue=hue, col=col, row=row, orders=orders)
+    g.map_dataframe(_points_errorbars, x=x, order=order)
+    if order is not None:
+        g.set(xticks=range(len(order)), xlim=(-0.5, len(order) - 0.5))
+        g.set_xticklabels([str(v) for v in order], rotation=30 if len(order) > 4 else 0)
+    return _finish(g, hue=hue, xlabel=x, ylabel=ylabel, logx=bool(logx))
+
+
+def _numeric(column: pd.Series) -> pd.Series | None:
+    """The column as floats when every entry is a number (not a bool), else None."""
+    if any(isinstance(v, (bool, np.bool_)) for v in column):
+        return None
+    values = pd.to_numeric(column, errors="coerce")
+    return values.astype(float) if values.notna().all() else None
+
+
+def gradient_norms(data: pd.DataFrame, *, hue: str | None = None, col: str | None = "when",
+                   orders: dict[str, Sequence[Any]] | None = None, n_boot: int = stats.N_BOOT) -> sns.FacetGrid:
+    """Per-layer gradient norm vs layer depth on a log scale (rows of the ``gradients`` probe)."""
+    return band_lines(data, x="depth", hue=hue, col=col, orders=orders, ylabel="gradient norm", logy=True,
+                      n_boot=n_boot)
+
+
+def unit_fractions(data: pd.DataFrame, *, hue: str | None = None, col: str | None = "stat",
+                   orders: dict[str, Sequence[Any]] | None = None, n_boot: int = stats.N_BOOT) -> sns.FacetGrid:
+    """Fractions of zero / dead / saturated units over training (rows of the ``activations`` probe)."""
+    return band_lines(data, x="epoch", hue=hue, col=col, orders=orders, ylabel="fraction", n_boot=n_boot)
+
+
+def percentile_traces(data: pd.DataFrame, *, x: str = "step", y: str = "value", hue: str = "stat",
+                      col: str | None = None, orders: dict[str, Sequence[Any]] | None = None) -> sns.FacetGrid:
+    """15th / 50th / 85th percentile traces of one unit's input over training, one run per facet.
+
+    Plain lines, nothing averaged (Ioffe & Szegedy 2015, Fig. 1(b, c)).
+    """
+    _require(data, [x, y, hue, col], "percentile_traces")
+    g = _grid(data, hue=hue, col=col, row=None, orders=orders, col_wrap=3)
+    g.map_dataframe(lambda data, color=None, label=None, **_: plt.gca().plot(
+        data.sort_values(x)[x], data.sort_values(x)[y], color=color, label=label))
+    return _finish(g, hue=hue, xlabel=x, ylabel="pre-activation")
+
+
+def weight_quantiles(data: pd.DataFrame, *, x: str = "quantile", hue: str | None = None,
+                     orders: dict[str, Sequence[Any]] | None = None, n_boot: int = stats.N_BOOT) -> sns.FacetGrid:
+    """Quantiles of |w| of the first layer (log y): the weight histogram as a curve."""
+    return band_lines(data, x=x, hue=hue, orders=orders, xlabel="quantile of |w| (%)", ylabel="|w|",
+                      logy=True, n_boot=n_boot)
+
+
+def horizontal_errorbars(summary: pd.DataFrame, *, y: str = "point", xlabel: str = "seconds per epoch",
+                         order: Sequence[Any] | None = None) -> plt.Axes:
+    """One mean with its 95% CI per ``y`` level, as horizontal error bars (e.g. time per epoch)."""
+    _require(summary, [y, "mean", "ci_lo", "ci_hi"], "horizontal_errorbars")
+    order = _order(summary, y, {y: order or []})
+    data = summary.set_index(y).loc[order].reset_index()
+    fig, ax = plt.subplots(figsize=(6.5, 0.8 + 0.35 * len(order)))
+    lo = (data["mean"] - data["ci_lo"]).clip(lower=0).fillna(0)
+    hi = (data["ci_hi"] - data["mean"]).clip(lower=0).fillna(0)
+    ax.errorbar(data["mean"], range(len(order)), xerr=[lo, hi], fmt="o", color=sns.color_palette()[0], capsize=0)
+    ax.set_yticks(range(len(order)), [str(v) for v in order])
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_xlim(left=0)
+    sns.despine(ax=ax)
+    return ax
+
+
+def mc_dropout(data: pd.DataFrame, *, reference: pd.DataFrame | None = None, x: str = "k", y: str = "value",
+               hue: str | None = None, orders: dict[str, Sequence[Any]] | None = None,
+               n_boot: int = stats.N_BOOT) -> sns.FacetGrid:
+    """Test error vs the number k of Monte-Carlo dropout passes (log x), with the weight-scaling line.
+
+    ``reference`` is a :func:`stats.summarize` table of the weight-scaled net's error (per ``hue``
+    level when ``hue`` is given): drawn as a dashed horizontal line with its CI (Srivastava et al.
+    2014, Fig. 11).
+    """
+    g = band_lines(data, x=x, y=y, hue=hue, orders=orders, xlabel="k (Monte-Carlo passes)", ylabel="test error",
+                   logx=True, n_boot=n_boot)
+    if reference is not None and len(reference):
+        palette = dict(zip(g.hue_names or [None], sns.color_palette(n_colors=max(1, len(g.hue_names or [0])))))
+        for _, ref in reference.iterrows():
+            color = palette.get(ref[hue] if hue else None, "black")
+            for ax in g.axes.flat:
+                ax.axhline(ref["mean"], color=color, linestyle="--", linewidth=1)
+                if np.isfinite(ref["ci_lo"]):
+                    ax.axhspan(ref["ci_lo"], ref["ci_hi"], color=color, alpha=0.08, linewidth=0)
+    return g
+
+
+# --------------------------------------------------------------------------- output
+
+def to_data_uri(obj: Any, dpi: int = 96) -> str:
+    """Render a FacetGrid / Axes / Figure to a ``data:image/png;base64,...`` URI and close it."""
+    fig = obj.figure if hasattr(obj, "figure") else obj
+    if isinstance(fig, plt.Axes):
+        fig = fig.figure
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+# --------------------------------------------------------------------------- which figures a run gets
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of a report: ``draw()`` builds it (only when the report is rendered)."""
+
+    key: str                       # stable name, e.g. "learning_curves"
+    title: str
+    caption: str                   # what the figure shows and what to look for
+    section: str                   # "effects" (the interaction plot) or "figures"
+    draw: Callable[[], Any]        # returns a FacetGrid / Axes
+
+
+CAPTIONS = {
+    "learning_curves": "{metric} per epoch on each split: mean over seeds (line) and 95% bootstrap CI (band), "
+                       "completed trials only. Look for the gap between training and validation curves "
+                       "(overfitting) and for which configuration gets lowest, and how fast.",
+    "interaction": "Test error per grid point: mean over seeds with 95% bootstrap CI. Lines that are not "
+                   "parallel mean the effect of {hue} depends on {x} (an interaction).",
+    "metric_vs_axis": "Test error per level of {x}: mean over seeds with 95% bootstrap CI.",
+    "gradient_norms": "L2 norm of the loss gradient with respect to each layer's kernel on the probe batch, "
+                      "by layer depth (1 = next to the input; log scale), at initialization and after the last "
+                      "epoch: mean over seeds with 95% CI. Vanishing gradients show as norms falling towards "
+                      "depth 1 (Glorot & Bengio 2010).",
+    "unit_fractions": "Hidden units over training (epoch 0 = initialization), averaged over the hidden layers, "
+                      "mean over seeds with 95% CI: sparsity = fraction of exact-zero outputs on the probe batch "
+                      "(about 0.5 for ReLU at init, Glorot et al. 2011), dead = units zero on every probe "
+                      "example, saturation = sigmoid outputs < 0.01 or > 0.99 (tanh |output| > 0.99).",
+    "covariate_shift": "15th, 50th and 85th percentiles over the probe batch of one last-hidden-layer unit's "
+                       "input ({layer}, seed {seed}) over training steps, one panel per configuration (Ioffe & "
+                       "Szegedy 2015, Fig. 1b,c). Without batch norm the distribution drifts in mean and spread; "
+                       "with it, it should stay put.",
+    "weight_quantiles": "Quantiles of |w| of the first layer's weights after training (log scale): mean over "
+                        "seeds with 95% CI. L1 pushes most weights to ~0 (low quantiles collapse) while L2 "
+                        "shrinks all of them evenly.",
+    "epoch_time": "Training time per epoch ({source}), mean over seeds with 95% CI, per grid point. "
+                  "Timings depend on the machine (see the header) and on what else ran on it.",
+    "speed": "Training error on the probe batch over optimizer steps: mean over seeds with 95% CI. "
+             "Compare how many steps each configuration needs to reach a given error (Krizhevsky et al. 2012, "
+             "Fig. 1).",
+    "mc_dropout": "Test error of Monte-Carlo dropout (average of k stochastic passes) against k, mean over seeds "
+                  "with 95% CI; the dashed line is the weight-scaled network. Srivastava et al. 2014 (Fig. 11): "
+                  "MC matches weight scaling at about k = 50.",
+}
+_STAT_ORDER = ["sparsity", "dead_fraction", "inactive_fraction", "saturation", "p85", "p50", "p15"]
+_FRACTIONS = ("sparsity", "dead_fraction", "saturation")
+_MC_MODE, _REFERENCE_MODES = "mc_dropout", ("weight_scaling", "scaling")
+
+
+def plan(records: Any, *, metric: str = "test_error", n_boot: int = stats.N_BOOT) -> list[Figure]:
+    """The figures a run can show, in report order; a figure whose data was not recorded is left out.
+
+    Args:
+        records: a ``records.Records`` (or any object with ``trials``, ``curves``, ``probes``,
+            ``evaluations``, ``axes`` and optionally ``spec``).
+        metric: the trials metric of the interaction / per-axis figure.
+        n_boot: bootstrap resamples of the bands.
+
+    Returns:
+        A list of :class:`Figure`.
+    """
+    ctx = _Context(records, n_boot)
+    figures = [_learning_curves(ctx), _final_metric(ctx, metric)]
+    figures += [build(ctx) for build in (_gradient_norms, _unit_fractions, _covariate_shift, _weight_quantiles,
+                                         _epoch_time, _speed, _mc_dropout)]
+    return [f for f in figures if f is not None]
+
+
+class _Context:
+    """What the figure planners need: frames, varying axes, level orders, the hue column."""
+
+    def __init__(self, records: Any, n_boot: int):
+        self.trials = records.trials
+        self.frames = {name: _frame(getattr(records, name, None), name) for name in _SCHEMA}
+        self.n_boot = n_boot
+        self.axes = [a for a in getattr(records, "axes", ()) if a in self.trials.columns]
+        self.vary = [a for a in self.axes if self.trials[a].map(str).nunique() > 1]
+        self.orders = level_orders(records, self.axes)
+        self.orders["stat"] = _STAT_ORDER
+        self.orders["when"] = ["at init", "after training"]
+        self.hue = None if not self.vary else self.vary[0] if len(self.vary) == 1 else "point"
+
+    def probe(self, probe: str, stats_: Sequence[str] | None = None) -> pd.DataFrame:
+        p = self.frames["probes"]
+        rows = p[(p["probe"] == probe) & pd.to_numeric(p["value"], errors="coerce").notna()]
+        return rows[rows["stat"].isin(stats_)] if stats_ is not None else rows
+
+    def with_trial_columns(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with the trial key and axis columns it lacks, joined on ``trial_id``."""
+        if frame.empty:
+            return frame
+        keep = [c for c in ("status", "seed", "point", *self.axes) if c in self.trials.columns
+                and c not in frame.columns]
+        return frame.merge(self.trials[["trial_id", *keep]], on="trial_id", how="inner") if keep else frame
+
+
+_SCHEMA = {"curves": ("epoch", "step", "split", "metric", "value"),
+           "probes": ("probe", "layer", "depth", "step", "epoch", "stat", "value"),
+           "evaluations": ("mode", "k", "metric", "value")}
+
+
+def _frame(frame: Any, name: str) -> pd.DataFrame:
+    """A records frame with at least its documented columns (an absent or empty frame has no rows)."""
+    frame = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame()
+    missing = [c for c in ("trial_id", "status", "seed", "point", *_SCHEMA[name]) if c not in frame.columns]
+    return frame.assign(**{c: pd.Series(dtype=object) for c in missing}) if missing else frame
+
+
+def level_orders(records: Any, axes: Sequence[str]) -> dict[str, list]:
+    """Level order of each axis column (the study file's order) and of the point labels."""
+    trials, spec = records.trials, getattr(records, "spec", None)
+    orders: dict[str, list] = {}
+    for name in axes:
+        present = list(pd.unique(trials[name]))
+        labels = list(spec.axis(name).labels) if spec is not None and name in spec.axis_names else []
+        rank = {lab: i for i, lab in enumerate(labels)}
+        orders[name] = sorted(present, key=lambda v: rank.get(stats.axis_label(v), len(rank)))
+    if "point" in trials.columns:
+        points = list(pd.unique(trials["point"]))
+        keys = {p: tuple(orders[a].index(v) if v in orders[a] else -1 for a, v in
+                         zip(axes, trials.loc[trials["point"] == p, list(axes)].iloc[0])) for p in points}
+        orders["point"] = sorted(points, key=lambda p: keys[p])
+    return orders
+
+
+def _completed(frame: pd.DataFrame, column: str = "value") -> pd.DataFrame:
+    ok = pd.to_numeric(frame[column], errors="coerce").notna()
+    if "status" in frame.columns:
+        ok &= frame["status"] == "completed"
+    return frame[ok]
+
+
+def _learning_curves(ctx: _Context) -> Figure | None:
+    curves = ctx.frames["curves"]
+    metric = next((m for m in ("error", "loss") if (curves["metric"] == m).any()), None)
+    data = _completed(curves[curves["metric"] == metric]) if metric else curves.iloc[0:0]
+    if data.empty:
+        return None
+    hue, row = (ctx.vary[0] if ctx.vary else None), (ctx.vary[1] if len(ctx.vary) == 2 else None)
+    if len(ctx.vary) > 2:
+        hue = "point"
+    return Figure("learning_curves", f"Learning curves ({metric})", CAPTIONS["learning_curves"].format(
+        metric=metric.capitalize()), "figures", lambda: learning_curves(
+        data, hue=hue, row=row, ylabel=metric, orders=ctx.orders, n_boot=ctx.n_boot))
+
+
+def _final_metric(ctx: _Context, metric: str) -> Figure | None:
+    if metric not in ctx.trials.columns or not 1 <= len(ctx.vary) <= 4 or _completed(ctx.trials, metric).empty:
+        return None
+    summary = lambda: stats.summarize(ctx.trials, ctx.vary, metric, n_boot=ctx.n_boot)  # noqa: E731
+    numeric = [a for a in ctx.vary if a != "config" and _numeric(ctx.trials[a]) is not None
+               and ctx.trials[a].nunique() >= 3]
+    x = max(numeric, key=lambda a: ctx.trials[a].nunique()) if numeric else ctx.vary[0]
+    rest = [a for a in ctx.vary if a != x] + [None, None, None]
+    hue, col, row = rest[:3]
+    ylabel = metric.replace("_", " ")
+    draw = lambda: final_metric(summary(), x=x, hue=hue, col=col, row=row, orders=ctx.orders,  # noqa: E731
+                                ylabel=ylabel)
+    if len(ctx.vary) == 1:
+        return Figure("metric_vs_axis", f"{ylabel} vs {x}", CAPTIONS["metric_vs_axis"].format(x=x), "figures", draw)
+    return Figure("interaction", f"Interaction: {ylabel} by {x} and {hue}",
+                  CAPTIONS["interaction"].format(x=x, hue=hue), "effects", draw)
+
+
+def _gradient_norms(ctx: _Context) -> Figure | None:
+    rows = ctx.probe("gradients", ["kernel_grad_norm"])
+    if rows.empty:
+        return None
+    last = rows["epoch"] == rows.groupby("trial_id")["epoch"].transform("max")
+    when = np.where(rows["epoch"] == 0, "at init", np.where(last, "after training", ""))
+    data = _completed(ctx.with_trial_columns(rows.assign(when=when)[when != ""]))
+    if data.empty:
+        return None
+    return Figure("gradient_norms", "Gradient norm by layer depth", CAPTIONS["gradient_norms"], "figures",
+                  lambda: gradient_norms(data, hue=ctx.hue, orders=ctx.orders, n_boot=ctx.n_boot))
+
+
+def _unit_fractions(ctx: _Context) -> Figure | None:
+    rows = ctx.probe("activations", _FRACTIONS)
+    if rows.empty:
+        return None
+    pooled = rows.groupby(["trial_id", "epoch", "stat"], as_index=False)["value"].mean()
+    data = _completed(ctx.with_trial_columns(pooled))
+    if data.empty:
+        return None
+    return Figure("unit_fractions", "Sparse, dead and saturated units", CAPTIONS["unit_fractions"], "figures",
+                  lambda: unit_fractions(data, hue=ctx.hue, orders=ctx.orders, n_boot=ctx.n_boot))
+
+
+def _covariate_shift(ctx: _Context) -> Figure | None:
+    rows = _completed(ctx.with_trial_columns(ctx.probe("covariate_shift", ["p15", "p50", "p85"])))
+    if rows.empty:
+        return None
+    layer, seed = sorted(rows["layer"].unique())[0], sorted(rows["seed"].unique())[0]
+    data = rows[(rows["layer"] == layer) & (rows["seed"] == seed)]
+    col = ctx.hue
+    caption = CAPTIONS["covariate_shift"].format(layer=layer, seed=seed)
+    return Figure("covariate_shift", "Internal covariate shift: input percentiles of one unit", caption,
+                  "figures", lambda: percentile_traces(data, col=col, orders=ctx.orders))
+
+
+def _weight_quantiles(ctx: _Context) -> Figure | None:
+    rows = ctx.probe("weights")
+    rows = rows[(rows["layer"] == "dense_1") & rows["stat"].astype(str).str.fullmatch(r"abs_q\d+")]
+    if rows.empty:
+        return None
+    rows = rows[rows["epoch"] == rows.groupby("trial_id")["epoch"].transform("max")]
+    data = _completed(ctx.with_trial_columns(rows.assign(quantile=rows["stat"].str[5:].astype(int))))
+    if data.empty:
+        return None
+    return Figure("weight_quantiles", "First-layer weight magnitudes", CAPTIONS["weight_quantiles"], "figures",
+                  lambda: weight_quantiles(data, hue=ctx.hue, orders=ctx.orders, n_boot=ctx.n_boot))
+
+
+def _epoch_time(ctx: _Context) -> Figure | None:
+    sources = {"epoch_time_s": "timing probe: median over epochs after the first, validation and probes excluded",
+               "time_per_epoch_s": "median wall time of the epochs after the first, validation included"}
+    metric = next((m for m in sources if m in ctx.trials.columns and not _completed(ctx.trials, m).empty), None)
+    if metric is None or "point" not in ctx.trials.columns:
+        return None
+    return Figure("epoch_time", "Time per epoch", CAPTIONS["epoch_time"].format(source=sources[metric]), "figures",
+                  lambda: horizontal_errorbars(stats.summarize(ctx.trials, ["point"], metric, n_boot=ctx.n_boot),
+                                               order=ctx.orders.get("point")))
+
+
+def _speed(ctx: _Context) -> Figure | None:
+    data = _completed(ctx.with_trial_columns(ctx.probe("speed", ["train_error"])))
+    if data.empty:
+        return None
+    return Figure("speed", "Training error vs steps", CAPTIONS["speed"], "figures", lambda: band_lines(
+        data, x="step", hue=ctx.hue, orders=ctx.orders, ylabel="training error (probe batch)", n_boot=ctx.n_boot))
+
+
+def _mc_dropout(ctx: _Context) -> Figure | None:
+    ev = ctx.frames["evaluations"]
+    ev = _completed(ev[ev["metric"] == "test_error"])
+    mc = ev[(ev["mode"] == _MC_MODE) & (pd.to_numeric(ev["k"], errors="coerce") > 0)]
+    if mc.empty:
+        return None
+    mc = ctx.with_trial_columns(mc.assign(k=pd.to_numeric(mc["k"]).astype(float)))
+    ref = ev[ev["mode"].isin(_REFERENCE_MODES)]
+    ref, ref_metric = (ref, "value") if len(ref) else (
+        ctx.trials[ctx.trials["trial_id"].isin(mc["trial_id"])], "test_error")
+    hue = ctx.hue
+    reference = lambda: (stats.summarize(ref, [hue] if hue else [], ref_metric, n_boot=ctx.n_boot)  # noqa: E731
+                         if ref_metric in ref.columns and len(ref) else None)
+    return Figure("mc_dropout", "Monte-Carlo dropout vs weight scaling", CAPTIONS["mc_dropout"], "figures",
+                  lambda: mc_dropout(mc, reference=reference(), hue=hue, orders=ctx.orders, n_boot=ctx.n_boot))

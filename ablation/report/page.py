@@ -1,0 +1,268 @@
+"""Render a run folder into one self-contained HTML report.
+
+``render(run_dir)`` loads the run (:func:`ablation.records.load`), computes every table with
+:mod:`ablation.stats`, draws the figures :func:`ablation.report.figures.plan` picks, and fills the
+Jinja2 template ``templates/report.html``. The page has inline CSS and every figure as a PNG
+``data:`` URI: no scripts, fonts or other files are fetched, so it opens offline and can be
+mailed around. Sections: header, claim verdicts, results per grid point, effects, figures,
+failed trials, reproduce.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from ablation import records as records_module
+from ablation import stats
+from ablation.report import figures as figures_module
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+METRIC = "test_error"
+_MINUS = "\u2212"
+_STATUS_ORDER = ("completed", "diverged", "failed", "running", "pending")
+
+
+def render(run_dir: str | os.PathLike, out_html: str | os.PathLike | None = None, *,
+           n_boot: int = stats.N_BOOT) -> Path:
+    """Write the HTML report of a run.
+
+    Args:
+        run_dir: a run folder written by ``runner.run``.
+        out_html: where to write; default ``<run_dir>/report.html``.
+        n_boot: bootstrap resamples of every confidence interval (percentile bootstrap, seed 0).
+
+    Returns:
+        The path of the written report (written atomically: a temporary file, then a rename).
+    """
+    run_dir = Path(run_dir)
+    rec = records_module.load(run_dir)
+    out = Path(out_html) if out_html is not None else run_dir / "report.html"
+    html = render_html(rec, n_boot=n_boot)
+    records_module.atomic_write_text(out, html)
+    return out
+
+
+def render_html(rec: Any, *, n_boot: int = stats.N_BOOT) -> str:
+    """The report of loaded records (a ``records.Records``) as an HTML string."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("report.html").render(**context(rec, n_boot=n_boot))
+
+
+def context(rec: Any, *, n_boot: int = stats.N_BOOT) -> dict[str, Any]:
+    """Everything the template shows, as plain strings, lists and dicts."""
+    trials = rec.trials
+    axes = [a for a in rec.axes if a in trials.columns]
+    planned = figures_module.plan(rec, metric=METRIC, n_boot=n_boot)
+    drawn = [_draw(f) for f in planned]
+    return {
+        "header": _header(rec),
+        "verdicts": [_verdict_row(c, rec, axes, n_boot) for c in rec.spec.claims],
+        "results": _results(rec, axes, n_boot),
+        "effects": _effects(rec, axes, n_boot),
+        "effect_figures": [f for f in drawn if f["section"] == "effects"],
+        "figures": [f for f in drawn if f["section"] == "figures"],
+        "failures": _failures(trials),
+        "reproduce": _reproduce(rec),
+        "method": (f"95% confidence intervals are percentile bootstrap intervals over seeds "
+                   f"({n_boot:,} resamples, seed 0); effects pair runs by seed."),
+    }
+
+
+# --------------------------------------------------------------------------- formatting
+
+def _is_rate(metric: str) -> bool:
+    return "error" in metric or "accuracy" in metric
+
+
+def fmt_value(value: Any, metric: str = METRIC) -> str:
+    """A metric value: errors and accuracies in percent, anything else with 4 significant digits."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "\u2014"
+    text = f"{100 * value:.2f}%" if _is_rate(metric) else f"{value:.4g}"
+    return text.replace("-", _MINUS)
+
+
+def fmt_effect(value: Any, metric: str, effect: str) -> str:
+    """An effect: differences of rates in percentage points, ratios as ×r."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "\u2014"
+    if effect == "ratio":
+        return f"\u00d7{value:.3f}"
+    text = f"{100 * value:+.2f} pp" if _is_rate(metric) else f"{value:+.4g}"
+    return text.replace("-", _MINUS)
+
+
+def _ci(lo: Any, hi: Any, fmt: Any) -> str:
+    if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
+        return "(no CI: fewer than 2 runs)"
+    return f"[{fmt(lo)}, {fmt(hi)}]"
+
+
+def _items(obj: Any) -> list[tuple[str, str]]:
+    """(key, text) pairs of a dataclass or mapping, leaving out empty values."""
+    data = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else dict(obj or {})
+    return [(str(k), _show(v)) for k, v in data.items() if v not in (None, {}, (), [], "")]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_show(v)}" for k, v in value.items()) or "{}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+# --------------------------------------------------------------------------- sections
+
+def _header(rec: Any) -> dict[str, Any]:
+    spec, meta, trials = rec.spec, rec.meta or {}, rec.trials
+    counts = trials["status"].astype(str).value_counts() if len(trials) else pd.Series(dtype=int)
+    order = [s for s in _STATUS_ORDER if s in counts] + [s for s in counts.index if s not in _STATUS_ORDER]
+    data = [("name", spec.data.name), *_items({**spec.data.options, "validation_size": spec.data.validation_size,
+                                               "train_size": spec.data.train_size or "all"})]
+    wall = meta.get("wall_time_s")
+    return {
+        "name": spec.name, "description": spec.description,
+        "claims": [(c.id, c.statement) for c in spec.claims],
+        "data": data, "model": [("name", spec.model.name), *_items(spec.model.args)],
+        "train": _items(spec.train), "evaluate": _items(spec.evaluate),
+        "grid": [(a.name, a.section, ", ".join(a.labels)) for a in spec.grid],
+        "seeds": ", ".join(str(s) for s in spec.seeds), "probes": ", ".join(spec.probes) or "none",
+        "profile": spec.profile or meta.get("profile") or "none",
+        "hardware": _items(meta.get("hardware")), "versions": _items(meta.get("versions")),
+        "wall_time": f"{wall:.1f} s" if isinstance(wall, (int, float)) else "\u2014",
+        "created": meta.get("created") or "\u2014", "finished": meta.get("finished") or "\u2014",
+        "counts": [(s, int(counts[s])) for s in order], "n_trials": len(trials),
+        "penalty": _penalty_note(spec),
+    }
+
+
+def _penalty_note(spec: Any) -> str | None:
+    """The L1/L2 penalty formula, when the study uses weight penalties anywhere."""
+    used = {k for k, v in spec.model.args.items() if k in ("l1", "l2") and v}
+    for axis in spec.grid:
+        if axis.name in ("l1", "l2"):
+            used.add(axis.name)
+        if axis.section == "config":
+            used |= {k for v in axis.values for k in v if k in ("l1", "l2")}
+    if not used:
+        return None
+    return ("Weight penalties (Keras L1L2 on every kernel): loss + l1\u00b7\u03a3|w| + l2\u00b7\u03a3w\u00b2, "
+            "with no factor 1/2 on the L2 term (so l2 here is half the \u03bb of texts that write "
+            "\u03bb/2\u00b7\u03a3w\u00b2).")
+
+
+def _verdict_row(claim: Any, rec: Any, axes: Sequence[str], n_boot: int) -> dict[str, Any]:
+    try:
+        v = stats.claim_verdict(claim, rec.trials, evaluations=rec.evaluations, axes=axes, n_boot=n_boot)
+    except ValueError as exc:
+        completed = (rec.trials["status"].astype(str) == "completed").any() if len(rec.trials) else False
+        reason = f"cannot be tested: {exc}" if completed else "no trial completed"
+        v = {**stats.claim_fields(claim), "verdict": "inconclusive", "reason": reason,
+             "estimate": np.nan, "ci_lo": np.nan, "ci_hi": np.nan, "n": 0}
+        v.update(rule=stats.claim_rule(claim, axes), test=stats.claim_test(claim, axes))
+    metric, effect = v["metric"], v["effect"] if v.get("against") else "value"
+    fmt = (lambda x: fmt_value(x, metric)) if effect == "value" else (lambda x: fmt_effect(x, metric, effect))
+    what = {"value": f"mean {metric}", "difference": f"\u0394 {metric}", "ratio": f"{metric} ratio"}[effect]
+    return {"id": v["id"], "statement": v["statement"], "source": v["source"], "published": v["published"] or "\u2014",
+            "approx": bool(v["approx"]), "measured": f"{what} = {fmt(v['estimate'])}",
+            "ci": _ci(v["ci_lo"], v["ci_hi"], fmt), "n": v["n"], "unit": "runs" if effect == "value" else "pairs",
+            "verdict": v["verdict"], "reason": v["reason"], "rule": v["rule"],
+            "test": v["test"] if v["test"] != v["rule"] else None}
+
+
+def _ordered(frame: pd.DataFrame, rec: Any, columns: Sequence[str]) -> pd.DataFrame:
+    """Rows sorted by the study file's order of each axis's levels."""
+    orders = figures_module.level_orders(rec, list(columns))
+    if frame.empty or not columns:
+        return frame
+    keys = [frame[c].map(lambda v, o=orders[c]: o.index(v) if v in o else len(o)) for c in columns]
+    return frame.iloc[np.lexsort([k.to_numpy() for k in reversed(keys)])].reset_index(drop=True)
+
+
+def _results(rec: Any, axes: Sequence[str], n_boot: int) -> dict[str, Any]:
+    trials = rec.trials if METRIC in rec.trials.columns else rec.trials.assign(**{METRIC: np.nan})
+    table = _ordered(stats.summarize(trials, axes, METRIC, n_boot=n_boot), rec, axes)
+    fmt = lambda x: fmt_value(x, METRIC)  # noqa: E731
+    rows = [{"axes": [stats.axis_label(r[a]) for a in axes], "mean": fmt(r["mean"]),
+             "ci": _ci(r["ci_lo"], r["ci_hi"], fmt), "n": int(r["n"]), "failed": int(r["n_failed"]),
+             "diverged": int(r["n_diverged"])} for _, r in table.iterrows()]
+    return {"axes": list(axes), "metric": METRIC, "rows": rows}
+
+
+def _effects(rec: Any, axes: Sequence[str], n_boot: int) -> list[dict[str, Any]]:
+    """Paired deltas of every varying axis against its first level in the study file."""
+    if METRIC not in rec.trials.columns:
+        return []
+    out = []
+    for axis in rec.spec.grid:
+        column = rec.trials[axis.name] if axis.name in axes else None
+        baseline = records_module.axis_column_value(axis, axis.labels[0])
+        if column is None or column.map(str).nunique() < 2 or not stats.matches(column, baseline).any():
+            continue
+        table = stats.paired_deltas(rec.trials, axis.name, baseline, METRIC, axes=axes, n_boot=n_boot)
+        others = [a for a in axes if a != axis.name]
+        table = _ordered(table.rename(columns={"level": axis.name}), rec, [*others, axis.name])
+        out.append({"axis": axis.name, "baseline": axis.labels[0], "rows": _effect_rows(table, axis.name, others)})
+    return out
+
+
+def _effect_rows(table: pd.DataFrame, axis: str, others: Sequence[str]) -> list[dict[str, Any]]:
+    fmt = lambda x: fmt_effect(x, METRIC, "difference")  # noqa: E731
+    return [{"at": ", ".join(f"{a}={stats.axis_label(r[a])}" for a in others) or "\u2014",
+             "level": stats.axis_label(r[axis]), "estimate": fmt(r["estimate"]),
+             "ci": _ci(r["ci_lo"], r["ci_hi"], fmt), "n": int(r["n_pairs"]), "sign": _sign(r["ci_lo"], r["ci_hi"])}
+            for _, r in table.iterrows()]
+
+
+def _sign(lo: float, hi: float) -> str:
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "no CI"
+    return "lower" if hi < 0 else "higher" if lo > 0 else "CI contains 0"
+
+
+def _draw(figure: figures_module.Figure) -> dict[str, Any]:
+    """Draw one planned figure as a PNG data URI; a failure becomes a visible note, not a crash."""
+    out = {"key": figure.key, "title": figure.title, "caption": figure.caption, "section": figure.section,
+           "uri": None, "error": None}
+    try:
+        out["uri"] = figures_module.to_data_uri(figure.draw())
+    except Exception as exc:  # noqa: BLE001 - a broken figure must not lose the rest of the report
+        warnings.warn(f"figure {figure.key!r} could not be drawn: {exc}", RuntimeWarning, stacklevel=2)
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def _failures(trials: pd.DataFrame) -> list[dict[str, Any]]:
+    bad = trials[trials["status"].astype(str) != "completed"]
+    columns = ("trial_id", "point", "seed", "status", "failed_epoch", "reason")
+    return [{c: _blank(r.get(c)) for c in columns} for _, r in bad.iterrows()]
+
+
+def _blank(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _reproduce(rec: Any) -> dict[str, Any]:
+    meta, spec = rec.meta or {}, rec.spec
+    run_dir = getattr(rec, "run_dir", None)
+    text = spec.source_text
+    if not text and run_dir is not None and (Path(run_dir) / "study.toml").exists():
+        text = (Path(run_dir) / "study.toml").read_text(encoding="utf-8")
+    return {"command": meta.get("command") or f"ablation run {spec.name}.toml", "hash": meta.get("hash") or spec.hash,
+            "run_name": Path(run_dir).name if run_dir is not None else spec.run_name, "study_text": text}

@@ -1,0 +1,159 @@
+"""Tests of ablation.report.figures on hand-made frames in the records schema (docs/internals.md §4)."""
+
+from __future__ import annotations
+
+import base64
+from types import SimpleNamespace
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from ablation.report import figures
+
+ACTS, DROPS, SEEDS, EPOCHS = ("relu", "sigmoid"), (0.0, 0.5), (0, 1, 2), (1, 2, 3)
+
+
+def _error(act: str, p: float, seed: int) -> float:
+    return 0.30 + 0.10 * (act == "sigmoid") - 0.04 * p + 0.01 * seed
+
+
+def _records(probes: tuple[str, ...] = (), mc: bool = False, acts=ACTS, drops=DROPS, curves: bool = True):
+    trials, curve_rows, probe_rows, evals = [], [], [], []
+    for act in acts:
+        for p in drops:
+            for seed in SEEDS:
+                key = {"trial_id": f"{len(trials):02d}", "status": "completed", "seed": seed,
+                       "point": f"activation={act}, dropout={p}", "activation": act, "dropout": p}
+                err = _error(act, p, seed)
+                trials.append({**key, "train_size": 500, "test_error": err, "time_per_epoch_s": 0.1 + 0.01 * seed})
+                curve_rows += [{**key, "epoch": e, "step": 10 * e, "split": split, "metric": "error",
+                                "value": err + 0.3 / e + 0.02 * (split == "val")}
+                               for e in EPOCHS for split in ("train", "val")]
+                for probe, stat, layers in (("gradients", "kernel_grad_norm", ("dense_1", "dense_2")),
+                                            ("activations", "sparsity", ("act_1", "act_2")),
+                                            ("weights", "abs_q50", ("dense_1",)),
+                                            ("covariate_shift", "p50", ("act_2/unit_0",)),
+                                            ("speed", "train_error", ("model",))):
+                    if probe in probes:
+                        probe_rows += [{**key, "probe": probe, "layer": layer, "depth": d + 1, "step": 10 * e,
+                                        "epoch": e, "stat": stat, "value": 0.1 * (d + 1) + 0.01 * e}
+                                       for d, layer in enumerate(layers) for e in (0, *EPOCHS)]
+                if mc:
+                    evals += [{**key, "mode": "mc_dropout", "k": k, "metric": "test_error", "value": err + 0.01 / k}
+                              for k in (1, 10, 100)]
+    return SimpleNamespace(trials=pd.DataFrame(trials), curves=pd.DataFrame(curve_rows if curves else []),
+                           probes=pd.DataFrame(probe_rows), evaluations=pd.DataFrame(evals),
+                           axes=("activation", "dropout"), spec=None)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def test_learning_curves_one_line_per_hue_level_per_facet_at_the_seed_means():
+    rec = _records()
+    data = rec.curves[rec.curves.dropout == 0.0]
+    g = figures.learning_curves(data, hue="activation", n_boot=200)
+    assert g.axes.shape == (1, 2)                                      # split = train, val
+    for ax, split in zip(g.axes.flat, ("train", "val")):
+        lines = ax.get_lines()
+        assert len(lines) == 2
+        relu = lines[0]
+        expected = [np.mean([_error("relu", 0.0, s) for s in SEEDS]) + 0.3 / e + 0.02 * (split == "val")
+                    for e in EPOCHS]
+        assert list(relu.get_xdata()) == list(EPOCHS)
+        assert relu.get_ydata() == pytest.approx(expected)
+        assert len(ax.collections) == 2                                # one CI band per line
+
+
+def test_final_metric_categorical_x_and_numeric_log_x():
+    summary = pd.DataFrame({"activation": ["relu", "relu", "tanh", "tanh"], "dropout": [0.0, 0.5] * 2,
+                            "mean": [0.3, 0.25, 0.4, 0.38], "ci_lo": [0.28, 0.2, 0.35, 0.3],
+                            "ci_hi": [0.32, 0.3, 0.45, 0.4]})
+    g = figures.final_metric(summary, x="activation", hue="dropout", orders={"activation": ["tanh", "relu"]})
+    ax = g.ax
+    assert len(ax.containers) == 2                                     # one error-bar series per dropout
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["tanh", "relu"]
+    first = ax.containers[0].lines[0]
+    assert list(first.get_xdata()) == [0, 1] and list(first.get_ydata()) == [0.3, 0.4][::-1]
+    sizes = pd.DataFrame({"train_size": [100, 1000, 10000], "mean": [0.5, 0.3, 0.2], "ci_lo": [0.4, 0.25, 0.15],
+                          "ci_hi": [0.6, 0.35, 0.25]})
+    g = figures.final_metric(sizes, x="train_size")
+    assert g.ax.get_xscale() == "log"
+    assert list(g.ax.containers[0].lines[0].get_xdata()) == [100.0, 1000.0, 10000.0]
+
+
+def test_gradient_norms_log_scale_and_depth_facets():
+    rec = _records(probes=("gradients",))
+    rows = rec.probes.assign(when=np.where(rec.probes.epoch == 0, "at init", "after training"))
+    g = figures.gradient_norms(rows, hue="activation", orders={"when": ["at init", "after training"]}, n_boot=200)
+    assert g.axes.shape == (1, 2)
+    assert all(ax.get_yscale() == "log" for ax in g.axes.flat)
+    assert [len(ax.get_lines()) for ax in g.axes.flat] == [2, 2]
+    assert list(g.axes.flat[0].get_lines()[0].get_xdata()) == [1, 2]
+
+
+def test_mc_dropout_draws_reference_line_per_hue_level():
+    rec = _records(mc=True)
+    ref = pd.DataFrame({"activation": ["relu", "sigmoid"], "mean": [0.3, 0.4], "ci_lo": [0.29, 0.39],
+                        "ci_hi": [0.31, 0.41]})
+    g = figures.mc_dropout(rec.evaluations, reference=ref, hue="activation", n_boot=200)
+    lines = g.ax.get_lines()
+    assert len(lines) == 4                                             # 2 MC curves + 2 dashed references
+    assert sorted(line.get_ydata()[0] for line in lines if line.get_linestyle() == "--") == [0.3, 0.4]
+    assert g.ax.get_xscale() == "log"
+
+
+def test_horizontal_errorbars_keep_the_given_order():
+    summary = pd.DataFrame({"point": ["b", "a"], "mean": [2.0, 1.0], "ci_lo": [1.5, 0.5], "ci_hi": [2.5, 1.5]})
+    ax = figures.horizontal_errorbars(summary, order=["a", "b"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    assert list(ax.containers[0].lines[0].get_xdata()) == [1.0, 2.0]
+
+
+def test_figure_functions_reject_empty_or_incomplete_data():
+    with pytest.raises(ValueError, match="argument 'data'.*non-empty frame for band_lines"):
+        figures.band_lines(pd.DataFrame(columns=["epoch", "value"]), x="epoch")
+    with pytest.raises(ValueError, match=r"argument 'data'.*\['ci_lo'\]"):
+        figures.final_metric(pd.DataFrame({"x": [1], "mean": [1.0], "ci_hi": [1.0]}), x="x")
+
+
+def test_plan_picks_only_what_was_recorded():
+    everything = _records(probes=("gradients", "activations", "weights", "covariate_shift", "speed"), mc=True)
+    keys = [f.key for f in figures.plan(everything, n_boot=100)]
+    assert keys == ["learning_curves", "interaction", "gradient_norms", "unit_fractions", "covariate_shift",
+                    "weight_quantiles", "epoch_time", "speed", "mc_dropout"]
+    plain = figures.plan(_records(curves=False), n_boot=100)
+    assert [f.key for f in plain] == ["interaction", "epoch_time"]
+    assert plain[0].section == "effects" and "dropout depends on activation" in plain[0].caption
+    one_axis = figures.plan(_records(acts=("relu",)), n_boot=100)
+    assert [f.key for f in one_axis] == ["learning_curves", "metric_vs_axis", "epoch_time"]
+
+
+def test_plan_leaves_out_probes_without_values_and_failed_trials():
+    rec = _records(probes=("gradients", "speed"))
+    rec.probes.loc[rec.probes.probe == "speed", "value"] = np.nan       # e.g. saturation of a ReLU net
+    rec.trials["status"] = "failed"
+    rec.curves["status"] = "failed"
+    rec.probes["status"] = "failed"
+    assert [f.key for f in figures.plan(rec, n_boot=100)] == []
+
+
+def test_plan_figures_draw_and_encode_as_png():
+    rec = _records(probes=("gradients", "covariate_shift"), mc=True)
+    rec.spec = SimpleNamespace(axis_names=("activation", "dropout"),
+                               axis=lambda name: SimpleNamespace(labels={"activation": ("sigmoid", "relu"),
+                                                                         "dropout": ("0.5", "0.0")}[name]))
+    plan = {f.key: f for f in figures.plan(rec, n_boot=100)}
+    g = plan["learning_curves"].draw()
+    assert g.hue_names == ["sigmoid", "relu"] and g.row_names == [0.5, 0.0]   # the study file's order
+    uri = figures.to_data_uri(g)
+    assert uri.startswith("data:image/png;base64,")
+    assert base64.b64decode(uri.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plt.get_fignums() == []                                       # closed after encoding
+    for key in ("gradient_norms", "covariate_shift", "mc_dropout", "epoch_time", "interaction"):
+        assert figures.to_data_uri(plan[key].draw()).startswith("data:image/png;base64,")

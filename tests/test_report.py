@@ -1,0 +1,254 @@
+"""End-to-end tests of ablation.report: a tiny real run (digits, 2x2 grid, 2 seeds, 2 epochs) rendered to HTML."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from ablation import records, report, spec, stats
+from ablation.report import page
+
+TINY = """
+[study]
+name = "tiny-report"
+description = "A 2x2 grid on digits for the report tests."
+seeds = [0, 1]
+probes = ["gradients", "activations", "timing"]
+
+[[claims]]
+id = "T1"
+statement = "Dropout lowers the test error"
+source = "Srivastava et al. 2014, Table 2"
+published = "1.25% vs 1.60%"
+approx = true
+metric = "test_error"
+compare = { dropout = 0.5 }
+against = { dropout = 0.0 }
+expect = "lower"
+
+[data]
+name = "digits"
+validation_size = 100
+train_size = 300
+
+[model]
+name = "mlp"
+hidden = [16, 16]
+
+[train]
+epochs = 2
+batch_size = 50
+learning_rate = 0.1
+jit_compile = false
+
+[grid]
+activation = ["relu", "tanh"]
+dropout = [0.0, 0.5]
+"""
+PROBE_FIGURES = {"gradients": "gradient_norms", "activations": "unit_fractions", "weights": "weight_quantiles",
+                 "covariate_shift": "covariate_shift", "speed": "speed"}
+N_BOOT = 2000
+
+
+class _Page(HTMLParser):
+    """Collects what the tests look at: tags, image sources, links, table rows, <pre> texts."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.closed: list[str] = []
+        self.attrs: list[tuple[str, dict]] = []
+        self.pre: list[str] = []
+        self.rows: list[list[str]] = []
+        self._in_pre = self._in_cell = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attrs.append((tag, dict(attrs)))
+        if tag == "pre":
+            self._in_pre = True
+            self.pre.append("")
+        if tag == "tr":
+            self.rows.append([])
+        if tag in ("td", "th"):
+            self._in_cell = True
+            self.rows[-1].append("")
+
+    def handle_endtag(self, tag):
+        self.closed.append(tag)
+        self._in_pre = self._in_pre and tag != "pre"
+        self._in_cell = self._in_cell and tag not in ("td", "th")
+
+    def handle_data(self, data):
+        if self._in_pre:
+            self.pre[-1] += data
+        if self._in_cell:
+            self.rows[-1][-1] += data
+
+    def srcs(self, tag: str, attr: str) -> list[str]:
+        return [a[attr] for t, a in self.attrs if t == tag and attr in a]
+
+    def ids(self) -> set[str]:
+        return {a["id"] for _, a in self.attrs if "id" in a}
+
+
+def _parse(text: str) -> _Page:
+    parsed = _Page()
+    parsed.feed(text)
+    parsed.close()
+    return parsed
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    runner = pytest.importorskip("ablation.runner")
+    return runner.run(spec.loads(TINY), out_dir=tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="module")
+def clean(run_dir) -> tuple[Path, str]:
+    path = report.render(run_dir, n_boot=N_BOOT)
+    return path, path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def broken(run_dir, tmp_path_factory) -> tuple[Path, str, list[dict]]:
+    """A copy of the run with one trial turned into a failure and one into a divergence."""
+    copy = tmp_path_factory.mktemp("broken") / run_dir.name
+    shutil.copytree(run_dir, copy)
+    edited = []
+    for trial_dir, status, reason in zip(sorted(copy.glob("trial_*"))[:2], ("failed", "diverged"),
+                                         ("RuntimeError: fabricated <failure>", "loss is nan at epoch 2")):
+        path = trial_dir / "result.json"
+        result = json.loads(path.read_text())
+        result.update(status=status, reason=reason, failed_epoch=2 if status == "diverged" else None,
+                      metrics={}, evaluations=[])
+        path.write_text(json.dumps(result))
+        edited.append(result)
+    out = report.render(copy, copy / "elsewhere" / "broken.html", n_boot=N_BOOT)
+    return out, out.read_text(encoding="utf-8"), edited
+
+
+def test_render_writes_the_default_path_atomically(run_dir, clean):
+    path, text = clean
+    assert path == run_dir / "report.html"
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    assert not list(run_dir.glob(".report.html.*"))                # no temporary file left behind
+
+
+def test_report_is_self_contained(clean):
+    _, text = clean
+    page_ = _parse(text)
+    assert page_.tags.count("section") == page_.closed.count("section") == 7
+    imgs = page_.srcs("img", "src")
+    assert imgs and all(src.startswith("data:image/png;base64,") for src in imgs)
+    assert "http://" not in text and "https://" not in text
+    assert not {"script", "link", "iframe"} & set(page_.tags)
+    assert all(href.startswith("#") for href in page_.srcs("a", "href"))
+    assert "could not be drawn" not in text
+
+
+def test_sections_in_order(clean):
+    _, text = clean
+    positions = [text.index(f'id="{s}"') for s in ("study", "claims", "results", "effects", "figures",
+                                                     "failures", "reproduce")]
+    assert positions == sorted(positions)
+
+
+def test_one_figure_per_recorded_quantity(run_dir, clean):
+    _, text = clean
+    s = records.load(run_dir, write_csv=False).spec
+    expected = {"learning_curves", "interaction", "epoch_time"} | {PROBE_FIGURES[p] for p in s.probes
+                                                                    if p in PROBE_FIGURES}
+    page_ = _parse(text)
+    shown = {i.removeprefix("fig-") for i in page_.ids() if i.startswith("fig-")}
+    assert shown == expected
+    assert len(page_.srcs("img", "src")) == len(expected)
+
+
+def test_claim_table_matches_stats(run_dir, clean):
+    _, text = clean
+    rec = records.load(run_dir, write_csv=False)
+    verdict = stats.claim_verdict(rec.spec.claims[0], rec.trials, axes=rec.axes, n_boot=N_BOOT)
+    row = next(r for r in _parse(text).rows if r and r[0].startswith("T1"))
+    assert verdict["verdict"] in ("supported", "not supported", "inconclusive")
+    assert row[4].startswith(verdict["verdict"])
+    assert page.fmt_effect(verdict["estimate"], "test_error", "difference") in row[2]
+    assert "approx." in row[1] and "1.25% vs 1.60%" in row[1]
+    assert row[3] == f"{verdict['n']} pairs" and verdict["n"] == 4        # 2 seeds x 2 activations
+
+
+def test_results_table_has_one_row_per_grid_point(run_dir, clean):
+    _, text = clean
+    trials = records.load(run_dir, write_csv=False).trials
+    rows = [r for r in _parse(text).rows if len(r) == 7 and r[0] in ("relu", "tanh")]
+    assert [r[:2] for r in rows] == [["relu", "0.0"], ["relu", "0.5"], ["tanh", "0.0"], ["tanh", "0.5"]]
+    mean = trials[(trials.activation == "tanh") & (trials.dropout == 0.5)].test_error.mean()
+    assert rows[3][2] == page.fmt_value(mean) and rows[3][4:] == ["2", "0", "0"]
+
+
+def test_reproduce_shows_command_hash_and_escaped_study_text(run_dir, clean):
+    _, text = clean
+    meta = json.loads((run_dir / "run.json").read_text())
+    pre = _parse(text).pre
+    assert pre[0] == meta["command"]
+    assert pre[1] == TINY                                                 # escaped in the page, exact when parsed
+    assert "&#34;digits&#34;" in text or "&quot;digits&quot;" in text
+    assert meta["hash"] in text
+    assert "no factor 1/2" not in text                                    # no L1/L2 in this study
+
+
+def test_failed_and_diverged_trials_are_listed(broken):
+    path, text, edited = broken
+    assert path.name == "broken.html" and path.parent.name == "elsewhere"
+    rows = _parse(text).rows
+    listed = {r[0]: r for r in rows if r and r[0] in {e["trial_id"] for e in edited}}
+    for result in edited:
+        row = listed[result["trial_id"]]
+        assert row[3] == result["status"] and row[5] == result["reason"]
+    assert "fabricated &lt;failure&gt;" in text                           # reasons are escaped
+    for r in (r for r in rows if len(r) == 7 and r[0] in ("relu", "tanh")):
+        here = [e["status"] for e in edited if e["point"] == {"activation": r[0], "dropout": r[1]}]
+        assert r[4:] == [str(2 - len(here)), str(here.count("failed")), str(here.count("diverged"))]
+        if len(here) == 2:
+            assert r[2] == "\u2014" and r[3].startswith("(no CI")
+
+
+def test_penalty_formula_shown_when_l2_is_used():
+    s = spec.loads(TINY.replace('activation = ["relu", "tanh"]', "l2 = [0.0, 1e-4]"))
+    assert "l2\u00b7\u03a3w\u00b2" in page._penalty_note(s) and "no factor 1/2" in page._penalty_note(s)
+    assert page._penalty_note(spec.loads(TINY)) is None
+
+
+def test_number_formats():
+    assert page.fmt_value(0.1234) == "12.34%"
+    assert page.fmt_value(1.5, "epoch_time_s") == "1.5"
+    assert page.fmt_effect(-0.0123, "test_error", "difference") == "\u22121.23 pp"
+    assert page.fmt_effect(0.8, "test_error", "ratio") == "\u00d70.800"
+    assert page.fmt_value(float("nan")) == "\u2014"
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or (("/usr/bin/chromium") if Path("/usr/bin/chromium").exists() else None)
+
+
+def test_headless_chromium_renders_without_console_errors(clean, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("chromium not installed; .ci/run installs Debian's chromium")
+    path, _ = clean
+    shot = tmp_path / "shot.png"
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+           f"--screenshot={shot}", "--window-size=1200,3000", f"file://{path}"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 10_000, done.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert console == []
