@@ -19,6 +19,7 @@ from typing import Any
 import keras
 import keras_tuner as kt
 import numpy as np
+import tensorflow as tf
 
 from ablation import data as data_module
 from ablation import probes as probes_module
@@ -27,6 +28,9 @@ from ablation.records import atomic_write_json
 from ablation.spec import StudySpec, TrialConfig
 
 SEED_HP = "seed"
+
+# Each trial builds a new model, so TensorFlow's "retracing" warnings are expected noise here.
+tf.get_logger().setLevel("ERROR")
 
 
 class AblationHyperModel(kt.HyperModel):

@@ -107,9 +107,13 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, 
 
 def make_tuner(spec: StudySpec, out_dir: str | os.PathLike, on_trial_end: Callable | None = None):
     """The keras-tuner tuner of a study (grid search, resumes from the run folder)."""
+    import contextlib
+    import io
+
     from ablation.tuner import AblationTuner
 
-    return AblationTuner(spec, out_dir, on_trial_end=on_trial_end)
+    with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner prints "Reloading Tuner from ..."
+        return AblationTuner(spec, out_dir, on_trial_end=on_trial_end)
 
 
 def work(spec: StudySpec, out_dir: str | os.PathLike, chief: str, *, tuner_id: str | None = None,
