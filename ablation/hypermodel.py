@@ -217,6 +217,7 @@ class AblationHyperModel(kt.HyperModel):
 
         rows: list[dict] = []
         if ev.mc_dropout_k:
+            rows += evaluation.weight_scaling(model, ds.x_test, ds.y_test)
             rows += evaluation.mc_dropout(model, ds.x_test, ds.y_test, ks=ev.mc_dropout_k, seed=cfg.seed)
         if ev.dropconnect_inference:
             rows += evaluation.dropconnect(model, ds.x_test, ds.y_test, modes=ev.dropconnect_inference,

@@ -1,0 +1,50 @@
+"""records: atomic writes, axis columns, and loading errors (full loads are tested in test_runner)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import pytest
+
+from ablation import records, spec
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path):
+    target = tmp_path / "a" / "x.json"
+    records.atomic_write_json(target, {"v": float("nan"), "w": [1.5, float("inf")]})
+    assert json.loads(target.read_text()) == {"v": None, "w": [1.5, None]}
+    assert [p.name for p in target.parent.iterdir()] == ["x.json"]
+    assert oct(os.stat(target).st_mode & 0o777) != oct(0o600)
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    target = tmp_path / "x.json"
+    records.atomic_write_json(target, {"ok": 1})
+    with pytest.raises(TypeError):
+        records.atomic_write_json(target, {"bad": object()})
+    assert json.loads(target.read_text()) == {"ok": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_axis_column_values():
+    s = spec.loads("""
+[study]
+name = "a"
+[grid]
+train_size = [100, 500]
+activation = ["relu", "tanh"]
+max_norm = [0.0, 2.0]
+hidden = [[8], [8, 8]]
+""")
+    assert records.axis_column_value(s.axis("train_size"), "500") == 500
+    assert records.axis_column_value(s.axis("activation"), "tanh") == "tanh"
+    assert math.isclose(records.axis_column_value(s.axis("max_norm"), "2.0"), 2.0)
+    assert records.axis_column_value(s.axis("hidden"), "8-8") == "8-8"
+    assert records.point_label({"a": "1", "b": "x"}) == "a=1, b=x"
+
+
+def test_load_rejects_a_folder_that_is_not_a_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="expected a run folder written by 'ablation run'"):
+        records.load(tmp_path)
