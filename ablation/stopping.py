@@ -1,0 +1,227 @@
+"""Early stopping: Prechelt's GL, PQ and UP criteria, patience, and a Keras callback.
+
+Prechelt, L. (1998), "Early stopping — but when?", in Neural Networks: Tricks of the Trade.
+Epochs are numbered t = 1, 2, ... (``val_loss[t - 1]`` is the validation loss after epoch t).
+Each pure function returns the first epoch after which training stops, or None.
+
+- Generalization loss ``GL(t) = 100 * (E_va(t) / E_opt(t) - 1)``, ``E_opt(t)`` the lowest
+  validation loss up to t. **GL_alpha**: stop after the first epoch with ``GL(t) > alpha``.
+- Training strip of length k: epochs n+1 .. n+k with n divisible by k. Training progress
+  ``P_k(t) = 1000 * (sum of E_tr over the strip ending at t / (k * min of it) - 1)``.
+  **PQ_alpha**: stop after the first end-of-strip epoch with ``GL(t) / P_k(t) > alpha``.
+- **UP_s**: stop after the first end-of-strip epoch t at which the validation loss rose in s
+  successive strips: ``E_va(t - j k) > E_va(t - (j + 1) k)`` for j = 0 .. s - 1 (the recursive
+  definition UP_s(t) = UP_{s-1}(t - k) and E_va(t) > E_va(t - k)).
+- **patience** (as ``keras.callbacks.EarlyStopping``): stop after the first epoch that does not
+  improve on the best validation loss by more than ``min_delta`` and comes ``patience`` or more
+  epochs after the last improvement.
+
+A NaN validation loss counts as +inf (a diverged run stops under every criterion).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+CRITERIA: dict[str, dict[str, Any]] = {  # criterion -> its parameters and their defaults
+    "patience": {"patience": 5, "min_delta": 0.0},
+    "gl": {"alpha": 5.0},  # GL_alpha: percent generalization loss
+    "pq": {"alpha": 2.0, "strip": 5},  # PQ_alpha: GL / training progress, at strip ends
+    "up": {"s": 3, "strip": 5},  # UP_s: s successive strips with rising validation loss
+}
+
+
+def _clean(losses: Sequence[float]) -> np.ndarray:
+    arr = np.asarray(losses, dtype=np.float64).reshape(-1)
+    return np.where(np.isnan(arr), np.inf, arr)
+
+
+def generalization_loss(val_loss: Sequence[float]) -> np.ndarray:
+    """``GL(t) = 100 * (E_va(t) / min_{t' <= t} E_va(t') - 1)`` for t = 1..T (percent)."""
+    val = _clean(val_loss)
+    best = np.minimum.accumulate(val)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gl = 100.0 * (val / best - 1.0)
+    gl[val == best] = 0.0
+    return np.where(np.isnan(gl), np.inf, gl)
+
+
+def training_progress(train_loss: Sequence[float], strip: int = 5) -> np.ndarray:
+    """``P_k(t) = 1000 * (sum(strip) / (k * min(strip)) - 1)`` over the k epochs ending at t; NaN for t < k."""
+    tr = np.asarray(train_loss, dtype=np.float64).reshape(-1)
+    out = np.full(len(tr), np.nan)
+    for t in range(strip, len(tr) + 1):
+        window = tr[t - strip:t]
+        lowest = window.min()
+        out[t - 1] = 1000.0 * (window.sum() / (strip * lowest) - 1.0) if lowest > 0 else 0.0
+    return out
+
+
+def gl_stop(val_loss: Sequence[float], alpha: float = 5.0) -> int | None:
+    """GL_alpha: the first epoch t with ``GL(t) > alpha``, or None."""
+    hits = np.flatnonzero(generalization_loss(val_loss) > alpha)
+    return int(hits[0]) + 1 if len(hits) else None
+
+
+def pq_stop(val_loss: Sequence[float], train_loss: Sequence[float], alpha: float = 2.0,
+            strip: int = 5) -> int | None:
+    """PQ_alpha: the first end-of-strip epoch t with ``GL(t) / P_k(t) > alpha``, or None."""
+    if len(train_loss) != len(val_loss):
+        raise ValueError(f"Invalid value for argument 'train_loss': expected as many epochs as val_loss "
+                         f"({len(val_loss)}). Received: {len(train_loss)} epochs")
+    gl, progress = generalization_loss(val_loss), training_progress(train_loss, strip)
+    for t in range(strip, len(gl) + 1, strip):
+        g, p = gl[t - 1], progress[t - 1]
+        quotient = g / p if p > 0 else (math.inf if g > 0 else 0.0)
+        if quotient > alpha:
+            return t
+    return None
+
+
+def up_stop(val_loss: Sequence[float], s: int = 3, strip: int = 5) -> int | None:
+    """UP_s: the first end-of-strip epoch t after s successive strips of rising validation loss, or None."""
+    val = _clean(val_loss)
+    for t in range(strip * (s + 1), len(val) + 1, strip):
+        if all(val[t - j * strip - 1] > val[t - (j + 1) * strip - 1] for j in range(s)):
+            return t
+    return None
+
+
+def patience_stop(val_loss: Sequence[float], patience: int = 5, min_delta: float = 0.0) -> int | None:
+    """Keras-style patience: the first epoch t >= 2 that does not improve on the best loss by more
+    than ``min_delta`` and comes ``patience`` or more epochs after the last improvement, or None."""
+    val = _clean(val_loss)
+    best, best_t = math.inf, 0
+    for t, v in enumerate(val, start=1):
+        if v < best - min_delta:
+            best, best_t = v, t
+        elif t > 1 and t - best_t >= patience:
+            return t
+    return None
+
+
+def best_epoch(val_loss: Sequence[float]) -> int:
+    """The epoch (1-based) of the lowest validation loss; the earliest one on ties."""
+    return int(np.argmin(_clean(val_loss))) + 1
+
+
+def check_params(criterion: str, **params: Any) -> dict[str, Any]:
+    """Validate a criterion and its parameters; returns them with defaults filled in.
+
+    Raises:
+        ValueError: unknown criterion, unknown parameter, or a value out of range.
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"Invalid value for argument 'criterion': expected one of {tuple(CRITERIA)}. "
+                         f"Received: criterion={criterion!r}")
+    for key, value in params.items():
+        if key not in CRITERIA[criterion]:
+            raise ValueError(f"Invalid argument {key!r} for criterion {criterion!r}: expected one of "
+                             f"{tuple(CRITERIA[criterion])}. Received: {key}={value!r}")
+    full = {**CRITERIA[criterion], **params}
+    for key, value in full.items():
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if key in ("strip", "s") and not (number and isinstance(value, int) and value >= 1):
+            raise ValueError(f"Invalid value for argument {key!r}: expected an int >= 1. Received: {key}={value!r}")
+        if key == "patience" and not (number and isinstance(value, int) and value >= 0):
+            raise ValueError(f"Invalid value for argument 'patience': expected an int >= 0. "
+                             f"Received: patience={value!r}")
+        if key == "alpha" and not (number and value > 0 and math.isfinite(value)):
+            raise ValueError("Invalid value for argument 'alpha': expected a positive float. "
+                             f"Received: alpha={value!r}")
+        if key == "min_delta" and not (number and value >= 0):
+            raise ValueError(f"Invalid value for argument 'min_delta': expected a float >= 0. "
+                             f"Received: min_delta={value!r}")
+    return full
+
+
+def stop_epoch(criterion: str, val_loss: Sequence[float], train_loss: Sequence[float] | None = None,
+               **params: Any) -> int | None:
+    """The stopping epoch of ``criterion`` ("patience", "gl", "pq", "up") on these curves, or None.
+
+    Args:
+        criterion: one of `CRITERIA`.
+        val_loss: validation loss after each epoch.
+        train_loss: training loss of each epoch (PQ only).
+        **params: the criterion's parameters (`CRITERIA` lists them with their defaults).
+    """
+    p = check_params(criterion, **params)
+    if criterion == "gl":
+        return gl_stop(val_loss, p["alpha"])
+    if criterion == "pq":
+        if train_loss is None:
+            raise ValueError("Invalid value for argument 'train_loss': criterion 'pq' needs the training "
+                             "loss of every epoch. Received: train_loss=None")
+        return pq_stop(val_loss, train_loss, p["alpha"], p["strip"])
+    if criterion == "up":
+        return up_stop(val_loss, p["s"], p["strip"])
+    return patience_stop(val_loss, p["patience"], p["min_delta"])
+
+
+class EarlyStopping(keras.callbacks.Callback):
+    """Stop ``model.fit`` by a Prechelt criterion or by patience; remember the best epoch's weights.
+
+    Attributes (set during fit): ``stopped_epoch`` (1-based epoch after which training stopped,
+    None if the criterion never fired), ``best_epoch`` (1-based epoch of the lowest validation
+    loss), ``best_value``, ``best_weights`` (a copy of ``model.get_weights()`` at
+    ``best_epoch``), ``val_losses`` and ``train_losses`` (per epoch). The runner evaluates the
+    test error at the stopping epoch (the model as left by fit) and at the best epoch
+    (``model.set_weights(callback.best_weights)``).
+
+    Args:
+        criterion: "patience", "gl", "pq" or "up".
+        monitor: the validation-loss key of the epoch logs.
+        train_monitor: the training-loss key (PQ uses it).
+        restore_best_weights: load ``best_weights`` into the model when training ends.
+        **params: the criterion's parameters (`CRITERIA`): patience/min_delta, alpha, strip, s.
+    """
+
+    def __init__(self, criterion: str = "patience", *, monitor: str = "val_loss", train_monitor: str = "loss",
+                 restore_best_weights: bool = False, **params: Any) -> None:
+        super().__init__()
+        self.criterion_params = check_params(criterion, **params)
+        self.criterion, self.monitor, self.train_monitor = criterion, monitor, train_monitor
+        self.restore_best_weights = bool(restore_best_weights)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.val_losses: list[float] = []
+        self.train_losses: list[float] = []
+        self.stopped_epoch: int | None = None
+        self.best_epoch: int | None = None
+        self.best_value = math.inf
+        self.best_weights: list[np.ndarray] | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._reset()
+
+    def _get(self, logs: dict | None, key: str) -> float:
+        if not logs or key not in logs:
+            raise ValueError(f"EarlyStopping(criterion={self.criterion!r}) needs {key!r} in the epoch logs "
+                             f"(pass validation data to fit()). Received logs with keys {sorted(logs or {})}")
+        value = float(logs[key])
+        return math.inf if math.isnan(value) else value
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.val_losses.append(self._get(logs, self.monitor))
+        if self.criterion == "pq":
+            self.train_losses.append(self._get(logs, self.train_monitor))
+        elif logs and self.train_monitor in logs:
+            self.train_losses.append(float(logs[self.train_monitor]))
+        t = len(self.val_losses)
+        if self.best_epoch is None or self.val_losses[-1] < self.best_value:
+            self.best_epoch, self.best_value = t, self.val_losses[-1]
+            self.best_weights = [np.array(w, copy=True) for w in self.model.get_weights()]
+        train = self.train_losses if self.criterion == "pq" else None
+        if stop_epoch(self.criterion, self.val_losses, train, **self.criterion_params) is not None:
+            self.stopped_epoch = t
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
