@@ -189,6 +189,7 @@ class AblationHyperModel(kt.HyperModel):
         if stopper is not None and getattr(stopper, "best_weights", None) is not None:
             at_stop = training.evaluate(model, ds.x_test, ds.y_test)
             metrics.update({f"test_{k}_at_stop": v for k, v in at_stop.items()})
+            metrics["early_stopped"] = float(stopper.stopped_epoch is not None)
             metrics["stopped_epoch"] = float(stopper.stopped_epoch or len(history["epoch"]))
             metrics["best_epoch"] = float(stopper.best_epoch)
             model.set_weights(stopper.best_weights)
