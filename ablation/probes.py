@@ -322,7 +322,10 @@ class _Probe(keras.callbacks.Callback):
         return {}
 
     def _record(self, values: dict[str, np.ndarray], step: int, epoch: int) -> None:
-        raise NotImplementedError
+        """Default: one row per ``"<layer>/<stat>"`` key (probes with other keys override this)."""
+        for key, value in values.items():
+            layer, stat = key.split("/")
+            self._add(layer, self.net.depth(layer), step, epoch, stat, value)
 
     def _measure(self, step: int, epoch: int, full: bool = True) -> None:
         self.clock.pause()
@@ -422,11 +425,6 @@ class GradientProbe(_Probe):
             res["logits/kernel_grad_norm"] = _norm(outs["kgrad_logits"])
         return res
 
-    def _record(self, values: dict[str, np.ndarray], step: int, epoch: int) -> None:
-        for key, value in values.items():
-            layer, stat = key.split("/")
-            self._add(layer, self.net.depth(layer), step, epoch, stat, value)
-
     def summary(self) -> dict[str, float]:
         first, last = min(self.net.hidden), max(self.net.hidden)
         res = {}
@@ -474,11 +472,6 @@ class ActivationProbe(_Probe):
             res[f"{layer}/preact_mean"] = tf.reduce_mean(pre)
             res[f"{layer}/preact_std"] = tf.math.reduce_std(pre)
         return res
-
-    def _record(self, values: dict[str, np.ndarray], step: int, epoch: int) -> None:
-        for key, value in values.items():
-            layer, stat = key.split("/")
-            self._add(layer, self.net.depth(layer), step, epoch, stat, value)
 
     def _pooled(self, stat: str, epoch: int) -> float:
         """Width-weighted mean of a per-layer fraction over the hidden layers at one epoch."""
@@ -564,11 +557,6 @@ class WeightProbe(_Probe):
                     res[f"{layer.name}/abs_q{q:02d}"] = quantiles[k]
                 res[f"{layer.name}/abs_max"] = tf.reduce_max(flat)
         return res
-
-    def _record(self, values: dict[str, np.ndarray], step: int, epoch: int) -> None:
-        for key, value in values.items():
-            layer, stat = key.split("/")
-            self._add(layer, self.net.depth(layer), step, epoch, stat, value)
 
     def summary(self) -> dict[str, float]:
         first = self.net.kernels[0].name

@@ -162,18 +162,24 @@ class DropConnectDense(keras.layers.Layer):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({
-            "units": self.units, "rate": self.rate,
-            "activation": keras.activations.serialize(self.activation) if self.activation else None,
-            "use_bias": self.use_bias,
-            "kernel_initializer": _serialize(self.kernel_initializer),
-            "bias_initializer": _serialize(self.bias_initializer),
-            "kernel_regularizer": _serialize(self.kernel_regularizer),
-            "bias_regularizer": _serialize(self.bias_regularizer),
-            "kernel_constraint": _serialize(self.kernel_constraint),
-            "bias_constraint": _serialize(self.bias_constraint),
+            "units": self.units, "rate": self.rate, **_dense_config(self),
             "per_example": self.per_example, "mask_bias": self.mask_bias, "seed": self.seed,
         })
         return config
+
+
+def _dense_config(layer: keras.layers.Layer) -> dict[str, Any]:
+    """The config entries every dense-like layer here shares with ``keras.layers.Dense``."""
+    return {
+        "activation": keras.activations.serialize(layer.activation) if layer.activation else None,
+        "use_bias": layer.use_bias,
+        "kernel_initializer": _serialize(layer.kernel_initializer),
+        "bias_initializer": _serialize(layer.bias_initializer),
+        "kernel_regularizer": _serialize(layer.kernel_regularizer),
+        "bias_regularizer": _serialize(layer.bias_regularizer),
+        "kernel_constraint": _serialize(layer.kernel_constraint),
+        "bias_constraint": _serialize(layer.bias_constraint),
+    }
 
 
 def _pair(value: int | tuple[int, int], arg: str) -> tuple[int, int]:
@@ -371,15 +377,7 @@ class ScaledWSDense(keras.layers.Layer):
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({
-            "units": self.units, "gain": self.gain,
-            "activation": keras.activations.serialize(self.activation) if self.activation else None,
-            "use_bias": self.use_bias,
-            "kernel_initializer": _serialize(self.kernel_initializer),
-            "bias_initializer": _serialize(self.bias_initializer),
-            "kernel_regularizer": _serialize(self.kernel_regularizer),
-            "bias_regularizer": _serialize(self.bias_regularizer),
-            "kernel_constraint": _serialize(self.kernel_constraint),
-            "bias_constraint": _serialize(self.bias_constraint),
+            "units": self.units, "gain": self.gain, **_dense_config(self),
             "eps": self.eps,
         })
         return config
