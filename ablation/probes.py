@@ -1,8 +1,10 @@
 """Probes: Keras callbacks that measure what the studied claims talk about.
 
 `make(names, model=..., probe_x=..., probe_y=...)` returns one callback per probe name. Every
-probe measures on a fixed probe batch, in inference mode (dropout off, batch norm on its moving
-statistics, so measuring never changes the model), at initialization (``on_train_begin``,
+probe measures on a fixed probe batch with dropout off and batch norm normalizing by the probe
+batch's own statistics — what the training step sees, without its noise (Ioffe & Szegedy's
+Fig. 1 shows those training-time distributions; moving averages would lag for the first ~1,000
+steps) — and never changes the model (moving statistics are not updated), at initialization (``on_train_begin``,
 epoch 0) and at the end of every epoch. ``covariate_shift`` and ``speed`` also sample every
 ``every_steps`` optimizer steps. The true step is ``model.optimizer.iterations``: with
 ``steps_per_execution > 1`` Keras calls batch hooks once per execution chunk, so a sample falls
@@ -166,6 +168,36 @@ def _percentiles(v: tf.Tensor, qs: Sequence[float]) -> tf.Tensor:
     return tf.stack(out)
 
 
+class _BatchStatsNorm(keras.layers.Layer):
+    """A batch-norm layer's transform with the statistics of the batch it is given.
+
+    Shares ``gamma``/``beta`` with the wrapped ``BatchNormalization`` and never updates its moving
+    statistics, so probing a BN net sees what its training step sees and leaves it unchanged.
+    """
+
+    def __init__(self, bn: keras.layers.BatchNormalization) -> None:
+        super().__init__(name=bn.name, dtype=bn.dtype_policy)
+        self.bn = bn
+
+    def call(self, x: Any, mask: Any = None, training: Any = None) -> Any:
+        axes = [a for a in range(len(x.shape)) if a != self.bn.axis % len(x.shape)]
+        mean, var = keras.ops.moments(x, axes=axes, keepdims=True)
+        out = (x - mean) * keras.ops.rsqrt(var + self.bn.epsilon)
+        if self.bn.scale:
+            out = out * keras.ops.cast(self.bn.gamma, out.dtype)
+        if self.bn.center:
+            out = out + keras.ops.cast(self.bn.beta, out.dtype)
+        return out
+
+
+def _with_batch_statistics(sub: keras.Model) -> keras.Model:
+    """``sub`` with every BatchNormalization replaced by `_BatchStatsNorm` (shared weights)."""
+    if not any(isinstance(layer, keras.layers.BatchNormalization) for layer in sub.layers):
+        return sub
+    return keras.models.clone_model(sub, clone_function=lambda layer: _BatchStatsNorm(layer)
+                                    if isinstance(layer, keras.layers.BatchNormalization) else layer)
+
+
 class _ProbeNet:
     """One compiled pass over the probe batch computing every registered probe's statistics.
 
@@ -204,7 +236,7 @@ class _ProbeNet:
         if hidden and "logits" in self.layer_names:
             self.names.append("logits_in")
             tensors.append(model.get_layer("logits").input)
-        self.sub = keras.Model(model.inputs[0], [*tensors, model.outputs[0]])
+        self.sub = _with_batch_statistics(keras.Model(model.inputs[0], [*tensors, model.outputs[0]]))
         self.kernels = [model.get_layer(n) for n in self.kernel_layers()]
         self.probabilities = model.layers[-1].get_config().get("activation") == "softmax"
         self._probes: list[_Probe] = []

@@ -255,3 +255,26 @@ def test_all_probes_rows_have_the_records_schema_and_summary_keys_are_documented
     assert all(set(r) == {"probe", "layer", "depth", "step", "epoch", "stat", "value"} for r in rows)
     assert {r["epoch"] for r in rows if r["probe"] == "gradients"} == {0, 1, 2}
     assert set(probes.collect_summary(cbs)) == set(probes.SUMMARY_KEYS)
+
+
+def test_batchnorm_nets_are_probed_with_batch_statistics_and_left_unchanged():
+    """Ioffe & Szegedy's Fig. 1 distributions are the training-time ones: BN uses the batch's statistics."""
+    keras.utils.set_random_seed(0)
+    model = zoo.mlp(input_shape=(10,), num_classes=3, hidden=(8, 8), activation="sigmoid", batchnorm="before")
+    x = np.random.default_rng(0).standard_normal((64, 10)).astype("float32") * 3 + 1
+    before = [v.numpy().copy() for v in model.non_trainable_variables]
+    (probe,) = probes.make(["covariate_shift"], model=model, probe_x=x, probe_y=np.zeros(64, "int64"))
+    probe.set_model(model)
+    probe.on_train_begin()
+    h = x
+    for i in (1, 2):  # dense -> batch-statistics BN (gamma 1, beta 0 at init) -> sigmoid, by hand
+        z = model.get_layer(f"dense_{i}")(h).numpy()
+        normalized = (z - z.mean(0)) / np.sqrt(z.var(0) + model.get_layer(f"bn_{i}").epsilon)
+        h = 1 / (1 + np.exp(-normalized))
+    rows = {(r["layer"], r["stat"]): r["value"] for r in probe.rows}
+    for (layer, stat), value in rows.items():
+        unit = int(layer.split("_")[-1])
+        q = {"p15": 15, "p50": 50, "p85": 85}[stat]
+        assert value == pytest.approx(np.percentile(normalized[:, unit], q), abs=1e-4)
+    after = [v.numpy() for v in model.non_trainable_variables]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
