@@ -64,6 +64,10 @@ def load(run_dir: str | os.PathLike, write_csv: bool = True) -> Records:
                                 f"'ablation run' (with study.toml inside). Received: run_dir={str(run_dir)!r}")
     meta = read_json(run_dir / "run.json", default={})
     spec = spec_module.loads(study_file.read_text(), profile=meta.get("profile"), source=str(study_file))
+    if meta.get("overrides"):  # command-line settings (e.g. --precision) are part of the run
+        from ablation.runner import apply_overrides
+
+        spec = apply_overrides(spec, meta["overrides"])
     rows, curve_rows, probe_rows, eval_rows = [], [], [], []
     for trial_dir in sorted(run_dir.glob("trial_*")):
         trial = _read_trial(trial_dir, spec)

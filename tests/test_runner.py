@@ -173,3 +173,23 @@ def test_workers_2_gives_the_same_trial_set(tiny_run, tiny_file, tmp_path):
     parallel = tmp_path / run_dir.name
     assert trial_set(parallel) == trial_set(run_dir) == sorted(EXPECTED)
     assert len(list(parallel.glob("trial_*"))) == 8
+
+
+def test_command_line_precision_override_is_its_own_run(tmp_path):
+    from ablation import runner
+
+    s = spec.loads(TINY.replace("seeds = [0, 1]", "seeds = [0]").replace('dropout = [0.0, 0.5]', 'dropout = [0.0]')
+                   .replace('activation = ["relu", "tanh"]', 'activation = ["relu"]')
+                   .replace("compare = { dropout = 0.5 }", "compare = { dropout = 0.0 }"))
+    bf16 = runner.apply_overrides(s, {"precision": "mixed_bfloat16"})
+    assert bf16.train.precision == "mixed_bfloat16" and bf16.hash != s.hash
+    with pytest.raises(spec.SpecError, match="train.precision: expected one of"):
+        runner.apply_overrides(s, {"precision": "float8"})
+    run_dir = runner.run(s, out_dir=tmp_path, overrides={"precision": "mixed_bfloat16"})
+    assert run_dir.name == bf16.run_name
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["overrides"] == {"precision": "mixed_bfloat16"}
+    recs = records.load(run_dir)
+    assert recs.spec.train.precision == "mixed_bfloat16" and recs.spec.hash == bf16.hash
+    t = recs.trials
+    assert list(t["status"]) == ["completed"] and t["test_error"].iloc[0] < 0.9
