@@ -8,6 +8,7 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ablation import records, report, spec, stats
@@ -252,3 +253,16 @@ def test_headless_chromium_renders_without_console_errors(clean, tmp_path):
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     console = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert console == []
+
+
+def test_training_speed_table_matches_stats(run_dir):
+    rec = records.load(run_dir, write_csv=False)
+    effects = {e["axis"]: e for e in page.context(rec, n_boot=200)["effects"]}
+    speed = effects["dropout"]["speed"]
+    assert [r["at"] for r in speed] == ["activation=relu", "activation=tanh"]
+    table = stats.epochs_to_reach(rec.curves, {"dropout": 0.5}, {"dropout": 0.0}, within=["activation"])
+    relu = table[table["activation"] == "relu"]["ratio"].to_numpy(dtype=float)
+    reached = relu[np.isfinite(relu)]
+    assert speed[0]["reached"] == f"{len(reached)} of 2"
+    if len(reached):
+        assert speed[0]["ratio"] == f"{reached.mean():.2f}x"

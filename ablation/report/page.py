@@ -216,8 +216,36 @@ def _effects(rec: Any, axes: Sequence[str], n_boot: int) -> list[dict[str, Any]]
         table = stats.paired_deltas(rec.trials, axis.name, baseline, METRIC, axes=axes, n_boot=n_boot)
         others = [a for a in axes if a != axis.name]
         table = _ordered(table.rename(columns={"level": axis.name}), rec, [*others, axis.name])
-        out.append({"axis": axis.name, "baseline": axis.labels[0], "rows": _effect_rows(table, axis.name, others)})
+        out.append({"axis": axis.name, "baseline": axis.labels[0], "rows": _effect_rows(table, axis.name, others),
+                    "speed": _speed_rows(rec, axis, baseline, others, n_boot)})
     return out
+
+
+def _speed_rows(rec: Any, axis: Any, baseline: Any, others: Sequence[str], n_boot: int) -> list[dict[str, Any]]:
+    """Epochs each level needs to reach its same-seed baseline's best validation error (C6).
+
+    One row per (other-axes combination, level): the mean ratio target / baseline epochs over the
+    seeds that got there, its bootstrap CI, and how many seeds got there at all.
+    """
+    curves = rec.curves
+    if curves.empty or not ((curves["split"] == "val") & (curves["metric"] == "error")).any():
+        return []
+    fmt = lambda x: "\u2014" if not np.isfinite(x) else f"{x:.2f}x"  # noqa: E731
+    rows = []
+    for label in axis.labels[1:]:
+        level = records_module.axis_column_value(axis, label)
+        table = stats.epochs_to_reach(curves, {axis.name: level}, {axis.name: baseline}, within=list(others))
+        if table.empty:
+            continue
+        for key, group in table.groupby(list(others), sort=False) if others else [((), table)]:
+            key = key if isinstance(key, tuple) else (key,)
+            ratios = group["ratio"].to_numpy(dtype=float)
+            reached = ratios[np.isfinite(ratios)]
+            est, lo, hi = (stats.bootstrap_ci(reached, n_boot=n_boot) if len(reached) else (np.nan,) * 3)
+            rows.append({"at": ", ".join(f"{a}={stats.axis_label(v)}" for a, v in zip(others, key)) or "\u2014",
+                         "level": label, "ratio": fmt(est), "ci": _ci(lo, hi, fmt),
+                         "reached": f"{len(reached)} of {len(ratios)}"})
+    return rows
 
 
 def _effect_rows(table: pd.DataFrame, axis: str, others: Sequence[str]) -> list[dict[str, Any]]:
