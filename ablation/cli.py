@@ -147,6 +147,14 @@ def _cmd_chief(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_user_error(exc: Exception) -> bool:
+    """Bad input (a study file, an argument, a path), as opposed to a bug in the package."""
+    from ablation.spec import SpecError
+
+    return (isinstance(exc, (SpecError, FileNotFoundError, NotADirectoryError))
+            or str(exc).startswith("Invalid value for argument"))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ablation`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -155,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args)
     except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
+        if not _is_user_error(exc):
+            raise  # a bug, not bad input: keep the traceback
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"error: {message}", file=sys.stderr)
         return EXIT_USAGE

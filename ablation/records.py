@@ -161,6 +161,7 @@ def _curve_rows(trial_dir: Path) -> Iterable[dict]:
 
 
 def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    columns = list(dict.fromkeys(columns))  # an axis may also be a fixed column (train_size)
     frame = pd.DataFrame(rows)
     for col in columns:
         if col not in frame.columns:

@@ -44,3 +44,14 @@ def test_usage_error_exits_2(capsys):
         main(["list", "widgets"])
     assert exc.value.code == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_a_bug_is_not_disguised_as_bad_input(monkeypatch):
+    import ablation.spec
+
+    def broken(*args, **kwargs):
+        raise ValueError("The truth value of a Series is ambiguous")
+
+    monkeypatch.setattr(ablation.spec, "list_studies", broken)
+    with pytest.raises(ValueError, match="ambiguous"):
+        main(["list", "studies"])

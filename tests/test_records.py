@@ -48,3 +48,8 @@ hidden = [[8], [8, 8]]
 def test_load_rejects_a_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="expected a run folder written by 'ablation run'"):
         records.load(tmp_path)
+
+
+def test_train_size_axis_is_one_column():
+    frame = records._frame([{"trial_id": "0", "train_size": 100}], ["trial_id", "train_size", "train_size"])
+    assert list(frame.columns) == ["trial_id", "train_size"]
