@@ -79,6 +79,8 @@ SUMMARY_KEYS: dict[str, str] = {
     "saturation_final": "the same after the last epoch (NaN without sigmoid/tanh layers)",
     "shift_p50_range": "mean over followed units of max - min over time of the median (D2)",
     "shift_spread_range": "mean over followed units of max - min over time of p85 - p15 (D2)",
+    "shift_p50_range_late": "shift_p50_range over the second half of the recorded steps (no start-up transient)",
+    "shift_spread_range_late": "shift_spread_range over the second half of the recorded steps",
     "unit_norm_max_final": "largest per-unit incoming-weight L2 norm over all layers, at the end (B3)",
     "small_weight_fraction_first_init": "fraction of dense_1 weights with |w| < 1e-3, at init (B2)",
     "small_weight_fraction_first_final": "the same after the last epoch",
@@ -552,16 +554,22 @@ class CovariateShiftProbe(_SampledProbe):
                 self._add(f"act_{self.layer}/unit_{unit}", self.layer, step, epoch, stat, table[row, j])
 
     def summary(self) -> dict[str, float]:
-        p50_ranges, spread_ranges = [], []
-        for unit in self.units:
-            layer = f"act_{self.layer}/unit_{unit}"
-            p15, p50, p85 = (np.array([v for _, v in self._values(s, layer)]) for s in ("p15", "p50", "p85"))
-            if len(p50):
-                p50_ranges.append(np.ptp(p50))
-                spread_ranges.append(np.ptp(p85 - p15))
-        nan = float("nan")
-        return {"shift_p50_range": float(np.mean(p50_ranges)) if p50_ranges else nan,
-                "shift_spread_range": float(np.mean(spread_ranges)) if spread_ranges else nan}
+        out = {}
+        for suffix, late in (("", False), ("_late", True)):
+            p50_ranges, spread_ranges = [], []
+            for unit in self.units:
+                layer = f"act_{self.layer}/unit_{unit}"
+                series = [self._values(s, layer) for s in ("p15", "p50", "p85")]
+                steps = np.array([step for step, _ in series[1]])
+                keep = steps >= steps.max() / 2 if late and len(steps) else np.ones(len(steps), bool)
+                p15, p50, p85 = (np.array([v for _, v in pairs])[keep] for pairs in series)
+                if len(p50):
+                    p50_ranges.append(np.ptp(p50))
+                    spread_ranges.append(np.ptp(p85 - p15))
+            nan = float("nan")
+            out[f"shift_p50_range{suffix}"] = float(np.mean(p50_ranges)) if p50_ranges else nan
+            out[f"shift_spread_range{suffix}"] = float(np.mean(spread_ranges)) if spread_ranges else nan
+        return out
 
 
 class _SteppedCovariateShift(_EveryStepsHook, CovariateShiftProbe):

@@ -182,6 +182,14 @@ def test_covariate_percentiles_equal_numpy_and_follow_true_steps():
         np.testing.assert_allclose(got, np.percentile(pre[:, unit], [15, 50, 85]), rtol=1e-6)
     summary = probes.collect_summary(cbs)
     assert summary["shift_p50_range"] > 0 and summary["shift_spread_range"] > 0
+    # the late ranges use only the samples at steps >= 16 / 2 = 8 (steps 8, 14, 16)
+    late, whole = [], []
+    for unit in (0, 3, 6):
+        rows = [r for r in cbs[0].rows if r["layer"] == f"act_3/unit_{unit}" and r["stat"] == "p50"]
+        whole.append(np.ptp([r["value"] for r in rows]))
+        late.append(np.ptp([r["value"] for r in rows if r["step"] >= 8]))
+    assert summary["shift_p50_range"] == pytest.approx(np.mean(whole))
+    assert summary["shift_p50_range_late"] == pytest.approx(np.mean(late))
 
 
 # ---- weights (B2, B3) ----
