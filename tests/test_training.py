@@ -80,3 +80,13 @@ def test_fit_trains_and_divergence_guard_stops():
     training.fit(bad, x, y, train=train, seed=0, callbacks=[guard, log])
     assert guard.reason is not None and "loss became" in guard.reason
     assert guard.epoch == 1 and len(log.history["epoch"]) == 1  # stopped in the first epoch
+
+
+def test_sampling_layers_train_without_xla_on_cpu():
+    dc = zoo.mlp(input_shape=(6,), num_classes=2, hidden=(8,), dropconnect=0.5)
+    plain = zoo.mlp(input_shape=(6,), num_classes=2, hidden=(8,), dropout=0.5)
+    assert training.use_xla(plain, recipe(jit_compile=True))
+    assert not training.use_xla(plain, recipe(jit_compile=False))
+    assert not training.use_xla(dc, recipe(jit_compile=True))  # this machine has no GPU
+    training.compile_model(dc, recipe(jit_compile=True), 4)
+    assert dc.jit_compile is False
