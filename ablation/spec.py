@@ -67,7 +67,7 @@ SCHEDULES: dict[str, dict[str, Any]] = {
 _SECTIONS = ("study", "claims", "data", "model", "train", "evaluate", "grid", "profiles")
 _STUDY_KEYS = ("name", "description", "seeds", "probes", "probe_every_steps", "probe_size")
 _CLAIM_KEYS = ("id", "statement", "source", "published", "approx", "metric", "compare", "against",
-               "where", "effect", "expect", "threshold", "tolerance", "rule")
+               "against_metric", "where", "effect", "expect", "threshold", "tolerance", "rule")
 _DATA_FIELDS = ("name", "validation_size", "train_size")
 _NAME_RE = re.compile(r"^[a-z0-9_-]+$")
 
@@ -102,6 +102,7 @@ class Claim:
     compare: dict[str, str] = field(default_factory=dict)   # treatment: axis -> label
     against: dict[str, str] | None = None     # baseline: axis -> label; None tests the metric itself
     where: dict[str, str] = field(default_factory=dict)     # filter on other axes: axis -> label
+    against_metric: str = ""                  # baseline metric of the SAME runs (e.g. MC vs weight scaling)
     effect: str = "difference"                # "difference" (compare - against) or "ratio"
     threshold: float = 0.0                    # value the CI must exclude (0 difference, 1 ratio)
     tolerance: float | None = None            # near: |CI - threshold| within tolerance (required there)
@@ -936,8 +937,12 @@ def _parse_claim(t: dict, path: str, axes: dict[str, Axis], strict: bool) -> Cla
     for axis in where:
         if axis in compare or (against and axis in against):
             raise SpecError(f"{path}.where.{axis}", "axis is already fixed by compare / against")
-    if effect == "ratio" and against is None:
-        raise SpecError(f"{path}.effect", "\"ratio\" needs a baseline: set against")
+    against_metric = _str(t["against_metric"], f"{path}.against_metric") if "against_metric" in t else ""
+    if against_metric and against is not None:
+        raise SpecError(f"{path}.against_metric", "set either against (other runs) or against_metric "
+                        "(another metric of the same runs), not both")
+    if effect == "ratio" and against is None and not against_metric:
+        raise SpecError(f"{path}.effect", '"ratio" needs a baseline: set against or against_metric')
     default = 1.0 if effect == "ratio" else 0.0
     threshold = _float(t.get("threshold", default), f"{path}.threshold", "a float", lambda x: True)
     tolerance = t.get("tolerance")
@@ -947,7 +952,8 @@ def _parse_claim(t: dict, path: str, axes: dict[str, Axis], strict: bool) -> Cla
         tolerance = _positive(tolerance, f"{path}.tolerance")
     claim = Claim(**texts, expect=expect, source=t.get("source", ""), published=t.get("published", ""),
                   approx=_bool(t.get("approx", False), f"{path}.approx"), compare=compare,
-                  against=against, where=where, effect=effect, threshold=threshold,
+                  against=against, against_metric=against_metric, where=where, effect=effect,
+                  threshold=threshold,
                   tolerance=tolerance, rule=t.get("rule", ""))
     return claim if claim.rule else dataclasses.replace(claim, rule=_rule_text(claim))
 
@@ -983,6 +989,8 @@ def _rule_text(c: Claim) -> str:
     quantity = side(c.compare)
     if c.against is not None:
         quantity += (" - " if c.effect == "difference" else " / ") + side(c.against)
+    elif c.against_metric:
+        quantity += (" - " if c.effect == "difference" else " / ") + c.against_metric + " of the same runs"
     if c.where:
         quantity += " where " + ", ".join(f"{k}={v}" for k, v in c.where.items())
     if c.expect == "near":

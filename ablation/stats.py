@@ -361,7 +361,8 @@ def evaluation_metrics(evaluations: pd.DataFrame) -> pd.DataFrame:
 
 _CLAIM_DEFAULTS: dict[str, Any] = {
     "id": "", "statement": "", "source": "", "published": "", "approx": False, "metric": "test_error",
-    "compare": None, "against": None, "where": None, "effect": "difference", "expect": "lower",
+    "compare": None, "against": None, "against_metric": "", "where": None, "effect": "difference",
+    "expect": "lower",
     "threshold": None, "tolerance": None, "rule": None,
 }
 
@@ -382,7 +383,8 @@ def claim_fields(claim: Any) -> dict[str, Any]:
     _check_choice("claim.effect", fields["effect"], EFFECTS)
     _check_choice("claim.expect", fields["expect"], EXPECTS)
     if fields["threshold"] is None:
-        fields["threshold"] = 1.0 if fields["effect"] == "ratio" and fields["against"] else 0.0
+        baseline = fields["against"] or fields["against_metric"]
+        fields["threshold"] = 1.0 if fields["effect"] == "ratio" and baseline else 0.0
     if fields["expect"] == "near" and fields["tolerance"] is None:
         raise ValueError(f"Invalid value for argument 'claim.tolerance': expected a number for expect='near' "
                          f"(claim {fields['id']!r}). Received: tolerance=None")
@@ -449,9 +451,11 @@ def claim_test(claim: Any, axes: Sequence[str] = (), level: float = LEVEL) -> st
     f = claim_fields(claim)
     metric, pct = f["metric"], f"{level * 100:g}%"
     term = f"{metric}({_selection_text(f['compare'])})" if f["compare"] else metric
+    op = f" {_MINUS} " if f["effect"] == "difference" else " / "
     if f["against"]:
-        op = f" {_MINUS} " if f["effect"] == "difference" else " / "
         text = f"{term}{op}{metric}({_selection_text(f['against'])})"
+    elif f["against_metric"]:
+        text = f"{term}{op}{f['against_metric']} of the same run, over seeds"
     else:
         text = f"mean {term} over seeds"
     if f["where"]:
@@ -498,7 +502,11 @@ def claim_verdict(claim: Any, trials: pd.DataFrame, *, evaluations: pd.DataFrame
     usable = select(frame[_usable(frame, f["metric"])], f["where"])
     treat = select(usable, f["compare"])
     base = select(usable, f["against"]) if f["against"] else None
-    if base is None:
+    within = bool(f["against_metric"])
+    if within:  # two metrics of the same runs: each run is its own pair
+        treat = treat[_usable(treat, f["against_metric"])]
+        sample = treat[[f["metric"], f["against_metric"]]].apply(pd.to_numeric).to_numpy(dtype=float)
+    elif base is None:
         sample = pd.to_numeric(treat[f["metric"]]).to_numpy(dtype=float)
     else:
         pairs = _pair(treat, base, [*_free_axes(f, axes), "seed"], f["metric"])
@@ -506,13 +514,14 @@ def claim_verdict(claim: Any, trials: pd.DataFrame, *, evaluations: pd.DataFrame
     out = {**f, "rule": claim_rule(claim, axes, level), "test": claim_test(claim, axes, level), "level": level,
            "n": int(sample.shape[0]), "n_treatment": len(treat), "n_baseline": None if base is None else len(base),
            "mean_treatment": _mean(treat, f["metric"]),
-           "mean_baseline": None if base is None else _mean(base, f["metric"]),
+           "mean_baseline": (_mean(treat, f["against_metric"]) if within else
+                             None if base is None else _mean(base, f["metric"])),
            "estimate": np.nan, "ci_lo": np.nan, "ci_hi": np.nan}
     if sample.shape[0] < MIN_PAIRS:
-        what = "runs" if base is None else "seed-matched pairs"
+        what = "runs" if base is None or within else "seed-matched pairs"
         out.update(verdict="inconclusive", reason=f"too few completed {what}: {sample.shape[0]} (need {MIN_PAIRS})")
         return out
-    stat = np.mean if base is None else effect_stat(f["effect"])
+    stat = effect_stat(f["effect"]) if base is not None or within else np.mean
     est, lo, hi = bootstrap_ci(sample, stat, level, n_boot, seed)
     verdict, reason = decide(f["expect"], lo, hi, f["threshold"], f["tolerance"])
     out.update(estimate=est, ci_lo=lo, ci_hi=hi, verdict=verdict, reason=reason)
@@ -526,12 +535,14 @@ def _mean(frame: pd.DataFrame, metric: str) -> float:
 def _claim_frame(f: Mapping[str, Any], trials: pd.DataFrame, evaluations: pd.DataFrame | None) -> pd.DataFrame:
     """The trials, joined with the evaluation columns when the claim's metric is one of them."""
     frame = trials.reset_index(drop=True)
-    if f["metric"] not in trials.columns and evaluations is not None and len(evaluations):
+    wanted = [m for m in (f["metric"], f["against_metric"]) if m]
+    if any(m not in trials.columns for m in wanted) and evaluations is not None and len(evaluations):
         frame = frame.merge(evaluation_metrics(evaluations), on="trial_id", how="left")
-    if f["metric"] not in frame.columns:
-        raise ValueError(f"Invalid value for argument 'claim.metric': expected a column of the trials or an "
-                         f"evaluation column (claim {f['id']!r}); available: {sorted(map(str, frame.columns))}. "
-                         f"Received: metric={f['metric']!r}")
+    for key, m in (("metric", f["metric"]), ("against_metric", f["against_metric"])):
+        if m and m not in frame.columns:
+            raise ValueError(f"Invalid value for argument 'claim.{key}': expected a column of the trials or an "
+                             f"evaluation column (claim {f['id']!r}); available: {sorted(map(str, frame.columns))}. "
+                             f"Received: {key}={m!r}")
     for part in ("compare", "against", "where"):
         missing = [k for k in (f[part] or {}) if k not in frame.columns]
         if missing:

@@ -428,3 +428,25 @@ def test_bundled_studies_parse_with_every_profile(name):
     for profile in (None, *profiles):
         s = spec.load(path, profile=profile)
         assert s.name and s.n_trials == len(s.trials()) >= 1
+
+
+def test_claim_against_metric_rules():
+    base = """
+[study]
+name = "c"
+[evaluate]
+mc_dropout_k = [50]
+[grid]
+dropout = [0.0, 0.5]
+[[claims]]
+id = "C5"
+statement = "s"
+metric = "test_error@mc_dropout:k=50"
+compare = { dropout = 0.5 }
+expect = "near"
+tolerance = 0.01
+"""
+    c = spec.loads(base + 'against_metric = "test_error"\n').claims[0]
+    assert c.against_metric == "test_error" and "of the same runs" in c.rule
+    with pytest.raises(spec.SpecError, match=r"claims\[0\]\.against_metric: set either against"):
+        spec.loads(base + 'against_metric = "test_error"\nagainst = { dropout = 0.0 }\n')

@@ -275,3 +275,22 @@ def test_epochs_to_reach_baseline_best():
     assert table.baseline_epochs.tolist() == [3.0, 2.0]
     assert table.target_epochs[0] == 5.0 and np.isnan(table.target_epochs[1])
     assert table.ratio[0] == pytest.approx(5 / 3)
+
+
+def test_claim_against_another_metric_of_the_same_runs():
+    """C5: Monte-Carlo dropout at k=50 vs weight scaling, each run its own pair."""
+    trials = pd.DataFrame({"trial_id": ["0", "1", "2", "3"], "status": ["completed"] * 4, "seed": [0, 1, 2, 0],
+                           "point": ["dropout=0.5"] * 3 + ["dropout=0.0"], "dropout": [0.5, 0.5, 0.5, 0.0],
+                           "test_error": [0.020, 0.030, 0.025, 0.5]})
+    evaluations = pd.DataFrame({"trial_id": ["0", "1", "2"], "mode": ["mc_dropout"] * 3, "k": [50] * 3,
+                                "metric": ["test_error"] * 3, "value": [0.021, 0.029, 0.026]})
+    claim = {"id": "C5", "statement": "MC ~ weight scaling", "metric": "test_error@mc_dropout:k=50",
+             "against_metric": "test_error", "compare": {"dropout": 0.5}, "expect": "near",
+             "threshold": 0.0, "tolerance": 0.01}
+    v = stats.claim_verdict(claim, trials, evaluations=evaluations, n_boot=2000)
+    assert v["n"] == 3 and v["estimate"] == pytest.approx((0.001 - 0.001 + 0.001) / 3)
+    assert v["mean_baseline"] == pytest.approx(0.025)
+    assert v["verdict"] == "supported"
+    assert "test_error of the same run" in stats.claim_test(claim)
+    with pytest.raises(ValueError, match="claim.against_metric"):
+        stats.claim_verdict({**claim, "against_metric": "nope"}, trials, evaluations=evaluations)

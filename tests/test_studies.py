@@ -115,7 +115,8 @@ def test_study_profile_parses_and_its_claims_can_be_checked(name, profile, probe
     assert s.description.strip()
     assert s.n_trials == len(s.trials()) >= 2
     # every claim names a column the runs produce ...
-    problems = {c.id: (c.metric, metric_problem(c.metric, s, probe_keys)) for c in s.claims}
+    problems = {(c.id, m): (m, metric_problem(m, s, probe_keys)) for c in s.claims
+                for m in (c.metric, c.against_metric) if m}
     assert {k: v for k, v in problems.items() if v[1] is not None} == {}
     # ... and grid values this profile has (else the report finds no trials for it)
     missing = [(c.id, axis, lab) for c in s.claims for part in (c.compare, c.against or {}, c.where)

@@ -174,12 +174,13 @@ def _verdict_row(claim: Any, rec: Any, axes: Sequence[str], n_boot: int) -> dict
         v = {**stats.claim_fields(claim), "verdict": "inconclusive", "reason": reason,
              "estimate": np.nan, "ci_lo": np.nan, "ci_hi": np.nan, "n": 0}
         v.update(rule=stats.claim_rule(claim, axes), test=stats.claim_test(claim, axes))
-    metric, effect = v["metric"], v["effect"] if v.get("against") else "value"
+    metric, effect = v["metric"], v["effect"] if v.get("against") or v.get("against_metric") else "value"
     fmt = (lambda x: fmt_value(x, metric)) if effect == "value" else (lambda x: fmt_effect(x, metric, effect))
     what = {"value": f"mean {metric}", "difference": f"\u0394 {metric}", "ratio": f"{metric} ratio"}[effect]
     return {"id": v["id"], "statement": v["statement"], "source": v["source"], "published": v["published"] or "\u2014",
             "approx": bool(v["approx"]), "measured": f"{what} = {fmt(v['estimate'])}",
-            "ci": _ci(v["ci_lo"], v["ci_hi"], fmt), "n": v["n"], "unit": "runs" if effect == "value" else "pairs",
+            "ci": _ci(v["ci_lo"], v["ci_hi"], fmt), "n": v["n"],
+            "unit": "runs" if effect == "value" or v.get("against_metric") else "pairs",
             "verdict": v["verdict"], "reason": v["reason"], "rule": v["rule"],
             "test": v["test"] if v["test"] != v["rule"] else None}
 
