@@ -232,8 +232,11 @@ def _check_data(spec: StudySpec) -> None:
 def _write_run_files(spec: StudySpec, run_dir: Path, overrides: dict | None, command: str | None,
                      workers: int) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / "study.toml").exists():
-        records.atomic_write_text(run_dir / "study.toml", spec.source_text)
+    # Same hash, so the same trials; a study file whose claims or description were edited since
+    # replaces the copy, so the report checks the claims as they are now.
+    study = run_dir / "study.toml"
+    if not study.exists() or study.read_text(encoding="utf-8") != spec.source_text:
+        records.atomic_write_text(study, spec.source_text)
         records.atomic_write_json(run_dir / "spec.json", spec.to_dict())
     meta = records.read_json(run_dir / "run.json", default=None) or {
         "name": spec.name, "hash": spec.hash, "profile": spec.profile, "overrides": overrides or {},

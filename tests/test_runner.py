@@ -193,3 +193,17 @@ def test_command_line_precision_override_is_its_own_run(tmp_path):
     assert recs.spec.train.precision == "mixed_bfloat16" and recs.spec.hash == bf16.hash
     t = recs.trials
     assert list(t["status"]) == ["completed"] and t["test_error"].iloc[0] < 0.9
+
+
+def test_edited_claims_reach_the_existing_run(tiny_run, tiny_file, tmp_path):
+    """Claims are not hashed: editing one resumes the same run (nothing retrains) and updates its copy."""
+    run_dir, _ = tiny_run
+    edited = tmp_path / "tiny.toml"
+    edited.write_text(tiny_file.read_text().replace('statement = "dropout lowers test error"',
+                                                    'statement = "dropout lowers the test error"'))
+    from ablation import runner
+
+    before = {p: p.stat().st_mtime_ns for p in run_dir.glob("trial_*/result.json")}
+    assert runner.run(spec.load(edited), out_dir=run_dir.parent) == run_dir
+    assert {p: p.stat().st_mtime_ns for p in run_dir.glob("trial_*/result.json")} == before
+    assert records.load(run_dir).spec.claims[0].statement == "dropout lowers the test error"
