@@ -131,6 +131,7 @@ class AblationHyperModel(kt.HyperModel):
             validation = (ds.x_val, ds.y_val) if ds.x_val is not None else None
             training.fit(model, ds.x_train, ds.y_train, train=cfg.train, seed=cfg.seed,
                          validation=validation, callbacks=callbacks)
+            result["xla"] = bool(model.jit_compile)  # may differ from the recipe (training.use_xla)
             result["epochs_run"] = len(log.history["epoch"])
             result["steps_run"] = int(model.optimizer.iterations.numpy())
             if guard.reason is not None:

@@ -135,7 +135,8 @@ def _read_trial(trial_dir: Path, spec: spec_module.StudySpec) -> dict | None:
     if result is not None:
         row = {"train_size": result.get("train_size"), "reason": result.get("reason"),
                "failed_epoch": result.get("failed_epoch"), "wall_time_s": result.get("wall_time_s"),
-               "epochs_run": result.get("epochs_run"), "steps_run": result.get("steps_run")}
+               "epochs_run": result.get("epochs_run"), "steps_run": result.get("steps_run"),
+               "xla": result.get("xla")}
         row.update(result.get("metrics") or {})
     return {"keys": keys, "row": row, "evaluations": (result or {}).get("evaluations") or []}
 

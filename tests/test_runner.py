@@ -87,6 +87,7 @@ def test_run_records_every_trial_and_epoch(tiny_run):
                 "test_accuracy", "test_error", "val_error", "wall_time_s", "time_per_epoch_s"):
         assert col in t.columns, col
     assert (t["test_error"] - (1 - t["test_accuracy"])).abs().max() < 1e-9
+    assert not t["xla"].any()  # the study sets jit_compile = false
     assert (t["train_size"] == 1437 - 100).all()  # digits' training split minus the validation set
     c = recs.curves
     # 8 trials x 2 epochs x 2 splits x 3 metrics (loss, accuracy, error)
