@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -140,8 +141,9 @@ class AblationHyperModel(kt.HyperModel):
                 result["metrics"] = self._metrics(model, ds, log.history, stopper)
                 result["metrics"].update(probes_module.collect_summary(probes))
                 result["evaluations"] = self._evaluations(model, ds, cfg)
-        except Exception as exc:  # a broken trial is recorded, and the study goes on
-            result.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a broken trial is recorded (with its traceback), and the study goes on
+            result.update(status="failed", reason=f"{type(exc).__name__}: {exc}",
+                          traceback=traceback.format_exc())
         result["wall_time_s"] = time.perf_counter() - start
         atomic_write_json(trial_dir / "history.json", log.history)
         if probes:

@@ -14,6 +14,7 @@ import os
 from typing import Any, Callable
 
 import keras_tuner as kt
+from keras_tuner.src import config as kt_config
 from keras_tuner.src.engine import base_tuner
 from keras_tuner.src.tuners.gridsearch import LinkedList
 
@@ -66,6 +67,7 @@ class AblationTuner(base_tuner.BaseTuner):
                               max_consecutive_failed_trials=spec.n_trials + 1, max_retries_per_trial=0,
                               on_trial_end=on_trial_end)
         self.spec = spec
+        kt_config.DEBUG = False  # failed trials keep their traceback in result.json, not on stderr
         super().__init__(oracle, hypermodel=AblationHyperModel(spec), directory=str(out_dir),
                          project_name=spec.run_name, overwrite=False)
 
