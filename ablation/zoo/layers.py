@@ -29,8 +29,55 @@ def _serialize(obj: Any) -> Any:
     return keras.saving.serialize_keras_object(obj)
 
 
+class _DenseLike(keras.layers.Layer):
+    """What the dense-like layers here share with ``keras.layers.Dense``: arguments, weights, config."""
+
+    def __init__(self, units: int, activation: Any, use_bias: bool, kernel_initializer: Any,
+                 bias_initializer: Any, kernel_regularizer: Any, bias_regularizer: Any,
+                 kernel_constraint: Any, bias_constraint: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        checks.positive_int("units", units)
+        self.units = int(units)
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.kernel = self.add_weight(
+            name="kernel", shape=(input_shape[-1], self.units), initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias", shape=(self.units,), initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update({
+            "units": self.units,
+            "activation": keras.activations.serialize(self.activation) if self.activation else None,
+            "use_bias": self.use_bias,
+            "kernel_initializer": _serialize(self.kernel_initializer),
+            "bias_initializer": _serialize(self.bias_initializer),
+            "kernel_regularizer": _serialize(self.kernel_regularizer),
+            "bias_regularizer": _serialize(self.bias_regularizer),
+            "kernel_constraint": _serialize(self.kernel_constraint),
+            "bias_constraint": _serialize(self.bias_constraint),
+        })
+        return config
+
+
 @keras.saving.register_keras_serializable(package="ablation")
-class DropConnectDense(keras.layers.Layer):
+class DropConnectDense(_DenseLike):
     """A dense layer whose weights (not units) are dropped at random while training.
 
     Wan et al. (2013): every weight ``W_ij`` is kept with probability ``p`` (``M_ij ~ Bernoulli(p)``)
@@ -68,31 +115,12 @@ class DropConnectDense(keras.layers.Layer):
                  kernel_constraint: Any = None, bias_constraint: Any = None,
                  per_example: bool = True, mask_bias: bool = True, seed: int | None = None,
                  **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        checks.positive_int("units", units)
+        super().__init__(units, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                         bias_regularizer, kernel_constraint, bias_constraint, **kwargs)
         checks.rate("rate", rate)
-        self.units, self.rate = int(units), float(rate)
-        self.activation = keras.activations.get(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.rate = float(rate)
         self.per_example, self.mask_bias, self.seed = per_example, mask_bias, seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def build(self, input_shape: tuple[int | None, ...]) -> None:
-        fan_in = input_shape[-1]
-        self.kernel = self.add_weight(
-            name="kernel", shape=(fan_in, self.units), initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias", shape=(self.units,), initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def _keep_mask(self, shape: tuple[Any, ...]) -> Any:
         """A float mask of 1/p (kept) and 0 (dropped) entries."""
@@ -156,30 +184,12 @@ class DropConnectDense(keras.layers.Layer):
         keep = 1.0 - self.rate
         return mean, spread * ((1.0 - keep) / keep)
 
-    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return (*input_shape[:-1], self.units)
-
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({
-            "units": self.units, "rate": self.rate, **_dense_config(self),
-            "per_example": self.per_example, "mask_bias": self.mask_bias, "seed": self.seed,
+            "rate": self.rate, "per_example": self.per_example, "mask_bias": self.mask_bias, "seed": self.seed,
         })
         return config
-
-
-def _dense_config(layer: keras.layers.Layer) -> dict[str, Any]:
-    """The config entries every dense-like layer here shares with ``keras.layers.Dense``."""
-    return {
-        "activation": keras.activations.serialize(layer.activation) if layer.activation else None,
-        "use_bias": layer.use_bias,
-        "kernel_initializer": _serialize(layer.kernel_initializer),
-        "bias_initializer": _serialize(layer.bias_initializer),
-        "kernel_regularizer": _serialize(layer.kernel_regularizer),
-        "bias_regularizer": _serialize(layer.bias_regularizer),
-        "kernel_constraint": _serialize(layer.kernel_constraint),
-        "bias_constraint": _serialize(layer.bias_constraint),
-    }
 
 
 def _pair(value: int | tuple[int, int], arg: str) -> tuple[int, int]:
@@ -298,7 +308,7 @@ def activation_gain(activation: str, leaky_slope: float = 0.01) -> float:
 
 
 @keras.saving.register_keras_serializable(package="ablation")
-class ScaledWSDense(keras.layers.Layer):
+class ScaledWSDense(_DenseLike):
     """Dense layer with scaled weight standardization (Brock et al. 2021, NF-ResNets / NFNets).
 
     The raw ``kernel`` (shape ``(fan_in, units)``) is standardized per output unit ``j`` over its
@@ -330,31 +340,15 @@ class ScaledWSDense(keras.layers.Layer):
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  kernel_constraint: Any = None, bias_constraint: Any = None, eps: float = 1e-4,
                  **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        checks.positive_int("units", units)
+        super().__init__(units, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                         bias_regularizer, kernel_constraint, bias_constraint, **kwargs)
         if not (isinstance(gain, (int, float)) and not isinstance(gain, bool) and gain > 0):
             raise checks.invalid("gain", "a positive float", gain)
-        self.units, self.gain, self.eps = int(units), float(gain), float(eps)
-        self.activation = keras.activations.get(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.gain, self.eps = float(gain), float(eps)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
-        fan_in = input_shape[-1]
-        self.kernel = self.add_weight(
-            name="kernel", shape=(fan_in, self.units), initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        super().build(input_shape)
         self.unit_gain = self.add_weight(name="unit_gain", shape=(self.units,), initializer="ones")
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias", shape=(self.units,), initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def standardized_kernel(self) -> Any:
         """The kernel actually used in the forward pass, ``W_hat`` above."""
@@ -371,13 +365,9 @@ class ScaledWSDense(keras.layers.Layer):
             out = out + self.bias
         return self.activation(out) if self.activation is not None else out
 
-    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return (*input_shape[:-1], self.units)
-
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({
-            "units": self.units, "gain": self.gain, **_dense_config(self),
-            "eps": self.eps,
+            "gain": self.gain, "eps": self.eps,
         })
         return config
