@@ -26,6 +26,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ablation.zoo import outputs_probabilities
+
 _NOISE_LAYERS = (keras.layers.Dropout, keras.layers.AlphaDropout, keras.layers.GaussianDropout)
 DROPCONNECT_MODES = ("scaling", "gaussian", "mc")
 
@@ -66,11 +68,6 @@ def _clone_with(model: keras.Model, replace: dict[str, keras.layers.Layer]) -> k
         raise ValueError(f"Invalid value for argument 'model': expected a functional or Sequential "
                          f"keras.Model. Received: model={model!r}")
     return keras.models.clone_model(model, clone_function=lambda layer: replace.get(layer.name, layer))
-
-
-def _outputs_probabilities(model: keras.Model) -> bool:
-    """True when the model ends in a softmax (its outputs are probabilities, not logits)."""
-    return model.layers[-1].get_config().get("activation") == "softmax"
 
 
 def _labels(y: Any) -> np.ndarray:
@@ -136,7 +133,7 @@ def weight_scaling(model: keras.Model, x: Any, y: Any, batch_size: int = 1024) -
         Rows with mode ``"weight_scaling"``, k 0, metrics test_error and test_loss.
     """
     x, labels = _check_xy(x, y)
-    fn = _prob_fn(model, _outputs_probabilities(model))
+    fn = _prob_fn(model, outputs_probabilities(model))
     return _deterministic("weight_scaling", fn, x, labels, _check_batch_size(batch_size))
 
 
@@ -187,7 +184,7 @@ def mc_dropout(model: keras.Model, x: Any, y: Any, ks: Sequence[int] = (1, 2, 5,
     x, labels = _check_xy(x, y)
     ks, batch_size = _check_ks(ks), _check_batch_size(batch_size)
     noise = [layer for layer in model.layers if isinstance(layer, _NOISE_LAYERS)]
-    probabilities = _outputs_probabilities(model)
+    probabilities = outputs_probabilities(model)
     if not noise:
         return _deterministic("mc_dropout", _prob_fn(model, probabilities), x, labels, batch_size, ks)
     replace = {layer.name: _ForceTraining(_reseeded(layer, seed + j), name=layer.name)
@@ -254,7 +251,7 @@ def _gaussian_clone(model: keras.Model, num_samples: int, seed: int) -> tuple[ke
         (clone, outputs_are_probabilities).
     """
     replace: dict[str, keras.layers.Layer] = {}
-    probabilities = _outputs_probabilities(model)
+    probabilities = outputs_probabilities(model)
     for j, layer in enumerate(_dropconnect_layers(model)):
         post_names, needs_softmax = _post_layers(model, layer.name)
         post: list[Any] = [model.get_layer(n) for n in post_names]
@@ -306,19 +303,19 @@ def dropconnect(model: keras.Model, x: Any, y: Any, modes: Sequence[str] = ("sca
         raise ValueError(f"Invalid value for argument 'num_samples': expected an int >= 1. "
                          f"Received: num_samples={num_samples!r}")
     if not _dropconnect_layers(model):  # deterministic: every mode is the ordinary pass
-        fn = _prob_fn(model, _outputs_probabilities(model))
+        fn = _prob_fn(model, outputs_probabilities(model))
         return [row for mode in modes for row in _deterministic(
             f"dropconnect_{mode}", fn, x, labels, batch_size, (0 if mode == "scaling" else num_samples,))]
     rows: list[dict[str, Any]] = []
     for mode in modes:
         if mode == "scaling":
-            fn = _prob_fn(model, _outputs_probabilities(model))
+            fn = _prob_fn(model, outputs_probabilities(model))
             rows += _deterministic("dropconnect_scaling", fn, x, labels, batch_size)
         elif mode == "gaussian":
             fn = _prob_fn(*_gaussian_clone(model, num_samples, seed))
             rows += _deterministic("dropconnect_gaussian", fn, x, labels, batch_size, (num_samples,))
         else:
             replace = {layer.name: _ForceTraining(layer, name=layer.name) for layer in _dropconnect_layers(model)}
-            fn = _prob_fn(_clone_with(model, replace), _outputs_probabilities(model))
+            fn = _prob_fn(_clone_with(model, replace), outputs_probabilities(model))
             rows += _averaged("dropconnect_mc", fn, x, labels, [num_samples], batch_size)
     return rows

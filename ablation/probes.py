@@ -59,6 +59,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ablation.zoo import outputs_probabilities
+
 PROBES = ("gradients", "activations", "covariate_shift", "weights", "timing", "speed")
 COVARIATE_UNITS = 3  # units of the last hidden layer followed by covariate_shift
 SMALL_WEIGHT = 1e-3  # |w| below this counts as ~0 (claim B2)
@@ -240,7 +242,7 @@ class _ProbeNet:
             tensors.append(model.get_layer("logits").input)
         self.sub = _with_batch_statistics(keras.Model(model.inputs[0], [*tensors, model.outputs[0]]))
         self.kernels = [model.get_layer(n) for n in self.kernel_layers()]
-        self.probabilities = model.layers[-1].get_config().get("activation") == "softmax"
+        self.probabilities = outputs_probabilities(model)
         self._probes: list[_Probe] = []
         self._fns: dict[bool, Any] = {}
         self._layout: dict[bool, list[tuple[str, tuple[int, ...]]]] = {}

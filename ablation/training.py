@@ -150,9 +150,10 @@ def use_xla(model: keras.Model, train: TrainSpec) -> bool:
 
 def compile_model(model: keras.Model, train: TrainSpec, spe: int) -> None:
     """Compile with sparse cross-entropy on logits, accuracy, the optimizer and the fast-path flags."""
-    from_logits = model.layers[-1].name != "output"
+    from ablation.zoo import outputs_probabilities
+
     model.compile(optimizer=make_optimizer(train),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model)),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
                   jit_compile=use_xla(model, train), steps_per_execution=spe)
 

@@ -90,3 +90,11 @@ def test_sampling_layers_train_without_xla_on_cpu():
     assert not training.use_xla(dc, recipe(jit_compile=True))  # this machine has no GPU
     training.compile_model(dc, recipe(jit_compile=True), 4)
     assert dc.jit_compile is False
+
+
+@pytest.mark.parametrize("output_activation, from_logits", [(None, True), ("linear", True), ("log_softmax", True),
+                                                             ("softmax", False)])
+def test_loss_reads_logits_unless_the_model_ends_in_softmax(output_activation, from_logits):
+    model = zoo.mlp(input_shape=(4,), num_classes=3, hidden=(8,), output_activation=output_activation)
+    training.compile_model(model, recipe(jit_compile=False), 1)
+    assert model.loss.get_config()["from_logits"] is from_logits

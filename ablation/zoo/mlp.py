@@ -150,6 +150,14 @@ def mlp(*, input_shape: Sequence[int], num_classes: int, hidden: Sequence[int], 
     return keras.Model(inputs, logits_head(x, num_classes, output_activation, opts, len(hidden) + 1), name=name)
 
 
+def outputs_probabilities(model: keras.Model) -> bool:
+    """True when ``model`` ends in a softmax, i.e. it outputs class probabilities, not logits.
+
+    ``log_softmax`` and ``linear`` outputs are still logits for a softmax cross-entropy.
+    """
+    return model.layers[-1].get_config().get("activation") == "softmax"
+
+
 def logits_head(x: Any, num_classes: int, output_activation: str | None, opts: dict[str, Any], depth: int) -> Any:
     """The ``logits`` Dense (float32 under a mixed policy) and the optional ``output`` activation."""
     mixed = keras.mixed_precision.global_policy().name.startswith("mixed")
