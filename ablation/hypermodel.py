@@ -45,6 +45,7 @@ class AblationHyperModel(kt.HyperModel):
         super().__init__(name=spec.name, tunable=True)
         self.spec = spec
         self._data_cache: dict[tuple, data_module.Dataset] = {}
+        self._last_subset: tuple[tuple, data_module.Dataset] | None = None
 
     # ------------------------------------------------------------------ search space
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
@@ -73,9 +74,13 @@ class AblationHyperModel(kt.HyperModel):
                 ds = ds.validation_split(cfg.validation_size, seed=0)
             self._data_cache[key] = ds
         ds = self._data_cache[key]
-        if cfg.train_size is not None:
-            ds = ds.subset(int(cfg.train_size), seed=cfg.seed)
-        return ds
+        if cfg.train_size is None:
+            return ds
+        # build() and fit() of one trial both ask: draw the subset once (only the last is kept).
+        wanted = (key, int(cfg.train_size), cfg.seed)
+        if self._last_subset is None or self._last_subset[0] != wanted:
+            self._last_subset = (wanted, ds.subset(int(cfg.train_size), seed=cfg.seed))
+        return self._last_subset[1]
 
     # ------------------------------------------------------------------ build
     def build(self, hp: kt.HyperParameters) -> keras.Model:

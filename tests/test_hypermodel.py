@@ -74,3 +74,13 @@ def test_probes_off_write_no_probe_file(tmp_path):
     run_dir = runner.run(spec.loads(text), out_dir=tmp_path)
     assert not list(run_dir.glob("trial_*/probes.json"))
     assert records.load(run_dir).probes.empty
+
+
+def test_one_subset_per_trial():
+    s = spec.loads(STUDY.replace("dropout = [0.3]", "train_size = [100, 200]"))
+    hm = AblationHyperModel(s)
+    cfg = s.resolve({"train_size": "100"}, 0)
+    first = hm.dataset(cfg)
+    assert hm.dataset(cfg) is first and len(first.x_train) == 100  # build() and fit() share it
+    other = hm.dataset(s.resolve({"train_size": "200"}, 0))
+    assert len(other.x_train) == 200 and set(map(bytes, first.x_train)) <= set(map(bytes, other.x_train))
