@@ -161,9 +161,8 @@ def _run_local_cluster(spec: StudySpec, run_dir: Path, workers: int, overrides: 
     common = [study, "--out", str(run_dir.parent)]
     if spec.profile:
         common += ["--profile", spec.profile]
-    for key, value in (overrides or {}).items():
-        common += [f"--{key.replace('_', '-')}", str(value)] if key == "precision" else (
-            ["--xla" if value else "--no-xla"])
+    for key, value in (overrides or {}).items():  # OVERRIDABLE: precision, jit_compile
+        common += ["--precision", str(value)] if key == "precision" else ["--xla" if value else "--no-xla"]
     env = {k: v for k, v in os.environ.items() if k not in TUNER_ENV}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     log = open(run_dir / "workers.log", "ab")
