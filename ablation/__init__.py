@@ -11,8 +11,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("zoo", "data", "spec", "runner", "records", "report", "stats", "probes",
-               "hypermodel", "cli", "evaluation", "stopping", "training")
+_SUBMODULES = ("zoo", "data", "spec", "runner", "records", "report", "stats", "probes", "hypermodel", "cli",
+               "evaluation", "stopping", "training", "trial", "tuner", "files", "rundir", "checks")
 
 
 def __getattr__(name: str) -> Any:

@@ -47,6 +47,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ablation import checks
+
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 ENV_VARS = {"mnist": "ABLATION_MNIST_DIR", "fashion_mnist": "ABLATION_FASHION_MNIST_DIR"}
@@ -60,16 +62,12 @@ _MAX_SEED = 2**32 - 1
 # --------------------------------------------------------------------------- argument checks
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+_is_int = checks.is_int
 
 
 def _check_int(arg: str, value: Any, low: int, high: int, what: str = "") -> int:
     """Return ``value`` as an int if it is one in ``[low, high]``, else raise a ValueError."""
-    if not _is_int(value) or not low <= value <= high:
-        raise ValueError(f"Invalid value for argument '{arg}': expected an int in [{low}, {high}]"
-                         f"{what}. Received: {arg}={value!r}")
-    return int(value)
+    return checks.integer(arg, value, low, high, what)
 
 
 def _check_seed(seed: Any) -> int:
@@ -407,27 +405,23 @@ def dataset_options(name: str) -> tuple[str, ...]:
 
 def _source(name: str) -> _Source:
     if name not in _SOURCES:
-        raise ValueError(f"Invalid value for argument 'name': expected one of {list_datasets()}. "
-                         f"Received: name={name!r}")
+        raise checks.invalid("name", f"one of {', '.join(list_datasets())}", name)
     return _SOURCES[name]
 
 
 def _check_option(key: str, value: Any) -> Any:
     """Validate one option of ``load``; data_dir becomes ``(source, absolute path)`` for the cache."""
     if key == "flatten" and not isinstance(value, (bool, np.bool_)):
-        raise ValueError("Invalid value for argument 'flatten': expected a bool. "
-                         f"Received: flatten={value!r}")
+        raise checks.invalid("flatten", "True or False", value)
     if key == "num_samples":
         if not _is_int(value) or value < 10 or value % 10:
-            raise ValueError("Invalid value for argument 'num_samples': expected a positive multiple of "
-                             f"10 (10 classes, 80% train / 20% test). Received: num_samples={value!r}")
+            raise checks.invalid("num_samples", "a positive multiple of 10 (10 classes, 80% train / 20% test)", value)
         return int(value)
     if key == "seed":
         return _check_seed(value)
     if key == "data_dir":
         if not isinstance(value, (str, os.PathLike)) or not str(value):
-            raise ValueError("Invalid value for argument 'data_dir': expected a folder path (str or "
-                             f"os.PathLike). Received: data_dir={value!r}")
+            raise checks.invalid("data_dir", "a folder path (str or os.PathLike)", value)
         return f"data_dir={str(value)!r}", str(Path(value).expanduser().resolve())
     return value
 

@@ -1,23 +1,23 @@
-"""Read a run folder into tidy (long-form) pandas DataFrames.
+"""Read a run folder into tidy (long-form) pandas DataFrames. Reads only: it never writes.
 
 Disk is the single source of truth: every frame is rebuilt from the trial folders
-(``trial_<id>/result.json``, ``history.json``, ``probes.json``) each time, never kept in memory
-between runs. ``load`` also writes the frames as CSV files next to the trial folders so they can
-be opened without Python. The column schema is documented in ``docs/internals.md`` (section 4).
+(``trial_<id>/result.json``, ``history.json``, ``probes.json``; layout in :mod:`ablation.rundir`)
+each time, against the resolved spec the runner wrote (``spec.json``), whose hash must match the
+run's. A damaged trial file (half-written, truncated) is reported in the trial's row, never a
+crash. The column schema is documented in ``docs/internals.md`` (section 4).
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
+from ablation import files, rundir
 from ablation import spec as spec_module
 
 # The columns every frame starts with (then one column per grid axis).
@@ -26,6 +26,16 @@ KEY_COLUMNS = ("trial_id", "status", "seed", "point")
 # for a trial that has not finished (an interrupted run, or one in progress).
 STATUSES = ("completed", "diverged", "failed", "running", "pending")
 CURVE_METRICS = ("loss", "accuracy", "error")
+FRAME_COLUMNS = {
+    "trials": ("train_size",),
+    "curves": ("epoch", "step", "split", "metric", "value"),
+    "probes": ("probe", "layer", "depth", "step", "epoch", "stat", "value"),
+    "evaluations": ("mode", "k", "metric", "value"),
+}
+
+
+class RunFolderError(ValueError):
+    """A folder that is not a readable run folder (the message is one line)."""
 
 
 @dataclass
@@ -36,7 +46,7 @@ class Records:
     curves: pd.DataFrame                      # trial x epoch x split x metric
     probes: pd.DataFrame                      # trial x step x layer x probe x stat
     evaluations: pd.DataFrame                 # trial x mode x k x metric
-    spec: spec_module.StudySpec               # the study, profile applied
+    spec: spec_module.StudySpec               # the study, profile and overrides applied
     meta: dict[str, Any] = field(default_factory=dict)  # run.json
     axes: tuple[str, ...] = ()                # grid axis names, in grid order
     run_dir: Path | None = None
@@ -45,51 +55,65 @@ class Records:
         """The trials that finished normally."""
         return self.trials[self.trials["status"] == "completed"]
 
+    def level_orders(self, axes: Sequence[str] | None = None) -> dict[str, list]:
+        """Level order of each axis column (the study file's order) and of the ``point`` labels."""
+        return level_orders(self.trials, self.spec, self.axes if axes is None else axes)
 
-def load(run_dir: str | os.PathLike, write_csv: bool = True) -> Records:
+
+def load(run_dir: str | os.PathLike) -> Records:
     """Rebuild every frame of a run from its trial folders.
 
     Args:
         run_dir: a run folder written by ``runner.run`` (``<out>/<study>-<hash8>``).
-        write_csv: also (re)write ``trials.csv``, ``curves.csv``, ``probes.csv`` and
-            ``evaluations.csv`` in the run folder.
 
     Returns:
         A ``Records`` with the frames, the ``StudySpec`` and the run metadata.
+
+    Raises:
+        RunFolderError: not a run folder, or its spec is damaged or does not match the run's hash.
     """
     run_dir = Path(run_dir)
-    study_file = run_dir / "study.toml"
-    if not study_file.exists():
-        raise FileNotFoundError(f"Invalid value for argument 'run_dir': expected a run folder written by "
-                                f"'ablation run' (with study.toml inside). Received: run_dir={str(run_dir)!r}")
-    meta = read_json(run_dir / "run.json", default={})
-    spec = spec_module.loads(study_file.read_text(), profile=meta.get("profile"), source=str(study_file))
-    if meta.get("overrides"):  # command-line settings (e.g. --precision) are part of the run
-        from ablation.runner import apply_overrides
-
-        spec = apply_overrides(spec, meta["overrides"])
+    spec, meta = read_spec(run_dir)
     rows, curve_rows, probe_rows, eval_rows = [], [], [], []
-    for trial_dir in sorted(run_dir.glob("trial_*")):
-        trial = _read_trial(trial_dir, spec)
+    for trial_dir in rundir.trial_dirs(run_dir):
+        trial = _read_trial(rundir.read_trial(trial_dir), spec)
         if trial is None:
             continue
         keys = trial["keys"]
         rows.append({**keys, **trial["row"]})
-        curve_rows.extend({**keys, **r} for r in _curve_rows(trial_dir))
-        probe_rows.extend({**keys, **r} for r in read_json(trial_dir / "probes.json", default=[]))
+        curve_rows.extend({**keys, **r} for r in trial["curves"])
+        probe_rows.extend({**keys, **r} for r in trial["probes"])
         eval_rows.extend({**keys, **r} for r in trial["evaluations"])
     axes = spec.axis_names
     key_cols = list(KEY_COLUMNS) + list(axes)
-    records = Records(
-        trials=_frame(rows, key_cols + ["train_size"]),
-        curves=_frame(curve_rows, key_cols + ["epoch", "step", "split", "metric", "value"]),
-        probes=_frame(probe_rows, key_cols + ["probe", "layer", "depth", "step", "epoch", "stat", "value"]),
-        evaluations=_frame(eval_rows, key_cols + ["mode", "k", "metric", "value"]),
-        spec=spec, meta=meta, axes=axes, run_dir=run_dir)
-    if write_csv:
-        for name in ("trials", "curves", "probes", "evaluations"):
-            atomic_write_text(run_dir / f"{name}.csv", getattr(records, name).to_csv(index=False))
-    return records
+    frames = {name: _frame(rs, key_cols + list(FRAME_COLUMNS[name]))
+              for name, rs in (("trials", rows), ("curves", curve_rows), ("probes", probe_rows),
+                               ("evaluations", eval_rows))}
+    return Records(**frames, spec=spec, meta=meta, axes=axes, run_dir=run_dir)
+
+
+def read_spec(run_dir: str | os.PathLike) -> tuple[spec_module.StudySpec, dict[str, Any]]:
+    """The resolved spec and the metadata of a run folder, checked against each other."""
+    run_dir = Path(run_dir)
+    where = f"Received: run_dir={str(run_dir)!r}"
+    if not run_dir.is_dir() or not (run_dir / rundir.SPEC).is_file():
+        raise RunFolderError(f"Invalid value for argument 'run_dir': expected a run folder written by "
+                             f"'ablation run' (with {rundir.SPEC} inside). {where}")
+    try:
+        meta = files.read_json(run_dir / rundir.RUN, default={}) or {}
+        doc = files.read_json(run_dir / rundir.SPEC)
+        study_file = run_dir / rundir.STUDY
+        text = study_file.read_text(encoding="utf-8") if study_file.is_file() else ""
+        spec = spec_module.StudySpec.from_dict(doc, source_text=text)
+    except files.DamagedFile as exc:
+        raise RunFolderError(f"{exc}; the run folder cannot be read") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunFolderError(f"{run_dir / rundir.SPEC}: not a spec this version can read ({type(exc).__name__}: "
+                             f"{exc}); run 'ablation run' on the study again to refresh it") from None
+    if meta.get("hash") and meta["hash"] != spec.hash:
+        raise RunFolderError(f"{run_dir}: {rundir.SPEC} does not match the run's hash ({spec.hash[:8]} vs "
+                             f"{meta['hash'][:8]}); the folder was edited or mixes two runs")
+    return spec, meta
 
 
 def axis_column_value(axis: spec_module.Axis, label: str) -> Any:
@@ -113,36 +137,60 @@ def point_label(point: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in point.items())
 
 
-def _read_trial(trial_dir: Path, spec: spec_module.StudySpec) -> dict | None:
-    result = read_json(trial_dir / "result.json", default=None)
-    kt_trial = read_json(trial_dir / "trial.json", default=None)
-    if result is None and kt_trial is None:
+def level_orders(trials: pd.DataFrame, spec: spec_module.StudySpec | None, axes: Sequence[str]) -> dict[str, list]:
+    """Level order of each axis column (the study file's order) and of the ``point`` labels."""
+    orders: dict[str, list] = {}
+    axes = [a for a in axes if a in trials.columns]
+    for name in axes:
+        present = list(pd.unique(trials[name]))
+        labels = list(spec.axis(name).labels) if spec is not None and name in spec.axis_names else []
+        rank = {lab: i for i, lab in enumerate(labels)}
+        orders[name] = sorted(present, key=lambda v: rank.get(spec_module.label(_plain(v)), len(rank)))
+    if "point" in trials.columns:
+        points = list(pd.unique(trials["point"]))
+        keys = {p: tuple(orders[a].index(v) if v in orders[a] else -1 for a, v in
+                         zip(axes, trials.loc[trials["point"] == p, list(axes)].iloc[0])) for p in points}
+        orders["point"] = sorted(points, key=lambda p: keys[p])
+    return orders
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0 else value
+
+
+def _read_trial(t: rundir.TrialFiles, spec: spec_module.StudySpec) -> dict | None:
+    result, kt_trial = t.result, t.kt_trial
+    if result is None and kt_trial is None and not t.damaged:
         return None
+    damaged = "; ".join(t.damaged) or None
     if result is not None:
-        point, seed = result["point"], result["seed"]
-        status = result["status"]
-    else:  # keras-tuner knows the trial but it never finished (interrupted or in progress)
-        values = kt_trial.get("hyperparameters", {}).get("values", {})
+        point, seed, status = result.get("point", {}), result.get("seed"), result.get("status", "failed")
+    else:  # unfinished (interrupted or in progress), or its result file is damaged
+        values = (kt_trial or {}).get("hyperparameters", {}).get("values", {})
         point = {a: str(values.get(a)) for a in spec.axis_names}
         seed = values.get("seed")
-        status = "running" if kt_trial.get("status") == "RUNNING" else "pending"
-    trial_id = (result or {}).get("trial_id") or trial_dir.name.removeprefix("trial_")
+        status = "running" if (kt_trial or {}).get("status") == "RUNNING" else "pending"
+        if any(d.startswith(f"{t.folder.name}/{rundir.RESULT}") for d in t.damaged):
+            status = "failed"
+    trial_id = (result or {}).get("trial_id") or t.folder.name.removeprefix("trial_")
     keys = {"trial_id": trial_id, "status": status, "seed": seed, "point": point_label(point)}
     for axis in spec.grid:
         label = point.get(axis.name)
         keys[axis.name] = axis_column_value(axis, label) if label in axis.labels else label
-    row: dict[str, Any] = {}
+    row: dict[str, Any] = {"damaged": damaged}
     if result is not None:
-        row = {"train_size": result.get("train_size"), "reason": result.get("reason"),
-               "failed_epoch": result.get("failed_epoch"), "wall_time_s": result.get("wall_time_s"),
-               "epochs_run": result.get("epochs_run"), "steps_run": result.get("steps_run"),
-               "xla": result.get("xla")}
+        row.update({"train_size": result.get("train_size"), "reason": result.get("reason"),
+                    "failed_epoch": result.get("failed_epoch"), "wall_time_s": result.get("wall_time_s"),
+                    "epochs_run": result.get("epochs_run"), "steps_run": result.get("steps_run"),
+                    "xla": result.get("xla")})
         row.update(result.get("metrics") or {})
-    return {"keys": keys, "row": row, "evaluations": (result or {}).get("evaluations") or []}
+    elif status == "failed":
+        row["reason"] = f"damaged file: {damaged}"
+    return {"keys": keys, "row": row, "evaluations": (result or {}).get("evaluations") or [],
+            "curves": _curve_rows(t.history), "probes": t.probes if isinstance(t.probes, list) else []}
 
 
-def _curve_rows(trial_dir: Path) -> Iterable[dict]:
-    history = read_json(trial_dir / "history.json", default=None)
+def _curve_rows(history: dict | None) -> Iterable[dict]:
     if not history:
         return []
     epochs = history.get("epoch", [])
@@ -170,48 +218,3 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     rest = [c for c in frame.columns if c not in columns]
     return frame[columns + rest]
 
-
-# ----------------------------------------------------------------------------- file helpers
-
-def read_json(path: Path, default: Any = None) -> Any:
-    """Read a JSON file; ``default`` when it does not exist."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return default
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as JSON atomically; NaN and infinities become null (strict JSON)."""
-    atomic_write_text(path, json.dumps(_finite(data), indent=1, sort_keys=False))
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # NumPy scalars
-        return _finite(value.item())
-    return value

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ablation import records
+from ablation import files, records, rundir
 from ablation.spec import SpecError, StudySpec
 
 TUNER_ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
@@ -46,7 +46,7 @@ def apply_overrides(spec: StudySpec, overrides: dict[str, Any] | None) -> StudyS
     """
     if not overrides:
         return spec
-    from ablation.spec import PRECISIONS
+    from ablation.training import PRECISIONS
 
     for key, value in overrides.items():
         if key not in OVERRIDABLE:
@@ -100,6 +100,8 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, 
         _run_local_cluster(spec, run_dir, workers, overrides, watcher)
     _finish_run_files(run_dir, time.perf_counter() - start)
     recs = records.load(run_dir)
+    for name in rundir.FRAMES:  # derived copies for reading without Python
+        files.atomic_write_text(run_dir / f"{name}.csv", getattr(recs, name).to_csv(index=False), durable=False)
     counts = recs.trials["status"].value_counts().to_dict()
     say(f"done: {len(recs.trials)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}) in {run_dir}")
     return run_dir
@@ -107,13 +109,9 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, 
 
 def make_tuner(spec: StudySpec, out_dir: str | os.PathLike, on_trial_end: Callable | None = None):
     """The keras-tuner tuner of a study (grid search, resumes from the run folder)."""
-    import contextlib
-    import io
-
     from ablation.tuner import AblationTuner
 
-    with contextlib.redirect_stdout(io.StringIO()):  # keras-tuner prints "Reloading Tuner from ..."
-        return AblationTuner(spec, out_dir, on_trial_end=on_trial_end)
+    return AblationTuner(spec, out_dir, on_trial_end=on_trial_end)
 
 
 def work(spec: StudySpec, out_dir: str | os.PathLike, chief: str, *, tuner_id: str | None = None,
@@ -232,25 +230,23 @@ def _write_run_files(spec: StudySpec, run_dir: Path, overrides: dict | None, com
                      workers: int) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     # Same hash, so the same trials; a study file whose claims or description were edited since
-    # replaces the copy, so the report checks the claims as they are now.
-    study = run_dir / "study.toml"
-    if not study.exists() or study.read_text(encoding="utf-8") != spec.source_text:
-        records.atomic_write_text(study, spec.source_text)
-        records.atomic_write_json(run_dir / "spec.json", spec.to_dict())
-    meta = records.read_json(run_dir / "run.json", default=None) or {
+    # replaces the copy (and the resolved spec), so the report checks the claims as they are now.
+    files.atomic_write_text(run_dir / rundir.STUDY, spec.source_text)
+    files.atomic_write_json(run_dir / rundir.SPEC, spec.to_dict())
+    meta = files.read_json(run_dir / rundir.RUN, default=None) or {
         "name": spec.name, "hash": spec.hash, "profile": spec.profile, "overrides": overrides or {},
         "created": _now(), "wall_time_s": 0.0, "sessions": []}
     meta.update(command=command or meta.get("command") or _default_command(spec, overrides),
                 hardware=hardware(), versions=versions(), workers=workers, finished=None)
-    records.atomic_write_json(run_dir / "run.json", meta)
+    files.atomic_write_json(run_dir / rundir.RUN, meta)
 
 
 def _finish_run_files(run_dir: Path, seconds: float) -> None:
-    meta = records.read_json(run_dir / "run.json", default={})
+    meta = files.read_json(run_dir / rundir.RUN, default={})
     meta["wall_time_s"] = float(meta.get("wall_time_s") or 0.0) + seconds
     meta.setdefault("sessions", []).append({"finished": _now(), "seconds": seconds})
     meta["finished"] = _now()
-    records.atomic_write_json(run_dir / "run.json", meta)
+    files.atomic_write_json(run_dir / rundir.RUN, meta)
 
 
 def _default_command(spec: StudySpec, overrides: dict | None) -> str:
@@ -315,7 +311,7 @@ class _Progress:
     def __init__(self, spec: StudySpec, run_dir: Path, say: Callable[[str], None]) -> None:
         self.total, self.run_dir, self.say = spec.n_trials, run_dir, say
         self.start = time.perf_counter()
-        self.seen: set[str] = {p.parent.name for p in run_dir.glob("trial_*/result.json")}
+        self.seen: set[str] = {p.parent.name for p in run_dir.glob(f"trial_*/{rundir.RESULT}")}
         self.already = len(self.seen)
         self.best: tuple[float, str] | None = None
         self.metric = "val_error" if spec.data.validation_size else "test_error"
@@ -324,11 +320,11 @@ class _Progress:
         self.poll()
 
     def poll(self) -> None:
-        for path in sorted(self.run_dir.glob("trial_*/result.json")):
+        for path in sorted(self.run_dir.glob(f"trial_*/{rundir.RESULT}")):
             if path.parent.name in self.seen:
                 continue
             self.seen.add(path.parent.name)
-            result = records.read_json(path, default={}) or {}
+            result = rundir.read_trial(path.parent).result or {}
             value = (result.get("metrics") or {}).get(self.metric)
             label = records.point_label(result.get("point", {})) + f", seed={result.get('seed')}"
             if value is not None and (self.best is None or value < self.best[0]):

@@ -28,11 +28,13 @@ from typing import Any
 import keras
 import numpy as np
 
-CRITERIA: dict[str, dict[str, Any]] = {  # criterion -> its parameters and their defaults
+from ablation import checks
+
+CRITERIA: dict[str, dict[str, Any]] = {  # criterion -> its parameters and their defaults (the one source)
     "patience": {"patience": 5, "min_delta": 0.0},
-    "gl": {"alpha": 5.0},  # GL_alpha: percent generalization loss
-    "pq": {"alpha": 2.0, "strip": 5},  # PQ_alpha: GL / training progress, at strip ends
-    "up": {"s": 3, "strip": 5},  # UP_s: s successive strips with rising validation loss
+    "gl": {"alpha": 2.0},  # GL_alpha: percent generalization loss (Prechelt tried alpha = 1..5)
+    "pq": {"alpha": 0.5, "strip": 5},  # PQ_alpha: GL / training progress, at strip ends (alpha = 0.5..3)
+    "up": {"s": 3, "strip": 5},  # UP_s: s successive strips with rising validation loss (s = 2..4)
 }
 
 
@@ -62,14 +64,14 @@ def training_progress(train_loss: Sequence[float], strip: int = 5) -> np.ndarray
     return out
 
 
-def gl_stop(val_loss: Sequence[float], alpha: float = 5.0) -> int | None:
+def gl_stop(val_loss: Sequence[float], alpha: float = CRITERIA["gl"]["alpha"]) -> int | None:
     """GL_alpha: the first epoch t with ``GL(t) > alpha``, or None."""
     hits = np.flatnonzero(generalization_loss(val_loss) > alpha)
     return int(hits[0]) + 1 if len(hits) else None
 
 
-def pq_stop(val_loss: Sequence[float], train_loss: Sequence[float], alpha: float = 2.0,
-            strip: int = 5) -> int | None:
+def pq_stop(val_loss: Sequence[float], train_loss: Sequence[float], alpha: float = CRITERIA["pq"]["alpha"],
+            strip: int = CRITERIA["pq"]["strip"]) -> int | None:
     """PQ_alpha: the first end-of-strip epoch t with ``GL(t) / P_k(t) > alpha``, or None."""
     if len(train_loss) != len(val_loss):
         raise ValueError(f"Invalid value for argument 'train_loss': expected as many epochs as val_loss "
@@ -83,7 +85,7 @@ def pq_stop(val_loss: Sequence[float], train_loss: Sequence[float], alpha: float
     return None
 
 
-def up_stop(val_loss: Sequence[float], s: int = 3, strip: int = 5) -> int | None:
+def up_stop(val_loss: Sequence[float], s: int = CRITERIA["up"]["s"], strip: int = CRITERIA["up"]["strip"]) -> int | None:
     """UP_s: the first end-of-strip epoch t after s successive strips of rising validation loss, or None."""
     val = _clean(val_loss)
     for t in range(strip * (s + 1), len(val) + 1, strip):
@@ -92,7 +94,8 @@ def up_stop(val_loss: Sequence[float], s: int = 3, strip: int = 5) -> int | None
     return None
 
 
-def patience_stop(val_loss: Sequence[float], patience: int = 5, min_delta: float = 0.0) -> int | None:
+def patience_stop(val_loss: Sequence[float], patience: int = CRITERIA["patience"]["patience"],
+                  min_delta: float = CRITERIA["patience"]["min_delta"]) -> int | None:
     """Keras-style patience: the first epoch t >= 2 that does not improve on the best loss by more
     than ``min_delta`` and comes ``patience`` or more epochs after the last improvement, or None."""
     val = _clean(val_loss)
@@ -116,28 +119,16 @@ def check_params(criterion: str, **params: Any) -> dict[str, Any]:
     Raises:
         ValueError: unknown criterion, unknown parameter, or a value out of range.
     """
-    if criterion not in CRITERIA:
-        raise ValueError(f"Invalid value for argument 'criterion': expected one of {tuple(CRITERIA)}. "
-                         f"Received: criterion={criterion!r}")
+    checks.choice("criterion", criterion, tuple(CRITERIA))
     for key, value in params.items():
         if key not in CRITERIA[criterion]:
-            raise ValueError(f"Invalid argument {key!r} for criterion {criterion!r}: expected one of "
-                             f"{tuple(CRITERIA[criterion])}. Received: {key}={value!r}")
+            raise checks.invalid("params", f"parameters of criterion {criterion!r}: {', '.join(CRITERIA[criterion])}",
+                                 key)
     full = {**CRITERIA[criterion], **params}
-    for key, value in full.items():
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if key in ("strip", "s") and not (number and isinstance(value, int) and value >= 1):
-            raise ValueError(f"Invalid value for argument {key!r}: expected an int >= 1. Received: {key}={value!r}")
-        if key == "patience" and not (number and isinstance(value, int) and value >= 0):
-            raise ValueError(f"Invalid value for argument 'patience': expected an int >= 0. "
-                             f"Received: patience={value!r}")
-        if key == "alpha" and not (number and value > 0 and math.isfinite(value)):
-            raise ValueError("Invalid value for argument 'alpha': expected a positive float. "
-                             f"Received: alpha={value!r}")
-        if key == "min_delta" and not (number and value >= 0):
-            raise ValueError(f"Invalid value for argument 'min_delta': expected a float >= 0. "
-                             f"Received: min_delta={value!r}")
-    return full
+    rules = {"strip": lambda k, v: checks.integer(k, v, 1), "s": lambda k, v: checks.integer(k, v, 1),
+             "patience": lambda k, v: checks.integer(k, v, 0), "alpha": checks.positive,
+             "min_delta": checks.non_negative}
+    return {key: rules[key](key, value) for key, value in full.items()}
 
 
 def stop_epoch(criterion: str, val_loss: Sequence[float], train_loss: Sequence[float] | None = None,

@@ -20,18 +20,65 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from ablation.spec import TrainSpec
+from ablation import checks
+
+if TYPE_CHECKING:
+    from ablation.spec import TrainSpec
+
+# Each trial builds a new model, so TensorFlow's "retracing" warnings are expected noise here.
+tf.get_logger().setLevel("ERROR")
 
 # Upper bound on steps per execution: callbacks that watch single steps still get called
 # at least this often.
 MAX_STEPS_PER_EXECUTION = 1000
 EVAL_BATCH_SIZE = 2048
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad", "nadam")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+REQUIRED = object()  # marks a schedule parameter without a default
+# Learning-rate schedules (keras.optimizers.schedules) and their parameters: kind -> {param: default}.
+SCHEDULES: dict[str, dict[str, Any]] = {
+    "exponential": {"decay_steps": REQUIRED, "decay_rate": REQUIRED},
+    "cosine": {"decay_steps": REQUIRED, "alpha": 0.0},
+    "piecewise": {"boundaries": REQUIRED, "values": REQUIRED},
+}
+
+
+def check_schedule(kind: str, **params: Any) -> dict[str, Any]:
+    """Validate a schedule kind and its parameters; returns them with defaults filled in."""
+    checks.choice("kind", kind, tuple(SCHEDULES))
+    for key in params:
+        if key not in SCHEDULES[kind]:
+            raise checks.invalid("params", f"parameters of schedule {kind!r}: {', '.join(SCHEDULES[kind])}", key)
+    out = {}
+    for key, default in SCHEDULES[kind].items():
+        if key not in params and default is REQUIRED:
+            raise ValueError(f"{checks.PREFIX} '{key}': expected a value (required for schedule {kind!r}). "
+                             f"Received: nothing")
+        value = params.get(key, default)
+        if key == "decay_steps":
+            out[key] = checks.integer(key, value, 1)
+        elif key == "decay_rate":
+            out[key] = checks.positive(key, value)
+        elif key == "alpha":
+            out[key] = checks.non_negative(key, value)
+        elif key == "boundaries":
+            out[key] = tuple(checks.int_list(key, value, minimum=1))
+            if list(out[key]) != sorted(out[key]):
+                raise checks.invalid(key, "strictly increasing steps", value)
+        else:
+            if not isinstance(value, (list, tuple)) or not value:
+                raise checks.invalid(key, "a non-empty list of learning rates", value)
+            out[key] = tuple(checks.positive(key, x) for x in value)
+    if kind == "piecewise" and len(out["values"]) != len(out["boundaries"]) + 1:
+        raise checks.invalid("values", f"{len(out['boundaries']) + 1} learning rates (one more than boundaries)",
+                             params["values"])
+    return out
 
 
 def make_optimizer(train: TrainSpec) -> keras.optimizers.Optimizer:
@@ -63,8 +110,7 @@ def make_optimizer(train: TrainSpec) -> keras.optimizers.Optimizer:
     elif name == "nadam":
         opt = keras.optimizers.Nadam(**common)
     else:  # the spec validates names; this guards direct callers
-        raise ValueError(f"Invalid value for argument 'optimizer': expected one of sgd, momentum, adam, "
-                         f"adamw, rmsprop, adagrad, nadam. Received: optimizer={name!r}")
+        raise checks.invalid("optimizer", f"one of {', '.join(OPTIMIZERS)}", name)
     if train.agc:
         from ablation.zoo import AdaptiveGradientClipping
 
@@ -87,8 +133,7 @@ def make_schedule(train: TrainSpec) -> float | keras.optimizers.schedules.Learni
     if kind == "piecewise":
         return keras.optimizers.schedules.PiecewiseConstantDecay(
             [int(b) for b in sched["boundaries"]], [float(v) for v in sched["values"]])
-    raise ValueError(f"Invalid value for argument 'schedule': expected kind exponential, cosine or "
-                     f"piecewise. Received: kind={kind!r}")
+    raise checks.invalid("kind", f"one of {', '.join(SCHEDULES)}", kind)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""Shared pytest setup: quiet TensorFlow, deterministic ops, paths to the shared data."""
+"""Shared pytest setup: quiet TensorFlow, a clean Keras session per test."""
 
 from __future__ import annotations
 
@@ -11,16 +11,6 @@ os.environ.setdefault("PYTHONHASHSEED", "0")
 import pytest  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MNIST_DIR = Path(os.environ.get("ABLATION_TEST_MNIST_DIR", REPO_ROOT.parent / "shared" / "datasets" / "mnist"))
-
-
-@pytest.fixture(scope="session")
-def mnist_dir() -> Path:
-    """The folder of the four MNIST IDX files; skips the test where it is absent."""
-    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-    if not all((MNIST_DIR / n).exists() or (MNIST_DIR / (n + ".gz")).exists() for n in names):
-        pytest.skip(f"MNIST IDX files not found in {MNIST_DIR} (set ABLATION_TEST_MNIST_DIR)")
-    return MNIST_DIR
 
 
 @pytest.fixture(autouse=True)
@@ -31,3 +21,51 @@ def _fresh_keras_session():
         import keras
 
         keras.backend.clear_session()
+
+
+# The tiny study the runner, report and CLI tests share: a 2 x 2 grid on digits, 2 seeds, 2 epochs.
+TINY_STUDY = """
+[study]
+name = "tiny"
+description = "2 x 2 grid, 2 seeds, 2 epochs on digits"
+seeds = [0, 1]
+
+[[claims]]
+id = "T1"
+statement = "dropout lowers test error"
+source = "Srivastava et al. 2014, Table 2"
+published = "1.25% vs 1.60%"
+approx = true
+metric = "test_error"
+compare = { dropout = 0.5 }
+against = { dropout = 0.0 }
+expect = "lower"
+
+[data]
+name = "digits"
+validation_size = 100
+
+[model]
+name = "mlp"
+hidden = [16, 16]
+
+[train]
+epochs = 2
+batch_size = 64
+optimizer = "momentum"
+learning_rate = 0.05
+jit_compile = false
+
+[grid]
+activation = ["relu", "tanh"]
+dropout = [0.0, 0.5]
+"""
+
+
+def edit_study(text: str, *edits: tuple[str, str]) -> str:
+    """``text`` with exact replacements, each of which must match exactly once."""
+    for old, new in edits:
+        assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times"
+        text = text.replace(old, new)
+    return text
+

@@ -11,23 +11,6 @@ import pytest
 from ablation import records, spec
 
 
-def test_atomic_write_leaves_no_temporary_files(tmp_path):
-    target = tmp_path / "a" / "x.json"
-    records.atomic_write_json(target, {"v": float("nan"), "w": [1.5, float("inf")]})
-    assert json.loads(target.read_text()) == {"v": None, "w": [1.5, None]}
-    assert [p.name for p in target.parent.iterdir()] == ["x.json"]
-    assert oct(os.stat(target).st_mode & 0o777) != oct(0o600)
-
-
-def test_atomic_write_keeps_old_file_on_failure(tmp_path):
-    target = tmp_path / "x.json"
-    records.atomic_write_json(target, {"ok": 1})
-    with pytest.raises(TypeError):
-        records.atomic_write_json(target, {"bad": object()})
-    assert json.loads(target.read_text()) == {"ok": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
-
-
 def test_axis_column_values():
     s = spec.loads("""
 [study]
@@ -46,7 +29,7 @@ hidden = [[8], [8, 8]]
 
 
 def test_load_rejects_a_folder_that_is_not_a_run(tmp_path):
-    with pytest.raises(FileNotFoundError, match="expected a run folder written by 'ablation run'"):
+    with pytest.raises(records.RunFolderError, match="expected a run folder written by 'ablation run'"):
         records.load(tmp_path)
 
 

@@ -14,43 +14,11 @@ import pytest
 from ablation import records, report, spec, stats
 from ablation.report import page
 
-TINY = """
-[study]
-name = "tiny-report"
-description = "A 2x2 grid on digits for the report tests."
-seeds = [0, 1]
-probes = ["gradients", "activations", "timing"]
+from conftest import TINY_STUDY, edit_study  # noqa: E402  (the shared tiny study)
 
-[[claims]]
-id = "T1"
-statement = "Dropout lowers the test error"
-source = "Srivastava et al. 2014, Table 2"
-published = "1.25% vs 1.60%"
-approx = true
-metric = "test_error"
-compare = { dropout = 0.5 }
-against = { dropout = 0.0 }
-expect = "lower"
-
-[data]
-name = "digits"
-validation_size = 100
-train_size = 300
-
-[model]
-name = "mlp"
-hidden = [16, 16]
-
-[train]
-epochs = 2
-batch_size = 50
-learning_rate = 0.1
-jit_compile = false
-
-[grid]
-activation = ["relu", "tanh"]
-dropout = [0.0, 0.5]
-"""
+TINY = edit_study(TINY_STUDY, ('name = "tiny"', 'name = "tiny-report"'),
+                  ("seeds = [0, 1]", 'seeds = [0, 1]\nprobes = ["gradients", "activations", "timing"]'),
+                  ("validation_size = 100", "validation_size = 100\ntrain_size = 300"))
 PROBE_FIGURES = {"gradients": "gradient_norms", "activations": "unit_fractions", "weights": "weight_quantiles",
                  "covariate_shift": "covariate_shift", "speed": "speed"}
 N_BOOT = 2000
@@ -163,7 +131,7 @@ def test_sections_in_order(clean):
 
 def test_one_figure_per_recorded_quantity(run_dir, clean):
     _, text = clean
-    s = records.load(run_dir, write_csv=False).spec
+    s = records.load(run_dir).spec
     expected = {"learning_curves", "interaction", "epoch_time"} | {PROBE_FIGURES[p] for p in s.probes
                                                                     if p in PROBE_FIGURES}
     page_ = _parse(text)
@@ -174,7 +142,7 @@ def test_one_figure_per_recorded_quantity(run_dir, clean):
 
 def test_claim_table_matches_stats(run_dir, clean):
     _, text = clean
-    rec = records.load(run_dir, write_csv=False)
+    rec = records.load(run_dir)
     verdict = stats.claim_verdict(rec.spec.claims[0], rec.trials, axes=rec.axes, n_boot=N_BOOT)
     row = next(r for r in _parse(text).rows if r and r[0].startswith("T1"))
     assert verdict["verdict"] in ("supported", "not supported", "inconclusive")
@@ -186,7 +154,7 @@ def test_claim_table_matches_stats(run_dir, clean):
 
 def test_results_table_has_one_row_per_grid_point(run_dir, clean):
     _, text = clean
-    trials = records.load(run_dir, write_csv=False).trials
+    trials = records.load(run_dir).trials
     rows = [r for r in _parse(text).rows if len(r) == 7 and r[0] in ("relu", "tanh")]
     assert [r[:2] for r in rows] == [["relu", "0.0"], ["relu", "0.5"], ["tanh", "0.0"], ["tanh", "0.5"]]
     mean = trials[(trials.activation == "tanh") & (trials.dropout == 0.5)].test_error.mean()
@@ -256,7 +224,7 @@ def test_headless_chromium_renders_without_console_errors(clean, tmp_path):
 
 
 def test_training_speed_table_matches_stats(run_dir):
-    rec = records.load(run_dir, write_csv=False)
+    rec = records.load(run_dir)
     effects = {e["axis"]: e for e in page.context(rec, n_boot=200)["effects"]}
     speed = effects["dropout"]["speed"]
     assert [r["at"] for r in speed] == ["activation=relu", "activation=tanh"]

@@ -14,39 +14,7 @@ import pytest
 
 from ablation import records, spec
 
-TINY = """
-[study]
-name = "tiny"
-description = "2 x 2 grid, 2 seeds, 2 epochs on digits"
-seeds = [0, 1]
-
-[[claims]]
-id = "T1"
-statement = "dropout lowers test error"
-metric = "test_error"
-compare = { dropout = 0.5 }
-against = { dropout = 0.0 }
-expect = "lower"
-
-[data]
-name = "digits"
-validation_size = 100
-
-[model]
-name = "mlp"
-hidden = [16, 16]
-
-[train]
-epochs = 2
-batch_size = 64
-optimizer = "momentum"
-learning_rate = 0.05
-jit_compile = false
-
-[grid]
-activation = ["relu", "tanh"]
-dropout = [0.0, 0.5]
-"""
+from conftest import TINY_STUDY as TINY  # noqa: E402  (the shared tiny study)
 
 EXPECTED = {(a, d, s) for a in ("relu", "tanh") for d in (0.0, 0.5) for s in (0, 1)}
 

@@ -93,7 +93,7 @@ def test_nan_validation_loss_counts_as_divergence():
 
 @pytest.mark.parametrize("criterion, params, match", [
     ("median", {}, "argument 'criterion'.*criterion='median'"),
-    ("gl", {"patience": 3}, "Invalid argument 'patience' for criterion 'gl'"),
+    ("gl", {"patience": 3}, "argument 'params': expected parameters of criterion 'gl': alpha. Received: params='patience'"),
     ("gl", {"alpha": -1.0}, "argument 'alpha'.*alpha=-1.0"),
     ("pq", {"strip": 0}, "argument 'strip'.*strip=0"),
     ("up", {"s": 1.5}, "argument 's'"),

@@ -1,7 +1,7 @@
 """The bundled study files (studies/*.toml): each parses under every profile, its claims name metrics
 that the runner and the probes really produce and grid values that the profile really has, its
 quick profile is small enough for a CPU, its full profile is paper-scale, and its published
-numbers are quoted from SCIENCE.md. No training runs here: ``ablation run studies/X.toml
+numbers are quoted from the claims catalogue (docs/claims.md). No training runs here: ``ablation run studies/X.toml
 --profile quick`` is the end-to-end check.
 """
 
@@ -19,7 +19,7 @@ from ablation import evaluation, probes, spec, zoo
 
 STUDIES = spec.list_studies()
 PROFILES = (None, "quick", "full")
-SCIENCE = Path(__file__).resolve().parents[2] / "shared" / "SCIENCE.md"
+CATALOGUE = Path(__file__).resolve().parents[1] / "docs" / "claims.md"
 MAX_QUICK_TRIALS = 24
 QUICK_DATA = ("mnist1d", "digits")  # offline and small; MNIST only as a small subset
 MAX_QUICK_MNIST_SIZE = 5000
@@ -66,10 +66,10 @@ def _early_stopping_used(s: spec.StudySpec) -> bool:
     return False
 
 
-def _science_rows() -> dict[str, str]:
-    """SCIENCE.md claim id ("A1") -> its table row."""
+def _catalogue_rows() -> dict[str, str]:
+    """Catalogue claim id ("A1") -> its table row."""
     rows = {}
-    for line in SCIENCE.read_text(encoding="utf-8").splitlines():
+    for line in CATALOGUE.read_text(encoding="utf-8").splitlines():
         m = re.match(r"^\|\s*([A-D]\d+)\s*\|", line)
         if m:
             rows[m.group(1)] = line
@@ -150,19 +150,17 @@ def test_quick_is_small_and_offline_full_is_paper_scale(name):
 
 
 @pytest.mark.parametrize("name", STUDIES)
-def test_published_numbers_ids_and_approx_follow_science(name):
-    if not SCIENCE.is_file():
-        pytest.skip(f"{SCIENCE} not found")
-    numbers = set(re.findall(r"\d+(?:\.\d+)?", SCIENCE.read_text(encoding="utf-8")))
+def test_published_numbers_ids_and_approx_follow_the_catalogue(name):
+    numbers = set(re.findall(r"\d+(?:\.\d+)?", CATALOGUE.read_text(encoding="utf-8")))
     claims = _load(name, None).claims
     invented = {c.id: n for c in claims for n in re.findall(r"\d+(?:\.\d+)?", c.published) if n not in numbers}
     assert invented == {}
-    if name == "quickstart":  # its claims (Q1-Q4) predate the SCIENCE.md ids
+    if name == "quickstart":  # its claims (Q1-Q4) predate the catalogue ids
         return
-    rows = _science_rows()
+    rows = _catalogue_rows()
     for c in claims:
         m = re.match(r"^([A-D]\d+)(?:-|$)", c.id)
-        assert m and m.group(1) in rows, f"claim {c.id!r} does not start with a SCIENCE.md claim id"
+        assert m and m.group(1) in rows, f"claim {c.id!r} does not start with a catalogue claim id"
         row_is_approx = "approx" in rows[m.group(1)]
         assert c.approx == (row_is_approx and bool(re.search(r"\d", c.published))), c.id
 

@@ -29,6 +29,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ablation import stats  # noqa: E402
+from ablation.records import level_orders  # noqa: E402
 
 _HEIGHT, _ASPECT = 3.0, 1.35
 _BAND_ALPHA = 0.2
@@ -332,7 +333,7 @@ class _Context:
         self.n_boot = n_boot
         self.axes = [a for a in getattr(records, "axes", ()) if a in self.trials.columns]
         self.vary = [a for a in self.axes if self.trials[a].map(str).nunique() > 1]
-        self.orders = level_orders(records, self.axes)
+        self.orders = level_orders(records.trials, getattr(records, "spec", None), self.axes)
         self.orders["stat"] = _STAT_ORDER
         self.orders["when"] = ["at init", "after training"]
         self.hue = None if not self.vary else self.vary[0] if len(self.vary) == 1 else "point"
@@ -361,23 +362,6 @@ def _frame(frame: Any, name: str) -> pd.DataFrame:
     frame = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame()
     missing = [c for c in ("trial_id", "status", "seed", "point", *_SCHEMA[name]) if c not in frame.columns]
     return frame.assign(**{c: pd.Series(dtype=object) for c in missing}) if missing else frame
-
-
-def level_orders(records: Any, axes: Sequence[str]) -> dict[str, list]:
-    """Level order of each axis column (the study file's order) and of the point labels."""
-    trials, spec = records.trials, getattr(records, "spec", None)
-    orders: dict[str, list] = {}
-    for name in axes:
-        present = list(pd.unique(trials[name]))
-        labels = list(spec.axis(name).labels) if spec is not None and name in spec.axis_names else []
-        rank = {lab: i for i, lab in enumerate(labels)}
-        orders[name] = sorted(present, key=lambda v: rank.get(stats.axis_label(v), len(rank)))
-    if "point" in trials.columns:
-        points = list(pd.unique(trials["point"]))
-        keys = {p: tuple(orders[a].index(v) if v in orders[a] else -1 for a, v in
-                         zip(axes, trials.loc[trials["point"] == p, list(axes)].iloc[0])) for p in points}
-        orders["point"] = sorted(points, key=lambda p: keys[p])
-    return orders
 
 
 def _completed(frame: pd.DataFrame, column: str = "value") -> pd.DataFrame:

@@ -22,8 +22,9 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from ablation import files, stats
 from ablation import records as records_module
-from ablation import stats
+from ablation import spec as spec_module
 from ablation.report import figures as figures_module
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -48,7 +49,7 @@ def render(run_dir: str | os.PathLike, out_html: str | os.PathLike | None = None
     rec = records_module.load(run_dir)
     out = Path(out_html) if out_html is not None else run_dir / "report.html"
     html = render_html(rec, n_boot=n_boot)
-    records_module.atomic_write_text(out, html)
+    files.atomic_write_text(out, html)
     return out
 
 
@@ -171,23 +172,21 @@ def _verdict_row(claim: Any, rec: Any, axes: Sequence[str], n_boot: int) -> dict
     except ValueError as exc:
         completed = (rec.trials["status"].astype(str) == "completed").any() if len(rec.trials) else False
         reason = f"cannot be tested: {exc}" if completed else "no trial completed"
-        v = {**stats.claim_fields(claim), "verdict": "inconclusive", "reason": reason,
+        v = {**claim.to_dict(), "verdict": "inconclusive", "reason": reason, "test": spec_module.test_text(claim, axes),
              "estimate": np.nan, "ci_lo": np.nan, "ci_hi": np.nan, "n": 0}
-        v.update(rule=stats.claim_rule(claim, axes), test=stats.claim_test(claim, axes))
-    metric, effect = v["metric"], v["effect"] if v.get("against") or v.get("against_metric") else "value"
+    metric, effect = v["metric"], v["effect"] if claim.has_baseline else "value"
     fmt = (lambda x: fmt_value(x, metric)) if effect == "value" else (lambda x: fmt_effect(x, metric, effect))
     what = {"value": f"mean {metric}", "difference": f"\u0394 {metric}", "ratio": f"{metric} ratio"}[effect]
     return {"id": v["id"], "statement": v["statement"], "source": v["source"], "published": v["published"] or "\u2014",
             "approx": bool(v["approx"]), "measured": f"{what} = {fmt(v['estimate'])}",
             "ci": _ci(v["ci_lo"], v["ci_hi"], fmt), "n": v["n"],
             "unit": "runs" if effect == "value" or v.get("against_metric") else "pairs",
-            "verdict": v["verdict"], "reason": v["reason"], "rule": v["rule"],
-            "test": v["test"] if v["test"] != v["rule"] else None}
+            "verdict": v["verdict"], "reason": v["reason"], "test": v["test"], "note": v.get("rule") or None}
 
 
 def _ordered(frame: pd.DataFrame, rec: Any, columns: Sequence[str]) -> pd.DataFrame:
     """Rows sorted by the study file's order of each axis's levels."""
-    orders = figures_module.level_orders(rec, list(columns))
+    orders = rec.level_orders(list(columns))
     if frame.empty or not columns:
         return frame
     keys = [frame[c].map(lambda v, o=orders[c]: o.index(v) if v in o else len(o)) for c in columns]

@@ -13,9 +13,11 @@ This module does not import Keras at import time; only initializer configs are c
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from ablation import checks as _checks
+from ablation.checks import invalid
 
 ACTIVATIONS: tuple[str, ...] = (
     "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "swish", "softplus", "linear",
@@ -32,17 +34,8 @@ NONNEGATIVE_ACTIVATIONS: tuple[str, ...] = ("relu", "sigmoid", "softplus")
 """Activations whose outputs are >= 0: the ones stochastic pooling can sample from."""
 
 
-def invalid(arg: str, expected: str, value: Any) -> ValueError:
-    """The Keras-style error for one bad argument value."""
-    return ValueError(f"Invalid value for argument '{arg}': expected {expected}. Received: {arg}={value!r}")
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+_is_real = _checks.is_real
+_is_int = _checks.is_int
 
 
 def _positive_ints(value: Any, allow_empty: bool) -> bool:

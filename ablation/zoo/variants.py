@@ -2,7 +2,7 @@
 
 Shapes are the papers'; drop rates are ``1 - keep probability`` (papers write the keep
 probability p: hidden p = 0.5 -> ``dropout=0.5``, input p = 0.8 -> ``input_dropout=0.2``).
-Where a paper (as summarized in SCIENCE.md) gives no number, the value is this suite's choice
+Where a paper (as summarized in docs/claims.md) gives no number, the value is this suite's choice
 and the docstring says so. MNIST variants default to ``input_shape=(784,)``, ``num_classes=10``;
 every argument can be overridden: ``create("hinton2012_mnist", input_shape=(40,))``.
 """
@@ -78,7 +78,7 @@ def srivastava2014_standard_2x800(**overrides: Any) -> keras.Model:
 def hinton2012_mnist(**overrides: Any) -> keras.Model:
     """784-800-800-10 with 50% dropout, 20% input dropout and a per-unit weight-norm bound.
 
-    Hinton et al. (2012), arXiv:1207.0580 (~110 test errors on MNIST). SCIENCE.md gives neither the
+    Hinton et al. (2012), arXiv:1207.0580 (~110 test errors on MNIST). docs/claims.md gives neither the
     unit type nor the bound: ReLU and ``max_norm=2.0`` (Srivastava's MNIST c) are this suite's
     choices; override ``max_norm=None`` for the plain dropout net.
     """

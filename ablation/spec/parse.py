@@ -1,0 +1,177 @@
+"""Reading study files: TOML, profiles merged over the file, the whole document validated.
+
+``load(path, profile)`` reads a file, deep-merges ``[profiles.<name>]`` over it, validates every
+key and value and returns a frozen ``StudySpec``. The file itself must be valid whatever the
+profile; an error the profile caused is reported at the profile's key.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from ablation.spec import values as v
+from ablation.spec.claims import parse_claims
+from ablation.spec.errors import SpecError
+from ablation.spec.grid import check_early_stopping_needs_validation, parse_grid
+from ablation.spec.schema import StudySpec
+from ablation.spec.sections import parse_data, parse_evaluate, parse_model, parse_study, parse_train
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+STUDIES_DIR = Path(__file__).resolve().parents[2] / "studies"
+SECTIONS = ("study", "claims", "data", "model", "train", "evaluate", "grid", "profiles")
+
+
+def load(path: str | Path, profile: str | None = None) -> StudySpec:
+    """Read and validate a study file.
+
+    Args:
+        path: the TOML file.
+        profile: the name of a ``[profiles.<name>]`` table to deep-merge over the file, or None.
+
+    Returns:
+        The frozen ``StudySpec``.
+
+    Raises:
+        SpecError: missing file, invalid TOML, or any invalid key or value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(str(path), "no such study file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(str(path), f"cannot be read ({type(exc).__name__}: {exc})") from None
+    return dataclasses.replace(loads(text, profile=profile, source=str(path)), path=path)
+
+
+def loads(text: str, profile: str | None = None, source: str = "<string>") -> StudySpec:
+    """Parse and validate study-file text (see ``load``); ``source`` names it in TOML errors."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _toml_error(exc, text, source) from None
+    profiles = _check_profiles(doc.pop("profiles", {}))
+    if profile is not None and profile not in profiles:
+        close = difflib.get_close_matches(profile, sorted(profiles), n=1)
+        hint = f"did you mean profiles.{close[0]}? " if close else ""
+        raise SpecError(f"profiles.{profile}", f"unknown profile; {hint}available profiles: "
+                        f"{', '.join(sorted(profiles)) or '(none)'}")
+    base = parse_document(doc, None)  # the file itself must be valid, whatever the profile
+    if profile is None:
+        return dataclasses.replace(base, source_text=text)
+    try:  # a profile may shrink an axis: inherited claims may then name values it no longer has
+        spec = parse_document(_deep_merge(doc, profiles[profile]), profile,
+                              strict_claims="claims" in profiles[profile])
+    except SpecError as exc:
+        if _in_table(exc.key, profiles[profile]):  # the profile set the bad value: blame it
+            raise SpecError(f"profiles.{profile}.{exc.key}", exc.problem) from None
+        raise SpecError(exc.key, f"{exc.problem} (with profile {profile})") from None
+    return dataclasses.replace(spec, source_text=text)
+
+
+def parse_document(doc: dict, profile: str | None, strict_claims: bool = True) -> StudySpec:
+    """A parsed TOML document (profile already merged) as a ``StudySpec``."""
+    v.check_keys(doc, "", set(SECTIONS) - {"profiles"})
+    if "study" not in doc:
+        raise SpecError("study", "required table is missing")
+    study = parse_study(v.table(doc["study"], "study"))
+    data = parse_data(v.table(doc.get("data", {}), "data"))
+    model = parse_model(v.table(doc.get("model", {}), "model"))
+    train = parse_train(v.table(doc.get("train", {}), "train"))
+    evaluate = parse_evaluate(v.table(doc.get("evaluate", {}), "evaluate"))
+    grid = parse_grid(v.table(doc.get("grid", {}), "grid"), model)
+    check_early_stopping_needs_validation(train, grid, data)
+    claims = parse_claims(doc.get("claims", []), grid, strict_claims)
+    return StudySpec(**study, claims=claims, data=data, model=model, train=train, evaluate=evaluate,
+                     grid=grid, profile=profile)
+
+
+def find_study(name_or_path: str | Path) -> Path:
+    """Return the path of a study file, or of the bundled study ``studies/<name>.toml``."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise SpecError(str(name_or_path), "is a folder; expected a study file (.toml) or the name of a "
+                        "bundled study")
+    bundled = STUDIES_DIR / f"{path.name}.toml"
+    if path.suffix == "" and len(path.parts) == 1 and bundled.is_file():
+        return bundled
+    raise SpecError(str(name_or_path), "no such study file or bundled study; bundled studies: "
+                    f"{', '.join(list_studies()) or '(none)'}")
+
+
+def list_studies() -> list[str]:
+    """Names of the bundled studies (``studies/*.toml``), sorted."""
+    return sorted(p.stem for p in STUDIES_DIR.glob("*.toml")) if STUDIES_DIR.is_dir() else []
+
+
+def describe_grid(spec: StudySpec) -> str:
+    """A human-readable table of the axes, their values and the trial count (for ``--dry-run``)."""
+    rows = [("axis", "target", "values")]
+    rows += [(a.name, a.section, ", ".join(a.labels)) for a in spec.grid]
+    rows.append(("seeds", "", ", ".join(str(s) for s in spec.seeds)))
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    lines = [f"study {spec.name} ({spec.run_name})" + (f", profile {spec.profile}" if spec.profile else "")]
+    lines += [f"  {r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]}".rstrip() for r in rows]
+    sizes = " x ".join(str(len(a.values)) for a in spec.grid)
+    n_points = math.prod(len(a.values) for a in spec.grid)
+    seeds = f"{len(spec.seeds)} seed" + ("s" if len(spec.seeds) > 1 else "")
+    lines.append(f"{sizes} = {n_points} points x {seeds} = {spec.n_trials} trials")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _toml_error(exc: Exception, text: str, source: str) -> SpecError:
+    """SpecError naming the file and line of a TOML syntax error."""
+    message = str(exc)
+    where = re.search(r"\s*\(at line (\d+), column (\d+)\)\s*$", message)
+    if where:
+        line, problem = where.group(1), f"{message[:where.start()]} (column {where.group(2)})"
+    else:
+        line, problem = str(max(1, len(text.splitlines()))), re.sub(r"\s*\(at end of document\)", "", message)
+    return SpecError(f"{source}, line {line}", f"invalid TOML: {problem}")
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    """``over`` merged into a copy of ``base``: tables merge recursively, anything else replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _check_profiles(raw: Any) -> dict[str, dict]:
+    """The ``[profiles]`` table: name -> table of top-level sections to merge."""
+    profiles = v.table(raw, "profiles")
+    for name, t in profiles.items():
+        v.check_keys(v.table(t, f"profiles.{name}"), f"profiles.{name}", set(SECTIONS) - {"profiles"})
+    return profiles
+
+
+def _in_table(key: str, table: dict) -> bool:
+    """Whether the dotted key path leads into values that ``table`` sets."""
+    current: Any = table
+    for part in key.split("."):
+        name = part.split("[")[0]
+        if not isinstance(current, dict):
+            return True
+        if name not in current:
+            return False
+        current = current[name]
+    return True

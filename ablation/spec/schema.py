@@ -1,0 +1,320 @@
+"""The frozen dataclasses of a study, grid expansion, trial resolution, labels and the spec hash.
+
+A grid point maps each axis name to a *label*: a string (keras-tuner's ``hp.Choice`` cannot hold
+None or lists), e.g. ``"0.5"``, ``"none"``, ``"100-100"``; ``StudySpec.resolve(point, seed)``
+maps labels back to values and returns the full configuration of one trial. ``StudySpec.hash``
+covers the resolved spec (profile applied) except the description and the claims, which only
+affect the report.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ablation.spec.errors import SpecError, invalid, jsonable, show, unknown
+
+if TYPE_CHECKING:
+    from ablation.spec.claims import Claim
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which data set to load and how to split it."""
+
+    name: str = "mnist1d"                     # a name from data.list_datasets()
+    options: dict[str, Any] = field(default_factory=dict)  # passed to data.load(name, **options)
+    validation_size: int = 0                  # held out from the training set (0 = none)
+    train_size: int | None = None             # fixed training-set size (None = all); an axis may vary it
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which zoo builder or registered variant to build, with fixed arguments."""
+
+    name: str = "mlp"                         # "mlp", "cnn" or a name from zoo.list_models()
+    args: dict[str, Any] = field(default_factory=dict)  # keyword arguments (lists become tuples)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """The training recipe of every trial (grid axes and config recipes override fields)."""
+
+    epochs: int = 20                          # passes over the training set
+    batch_size: int = 100                     # examples per step
+    optimizer: str = "sgd"                    # one of training.OPTIMIZERS
+    learning_rate: float = 0.01               # initial learning rate (piecewise: see schedule.values)
+    momentum: float | None = None             # None: 0.9 for "momentum", else 0.0 (filled by resolve)
+    nesterov: bool = False                    # Nesterov momentum (sgd / momentum)
+    weight_decay: float = 0.0                 # optimizer weight decay, 0 = off
+    clipnorm: float = 0.0                     # clip each gradient to this norm, 0 = off
+    agc: float = 0.0                          # adaptive gradient clipping lambda (Brock et al. 2021), 0 = off
+    schedule: dict[str, Any] | None = None    # {"kind": one of training.SCHEDULES, parameters...}, None = constant
+    early_stopping: dict[str, Any] | None = None  # {"criterion": one of stopping.CRITERIA, ...}, None = off
+    precision: str = "float32"                # one of training.PRECISIONS
+    jit_compile: bool = True                  # XLA-compile the train step
+    steps_per_execution: int = 0              # 0 = automatic (one epoch per call, capped)
+
+
+@dataclass(frozen=True)
+class EvaluateSpec:
+    """Extra evaluations after training."""
+
+    mc_dropout_k: tuple[int, ...] = ()        # Monte-Carlo dropout passes to average (Srivastava 2014, Fig. 11)
+    dropconnect_inference: tuple[str, ...] = ()  # of evaluation.DROPCONNECT_MODES (Wan et al. 2013)
+    target_train_error: float | None = None   # steps / seconds to reach this training error (A5)
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One grid axis: values and their string labels, in the order of the study file."""
+
+    name: str                                 # a model argument, a train key, "train_size" or "config"
+    values: tuple[Any, ...]                   # config: dicts of overrides (model or train keys)
+    labels: tuple[str, ...]                   # unique strings; config: the recipe names
+    section: str                              # "model" | "train" | "data" | "config"
+
+    def value_of(self, label: str) -> Any:
+        """Return the value whose label is ``label`` (SpecError if there is none)."""
+        if label in self.labels:
+            return self.values[self.labels.index(label)]
+        raise invalid(f"point.{self.name}", f"one of {', '.join(self.labels)}", label)
+
+    def label_of(self, value: Any) -> str:
+        """Return the label of ``value`` (or of the value whose label ``value`` is)."""
+        for v, lab in zip(self.values, self.labels):
+            if same(v, value) or (isinstance(value, str) and value == lab):
+                return lab
+        raise invalid(f"grid.{self.name}", f"one of {', '.join(self.labels)}", value)
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Everything one trial needs: model, training recipe, data, seed."""
+
+    point: dict[str, str]                     # axis name -> label
+    seed: int                                 # the replicate
+    model_name: str                           # builder or variant name
+    model_args: dict[str, Any]                # fixed [model] args, then axis values, then recipes
+    train: TrainSpec                          # with overrides applied and momentum filled
+    data_name: str
+    data_options: dict[str, Any]
+    train_size: int | None
+    validation_size: int
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study: build with ``spec.load`` / ``spec.loads`` / ``StudySpec.from_dict``; never mutated."""
+
+    name: str                                 # [a-z0-9_-]+, names the run folder
+    description: str = ""                     # free text (not hashed)
+    seeds: tuple[int, ...] = (0,)             # replicates: each is its own trial
+    probes: tuple[str, ...] = ()              # any of probes.PROBES
+    probe_every_steps: int = 50               # covariate_shift / speed sampling period
+    probe_size: int = 512                     # examples in the fixed probe batch
+    claims: tuple[Claim, ...] = ()            # checked by the report (not hashed)
+    data: DataSpec = field(default_factory=DataSpec)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+    evaluate: EvaluateSpec = field(default_factory=EvaluateSpec)
+    grid: tuple[Axis, ...] = ()               # axes in file order
+    profile: str | None = None                # the profile merged in, if any (not hashed)
+    source_text: str = ""                     # the study file verbatim (not hashed)
+    path: Path | None = None                  # where it was read from (not hashed)
+
+    def __hash__(self) -> int:
+        return int(self.hash[:16], 16)
+
+    @property
+    def axis_names(self) -> tuple[str, ...]:
+        """The axis names in grid order."""
+        return tuple(a.name for a in self.grid)
+
+    def axis(self, name: str) -> Axis:
+        """Return the axis called ``name``."""
+        for a in self.grid:
+            if a.name == name:
+                return a
+        raise unknown("grid", name, self.axis_names, noun="axis")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved spec (profile applied) as JSON-able data; axes keep their order."""
+        return {
+            "study": {"name": self.name, "description": self.description, "seeds": list(self.seeds),
+                      "probes": list(self.probes), "probe_every_steps": self.probe_every_steps,
+                      "probe_size": self.probe_size},
+            "claims": [c.to_dict() for c in self.claims],
+            "data": jsonable(dataclasses.asdict(self.data)),
+            "model": jsonable(dataclasses.asdict(self.model)),
+            "train": jsonable(dataclasses.asdict(self.train)),
+            "evaluate": jsonable(dataclasses.asdict(self.evaluate)),
+            "grid": [jsonable(dataclasses.asdict(a)) for a in self.grid],
+            "profile": self.profile,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source_text: str = "") -> StudySpec:
+        """The spec ``to_dict`` wrote (a run folder's ``spec.json``); its hash is the same."""
+        from ablation.spec.claims import Claim
+
+        study = d["study"]
+        return cls(name=study["name"], description=study.get("description", ""), seeds=tuple(study["seeds"]),
+                   probes=tuple(study["probes"]), probe_every_steps=study["probe_every_steps"],
+                   probe_size=study["probe_size"], claims=tuple(Claim.from_dict(c) for c in d["claims"]),
+                   data=DataSpec(**freeze(d["data"])), model=ModelSpec(**freeze(d["model"])),
+                   train=TrainSpec(**freeze(d["train"])),
+                   evaluate=EvaluateSpec(**{k: tuple(v) if isinstance(v, list) else v
+                                            for k, v in d["evaluate"].items()}),
+                   grid=tuple(Axis(name=a["name"], values=freeze(a["values"]), labels=tuple(a["labels"]),
+                                   section=a["section"]) for a in d["grid"]),
+                   profile=d.get("profile"), source_text=source_text)
+
+    @property
+    def hash(self) -> str:
+        """sha256 hex of the canonical JSON of the resolved spec, without description, claims, profile."""
+        d = self.to_dict()
+        del d["claims"], d["profile"], d["study"]["description"]
+        return hashlib.sha256(canonical_json(d).encode("utf-8")).hexdigest()
+
+    @property
+    def short_hash(self) -> str:
+        """The first 8 hex digits of ``hash``."""
+        return self.hash[:8]
+
+    @property
+    def run_name(self) -> str:
+        """The run folder name: ``<name>-<short_hash>``."""
+        return f"{self.name}-{self.short_hash}"
+
+    def points(self) -> list[dict[str, str]]:
+        """Every grid point (cartesian product of the axes, first axis slowest): axis -> label."""
+        names = self.axis_names
+        return [dict(zip(names, combo)) for combo in itertools.product(*(a.labels for a in self.grid))]
+
+    def trials(self) -> list[tuple[dict[str, str], int]]:
+        """Every (grid point, seed) pair, point-major."""
+        return [(point, seed) for point in self.points() for seed in self.seeds]
+
+    @property
+    def n_trials(self) -> int:
+        """Number of trials: product of the axis lengths times the number of seeds."""
+        return math.prod(len(a.values) for a in self.grid) * len(self.seeds)
+
+    def resolve(self, point: Mapping[str, Any], seed: int) -> TrialConfig:
+        """The full configuration of one trial.
+
+        Args:
+            point: axis name -> label (values are accepted too), one entry per axis.
+            seed: the replicate seed.
+
+        Returns:
+            A ``TrialConfig``: model args are the fixed ``[model]`` args, then the axis values, then
+            the config recipe's overrides; the train recipe likewise.
+        """
+        labels = self._check_point(point)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise invalid("seed", "an integer", seed)
+        model_args, train_over, train_size = copy.deepcopy(self.model.args), {}, self.data.train_size
+        recipes = []
+        for a in self.grid:
+            value = copy.deepcopy(a.value_of(labels[a.name]))
+            if a.section == "config":
+                recipes.append(value)
+            else:
+                model_args, train_over, train_size = _apply(a.name, value, model_args, train_over, train_size)
+        for recipe in recipes:
+            for key, value in recipe.items():
+                model_args, train_over, train_size = _apply(key, value, model_args, train_over, train_size)
+        train = dataclasses.replace(self.train, **train_over)
+        if train.momentum is None:
+            train = dataclasses.replace(train, momentum=0.9 if train.optimizer == "momentum" else 0.0)
+        return TrialConfig(point=labels, seed=seed, model_name=self.model.name, model_args=model_args,
+                           train=train, data_name=self.data.name,
+                           data_options=copy.deepcopy(self.data.options), train_size=train_size,
+                           validation_size=self.data.validation_size)
+
+    def _check_point(self, point: Mapping[str, Any]) -> dict[str, str]:
+        if not isinstance(point, Mapping):
+            raise invalid("point", "a mapping axis -> label", point)
+        for key in point:
+            if key not in self.axis_names:
+                raise unknown("point", key, self.axis_names, noun="axis")
+        out = {}
+        for a in self.grid:
+            if a.name not in point:
+                raise SpecError(f"point.{a.name}", "missing axis")
+            given = point[a.name]
+            if isinstance(given, str) and given in a.labels:
+                out[a.name] = given
+            elif not isinstance(given, str) and any(same(v, given) for v in a.values):
+                out[a.name] = a.label_of(given)
+            else:
+                raise invalid(f"point.{a.name}", f"one of {', '.join(a.labels)}", given)
+        return out
+
+
+TRAIN_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrainSpec))
+
+
+def _apply(key: str, value: Any, model_args: dict, train_over: dict, train_size: Any) -> tuple:
+    """Route one override to the model args, the train recipe or the training-set size."""
+    if key == "train_size":
+        return model_args, train_over, value
+    if key in TRAIN_KEYS:
+        return model_args, {**train_over, key: value}, train_size
+    return {**model_args, key: value}, train_over, train_size
+
+
+def label(value: Any) -> str:
+    """The string label of an axis value: ``None`` -> "none", ``[100, 100]`` -> "100-100", 0.5 -> "0.5"."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "-".join(label(v) for v in value) if value else "[]"
+    if isinstance(value, Mapping):
+        return ",".join(f"{k}={label(v)}" for k, v in value.items()) if value else "{}"
+    return str(value)
+
+
+def canonical_json(data: Any) -> str:
+    """Sorted-key, compact JSON: the form that is hashed."""
+    return json.dumps(jsonable(data), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def freeze(value: Any) -> Any:
+    """Lists become tuples (recursively); tables stay dicts."""
+    if isinstance(value, list):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, dict):
+        return {k: freeze(v) for k, v in value.items()}
+    return value
+
+
+def same(a: Any, b: Any) -> bool:
+    """Value equality where 0 == 0.0 but True != 1 and lists equal tuples."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple, Mapping)) or isinstance(b, (list, tuple, Mapping)):
+        return False
+    return a == b
+
+
+__all__ = ["DataSpec", "ModelSpec", "TrainSpec", "EvaluateSpec", "Axis", "TrialConfig", "StudySpec", "label",
+           "canonical_json", "freeze", "same", "show", "TRAIN_KEYS"]

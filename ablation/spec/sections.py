@@ -1,0 +1,173 @@
+"""The sections of a study file other than the grid and the claims: study, data, model, train, evaluate.
+
+Name lists and defaults come from the modules that own them (``probes.PROBES``,
+``training.OPTIMIZERS`` / ``PRECISIONS`` / ``SCHEDULES``, ``stopping.CRITERIA``,
+``evaluation.DROPCONNECT_MODES``, ``data.dataset_options``, ``zoo.check_args``); this module only
+routes a study file's values to those checks and puts the key path on their errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ablation.spec import values as v
+from ablation.spec.errors import SpecError, from_value_error, invalid, show
+from ablation.spec.schema import TRAIN_KEYS, DataSpec, EvaluateSpec, ModelSpec, StudySpec, TrainSpec, freeze
+
+STUDY_KEYS = ("name", "description", "seeds", "probes", "probe_every_steps", "probe_size")
+DATA_FIELDS = ("name", "validation_size", "train_size")
+NAME_RE = re.compile(r"^[a-z0-9_-]+$")
+
+
+def parse_study(t: dict) -> dict[str, Any]:
+    """The ``[study]`` table as keyword arguments of ``StudySpec``."""
+    from ablation.probes import PROBES
+
+    v.check_keys(t, "study", STUDY_KEYS)
+    v.require(t, "study", "name")
+    name = t["name"]
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise invalid("study.name", "a name of [a-z0-9_-]+", name)
+    description = v.optional_text(t, "description", "study")
+    seeds = v.items(t.get("seeds", [0]), "study.seeds", "non-negative integers", non_empty=True)
+    for i, s in enumerate(seeds):
+        v.integer(s, f"study.seeds[{i}]", minimum=0)
+    v.unique(seeds, "study.seeds")
+    probes = v.items(t.get("probes", []), "study.probes", "probe names")
+    for i, p in enumerate(probes):
+        v.choice(p, f"study.probes[{i}]", PROBES)
+    v.unique(probes, "study.probes")
+    return {"name": name, "description": description, "seeds": tuple(seeds), "probes": tuple(probes),
+            "probe_every_steps": v.integer(t.get("probe_every_steps", StudySpec.probe_every_steps),
+                                           "study.probe_every_steps"),
+            "probe_size": v.integer(t.get("probe_size", StudySpec.probe_size), "study.probe_size")}
+
+
+def parse_data(t: dict) -> DataSpec:
+    """The ``[data]`` table: a known data set and options it accepts."""
+    from ablation import data
+
+    name = v.text(t.get("name", DataSpec.name), "data.name")
+    available = tuple(data.list_datasets())
+    if name not in available:
+        raise invalid("data.name", f"one of {', '.join(available)}", name)
+    v.check_keys(t, "data", set(DATA_FIELDS) | set(data.dataset_options(name)))
+    train_size = t.get("train_size")
+    return DataSpec(name=name, options=freeze({k: val for k, val in t.items() if k not in DATA_FIELDS}),
+                    validation_size=v.integer(t.get("validation_size", 0), "data.validation_size", minimum=0),
+                    train_size=None if train_size is None else v.integer(train_size, "data.train_size"))
+
+
+def parse_model(t: dict) -> ModelSpec:
+    """The ``[model]`` table: a builder or registered variant and its fixed arguments."""
+    from ablation import zoo
+
+    name = v.text(t.get("name", ModelSpec.name), "model.name")
+    available = ["mlp", "cnn"] + [m for m in zoo.list_models() if m not in ("mlp", "cnn")]
+    if name not in available:
+        close = difflib.get_close_matches(name, available, n=1)
+        hint = f"did you mean {show(close[0])}? " if close else ""
+        raise SpecError("model.name", f"unknown model; {hint}expected one of {', '.join(available)}. "
+                        f"Received: name={show(name)}")
+    args = freeze({k: val for k, val in t.items() if k != "name"})
+    v.check_keys(args, "model", set(zoo.argument_names(name)) | {"name"})
+    check_model_args(name, args, "model", blame_argument=True)
+    return ModelSpec(name=name, args=args)
+
+
+def check_model_args(name: str, args: Mapping[str, Any], path: str, blame_argument: bool = False) -> None:
+    """``zoo.check_args``; its ValueError becomes a SpecError at ``path`` (``path.arg`` if asked)."""
+    from ablation import zoo
+
+    try:
+        zoo.check_args(name, **args)
+    except (ValueError, TypeError) as exc:
+        raise from_value_error(path, exc, blame_argument, args) from None
+
+
+def _kind_table(value: Any, path: str, kind_key: str, kinds: Mapping[str, Mapping[str, Any]],
+                check: Callable[..., dict[str, Any]], required: Any = None) -> dict[str, Any] | None:
+    """A ``{kind_key: kind, params...}`` table, checked and filled by its owner's ``check``; "none" = off."""
+    if value == "none":
+        return None
+    t = v.table(value, path)
+    if kind_key not in t:
+        raise SpecError(f"{path}.{kind_key}", f"required key is missing; expected one of {', '.join(kinds)}")
+    kind = v.choice(t[kind_key], f"{path}.{kind_key}", tuple(kinds))
+    params = {k: val for k, val in t.items() if k != kind_key}
+    v.check_keys(params, path, set(kinds[kind]))
+    for key, default in kinds[kind].items():
+        if default is required and key not in params:
+            raise SpecError(f"{path}.{key}", f"required key is missing for {kind_key} {show(kind)}")
+    try:
+        full = check(kind, **params)
+    except ValueError as exc:
+        raise from_value_error(path, exc, True, params) from None
+    return {kind_key: kind, **{k: freeze(val) for k, val in full.items()}}
+
+
+def check_schedule(value: Any, path: str) -> dict[str, Any] | None:
+    from ablation import training
+
+    return _kind_table(value, path, "kind", training.SCHEDULES, training.check_schedule, training.REQUIRED)
+
+
+def check_early_stopping(value: Any, path: str) -> dict[str, Any] | None:
+    from ablation import stopping
+
+    return _kind_table(value, path, "criterion", stopping.CRITERIA, stopping.check_params)
+
+
+def _train_checks() -> dict[str, Callable[[Any, str], Any]]:
+    from ablation import training
+
+    return {
+        "epochs": v.integer,
+        "batch_size": v.integer,
+        "optimizer": lambda val, p: v.choice(val, p, training.OPTIMIZERS),
+        "learning_rate": v.positive,
+        "momentum": lambda val, p: v.real(val, p, "a float in [0, 1)", lambda x: 0 <= x < 1),
+        "nesterov": v.boolean,
+        "weight_decay": v.non_negative,
+        "clipnorm": v.non_negative,
+        "agc": v.non_negative,
+        "schedule": check_schedule,
+        "early_stopping": check_early_stopping,
+        "precision": lambda val, p: v.choice(val, p, training.PRECISIONS),
+        "jit_compile": v.boolean,
+        "steps_per_execution": lambda val, p: v.integer(val, p, minimum=0),
+    }
+
+
+def check_train_value(key: str, value: Any, path: str) -> Any:
+    """One ``[train]`` value (also a grid axis value or a config recipe's override)."""
+    checks = _train_checks()
+    assert set(checks) == {f.name for f in dataclasses.fields(TrainSpec)}, "every TrainSpec field has a check"
+    return checks[key](value, path)
+
+
+def parse_train(t: dict) -> TrainSpec:
+    """The ``[train]`` table."""
+    v.check_keys(t, "train", TRAIN_KEYS)
+    return TrainSpec(**{k: check_train_value(k, val, f"train.{k}") for k, val in t.items()})
+
+
+def parse_evaluate(t: dict) -> EvaluateSpec:
+    """The ``[evaluate]`` table."""
+    from ablation.evaluation import DROPCONNECT_MODES
+
+    v.check_keys(t, "evaluate", [f.name for f in dataclasses.fields(EvaluateSpec)])
+    ks = v.items(t.get("mc_dropout_k", []), "evaluate.mc_dropout_k", "positive integers")
+    ks = [v.integer(k, f"evaluate.mc_dropout_k[{i}]") for i, k in enumerate(ks)]
+    v.unique(ks, "evaluate.mc_dropout_k")
+    modes = v.items(t.get("dropconnect_inference", []), "evaluate.dropconnect_inference", "modes")
+    modes = [v.choice(m, f"evaluate.dropconnect_inference[{i}]", DROPCONNECT_MODES) for i, m in enumerate(modes)]
+    v.unique(modes, "evaluate.dropconnect_inference")
+    target = t.get("target_train_error")
+    if target is not None:
+        target = v.real(target, "evaluate.target_train_error", "a float in (0, 1]", lambda x: 0 < x <= 1)
+    return EvaluateSpec(mc_dropout_k=tuple(ks), dropconnect_inference=tuple(modes), target_train_error=target)
