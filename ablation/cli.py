@@ -1,8 +1,9 @@
 """The ``ablation`` command: run studies, render reports, list what exists, join as a worker.
 
     ablation run STUDY [--profile quick|full] [--workers N] [--out DIR] [--dry-run]
+                       [--backend jax|tensorflow] [--pack-size N | --no-pack]
                        [--precision float32|mixed_bfloat16|mixed_float16] [--xla|--no-xla]
-                       [--report FILE | --no-report]
+                       [--report FILE | --no-report] [--quiet]
     ablation report RUN_DIR [-o FILE]
     ablation list models|datasets|studies
     ablation worker STUDY --chief HOST:PORT [--out DIR] [--profile P]
@@ -66,8 +67,15 @@ def _study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", help="a study file, or the name of a bundled study (see 'ablation list studies')")
     p.add_argument("--profile", help="a profile of the study file (e.g. quick, full)")
     p.add_argument("--out", default="runs", help="folder for run folders (default runs/)")
+    p.add_argument("--backend", choices=["jax", "tensorflow"],
+                   help="Keras backend (default: KERAS_BACKEND, else jax when installed, else tensorflow)")
     p.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"],
                    help="override the study's train.precision")
+    pack = p.add_mutually_exclusive_group()
+    pack.add_argument("--pack-size", type=int, metavar="N",
+                      help="train at most N trials of one recipe together (default: chosen from the model size)")
+    pack.add_argument("--no-pack", dest="pack_size", action="store_const", const=1,
+                      help="train every trial alone (same as --pack-size 1)")
     xla = p.add_mutually_exclusive_group()
     xla.add_argument("--xla", dest="jit_compile", action="store_true", default=None, help="XLA-compile training")
     xla.add_argument("--no-xla", dest="jit_compile", action="store_false", help="no XLA")
@@ -79,6 +87,8 @@ def _overrides(args: argparse.Namespace) -> dict:
         out["precision"] = args.precision
     if args.jit_compile is not None:
         out["jit_compile"] = args.jit_compile
+    if args.backend:
+        out["backend"] = args.backend
     return out
 
 
@@ -86,7 +96,7 @@ def _load_spec(args: argparse.Namespace):
     from ablation import runner, spec
 
     path = spec.find_study(args.study)
-    return runner.apply_overrides(spec.load(path, profile=args.profile), _overrides(args))
+    return runner.with_backend(runner.apply_overrides(spec.load(path, profile=args.profile), _overrides(args)))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -99,7 +109,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 0
     command = "ablation " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_dir = runner.run(s, out_dir=args.out, workers=args.workers, overrides=_overrides(args),
-                         progress=not args.quiet, command=command)
+                         progress=not args.quiet, command=command, pack_size=args.pack_size)
     if not args.no_report:
         from ablation import report
 
@@ -136,7 +146,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from ablation import runner
 
     cpus = [int(c) for c in args.cpus.split(",")] if args.cpus else None
-    runner.work(_load_spec(args), args.out, args.chief, tuner_id=args.tuner_id, threads=args.threads, cpus=cpus)
+    runner.work(_load_spec(args), args.out, args.chief, tuner_id=args.tuner_id, threads=args.threads, cpus=cpus,
+                pack_size=args.pack_size)
     return 0
 
 
@@ -149,15 +160,39 @@ def _cmd_chief(args: argparse.Namespace) -> int:
 
 def _is_user_error(exc: Exception) -> bool:
     """Bad input (a study file, an argument, a path), as opposed to a bug in the package."""
+    from ablation.records import RunFolderError
     from ablation.spec import SpecError
 
-    return (isinstance(exc, (SpecError, FileNotFoundError, NotADirectoryError))
+    return (isinstance(exc, (SpecError, RunFolderError, FileNotFoundError, NotADirectoryError))
             or str(exc).startswith("Invalid value for argument"))
+
+
+def _choose_backend(args: argparse.Namespace) -> None:
+    """Set the Keras backend before anything imports Keras (and, under JAX, a worker's threads)."""
+    from ablation import backend
+
+    name = backend.choose(getattr(args, "backend", None))
+    threads = getattr(args, "threads", None)
+    if name == "jax" and threads and "jax" not in sys.modules:
+        from ablation.backend import jax_threads
+
+        jax_threads(threads)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ablation`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
+    for name in ("workers", "pack_size", "threads"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            print(f"error: argument --{name.replace('_', '-')}: expected a positive integer. Received: {value}",
+                  file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        _choose_backend(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     handler = {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list, "worker": _cmd_worker,
                "chief": _cmd_chief}[args.command]
     try:

@@ -24,8 +24,9 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from ablation import checks
 from ablation.zoo import outputs_probabilities
 
 _NOISE_LAYERS = (keras.layers.Dropout, keras.layers.AlphaDropout, keras.layers.GaussianDropout)
@@ -65,8 +66,7 @@ def _reseeded(layer: keras.layers.Layer, seed: int) -> keras.layers.Layer:
 def _clone_with(model: keras.Model, replace: dict[str, keras.layers.Layer]) -> keras.Model:
     """Clone ``model`` sharing every layer except those named in ``replace``."""
     if not isinstance(model, (keras.Sequential, keras.Model)) or not hasattr(model, "inputs"):
-        raise ValueError(f"Invalid value for argument 'model': expected a functional or Sequential "
-                         f"keras.Model. Received: model={model!r}")
+        raise checks.invalid("model", "a functional or Sequential keras.Model", model)
     return keras.models.clone_model(model, clone_function=lambda layer: replace.get(layer.name, layer))
 
 
@@ -78,26 +78,34 @@ def _labels(y: Any) -> np.ndarray:
 def _check_xy(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     x, labels = np.asarray(x), _labels(y)
     if len(x) == 0 or len(x) != len(labels):
-        raise ValueError(f"Invalid value for argument 'y': expected one target per example of x "
-                         f"({len(x)}). Received: y with {len(labels)} targets")
+        raise checks.invalid("y", f"one target per example of x ({len(x)})", None,
+                             shown=f"y with {len(labels)} targets")
     return x, labels
 
 
 def _check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"Invalid value for argument 'batch_size': expected an int >= 1. "
-                         f"Received: batch_size={batch_size!r}")
-    return batch_size
+    return checks.integer("batch_size", batch_size, 1)
 
 
-def _prob_fn(model: keras.Model, probabilities: bool) -> Callable[[Any], tf.Tensor]:
-    """A compiled function x -> log class probabilities (float32), inference mode."""
+def log_softmax(out: np.ndarray, probabilities: bool) -> np.ndarray:
+    """Log class probabilities (float64) of a batch of logits, or of probabilities."""
+    out = np.asarray(out, dtype=np.float64)
+    if probabilities:
+        return np.log(np.maximum(out, 1e-300))
+    shifted = out - out.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
-    def log_probs(x: tf.Tensor) -> tf.Tensor:
-        out = tf.cast(model(x, training=False), tf.float32)
-        return tf.math.log(tf.maximum(out, 1e-30)) if probabilities else tf.nn.log_softmax(out, axis=-1)
 
-    return tf.function(log_probs, reduce_retracing=True)
+def predict(model: keras.Model, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """The model's outputs on ``x`` in inference mode, as NumPy (compiled by the backend, batch by batch)."""
+    outs = [ops.convert_to_numpy(model.predict_on_batch(x[start:start + batch_size]))
+            for start in range(0, len(x), batch_size)]
+    return np.concatenate(outs, axis=0) if outs else np.zeros((0,))
+
+
+def _prob_fn(model: keras.Model, probabilities: bool) -> Callable[[Any], np.ndarray]:
+    """A function x -> log class probabilities (float64) of the model's inference pass."""
+    return lambda x: log_softmax(ops.convert_to_numpy(model.predict_on_batch(x)), probabilities)
 
 
 def _score(logp: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -110,7 +118,7 @@ def _rows(mode: str, k: int, errors: float, nll: float, n: int) -> list[dict[str
             {"mode": mode, "k": int(k), "metric": "test_loss", "value": float(nll / n)}]
 
 
-def _deterministic(mode: str, fn: Callable[[Any], tf.Tensor], x: np.ndarray, labels: np.ndarray,
+def _deterministic(mode: str, fn: Callable[[Any], np.ndarray], x: np.ndarray, labels: np.ndarray,
                    batch_size: int, ks: Sequence[int] = (0,)) -> list[dict[str, Any]]:
     """Rows of one deterministic pass (repeated for each k in ``ks``: all passes are equal)."""
     errors = nll = 0.0
@@ -138,14 +146,10 @@ def weight_scaling(model: keras.Model, x: Any, y: Any, batch_size: int = 1024) -
 
 
 def _check_ks(ks: Any) -> list[int]:
-    ks_list = list(ks) if isinstance(ks, (list, tuple)) else None
-    if not ks_list or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in ks_list):
-        raise ValueError("Invalid value for argument 'ks': expected a non-empty list of ints >= 1. "
-                         f"Received: ks={ks!r}")
-    return sorted({int(k) for k in ks_list})
+    return sorted(checks.int_list("ks", ks, minimum=1))
 
 
-def _averaged(mode: str, fn: Callable[[Any], tf.Tensor], x: np.ndarray, labels: np.ndarray,
+def _averaged(mode: str, fn: Callable[[Any], np.ndarray], x: np.ndarray, labels: np.ndarray,
               ks: list[int], batch_size: int) -> list[dict[str, Any]]:
     """Average ``max(ks)`` stochastic passes once; score every prefix average of length k."""
     errors, nll = np.zeros(len(ks)), np.zeros(len(ks))
@@ -209,14 +213,15 @@ class _GaussianDropConnect(keras.layers.Layer):
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         mean, var = self.inner.moments(inputs)
-        mean, var = tf.cast(mean, tf.float32), tf.cast(var, tf.float32)
-        shape = tf.concat([[self.num_samples], tf.shape(mean)], axis=0)
-        eps = keras.random.normal(shape, seed=self.seed_generator)
-        u = mean[None] + tf.sqrt(tf.maximum(var, 0.0))[None] * eps
-        flat = tf.reshape(u, tf.concat([[-1], tf.shape(mean)[1:]], axis=0))
+        mean, var = ops.cast(mean, "float32"), ops.cast(var, "float32")
+        draws = ops.repeat(ops.expand_dims(mean, 0), self.num_samples, axis=0)  # (k, batch, units)
+        eps = keras.random.normal(ops.shape(draws), seed=self.seed_generator)
+        u = draws + ops.sqrt(ops.maximum(var, 0.0))[None] * eps
+        units = mean.shape[-1]
+        flat = ops.reshape(u, (-1, units))
         for layer in self.post:
-            flat = tf.cast(layer(flat, training=False), tf.float32)
-        return tf.reduce_mean(tf.reshape(flat, shape), axis=0)
+            flat = ops.cast(layer(flat, training=False), "float32")
+        return ops.mean(ops.reshape(flat, (self.num_samples, -1, flat.shape[-1])), axis=0)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return self.inner.compute_output_shape(input_shape)
@@ -267,8 +272,7 @@ def _gaussian_clone(model: keras.Model, num_samples: int, seed: int) -> tuple[ke
 def _check_modes(modes: Any) -> list[str]:
     modes_list = [modes] if isinstance(modes, str) else list(modes) if isinstance(modes, (list, tuple)) else None
     if not modes_list or any(m not in DROPCONNECT_MODES for m in modes_list):
-        raise ValueError(f"Invalid value for argument 'modes': expected a non-empty list from "
-                         f"{DROPCONNECT_MODES}. Received: modes={modes!r}")
+        raise checks.invalid("modes", f"a non-empty list of {', '.join(DROPCONNECT_MODES)}", modes)
     return modes_list
 
 
@@ -299,9 +303,7 @@ def dropconnect(model: keras.Model, x: Any, y: Any, modes: Sequence[str] = ("sca
     """
     x, labels = _check_xy(x, y)
     modes, batch_size = _check_modes(modes), _check_batch_size(batch_size)
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"Invalid value for argument 'num_samples': expected an int >= 1. "
-                         f"Received: num_samples={num_samples!r}")
+    checks.integer("num_samples", num_samples, 1)
     if not _dropconnect_layers(model):  # deterministic: every mode is the ordinary pass
         fn = _prob_fn(model, outputs_probabilities(model))
         return [row for mode in modes for row in _deterministic(

@@ -2,25 +2,41 @@
 
 keras-tuner's roles stay apart (DESIGN.md, convention 6): the search space lives here (one
 ``hp.Choice`` per grid axis, plus the seed — seeds are replicates, each its own trial), ``build``
-makes and compiles the trial's model, and ``fit`` trains it (:func:`ablation.trial.execute`) and
-returns its metrics; a trial that diverged or failed raises ``FailedTrialError``. Writing the
-trial's files is the tuner's job (:class:`ablation.tuner.AblationTuner`), so this HyperModel also
-works with keras-tuner's own tuners.
+makes the trial's model and ``fit`` trains it (a pack of one, ``ablation.pack``) and returns its
+metrics; a trial that diverged or failed raises ``FailedTrialError``. Writing the trial's files
+is the tuner's job (:class:`ablation.tuner.AblationTuner`, which also trains several trials as
+one pack), so this HyperModel works with keras-tuner's own tuners too.
+
+The axes are declared with the ones that change the training recipe (train keys, training-set
+size) first and the seed last, so that keras-tuner's grid hands out, one after the other, the
+trials that can train together in a pack.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 import keras_tuner as kt
 
 from ablation import data as data_module
+from ablation import pack as pack_module
 from ablation import trial as trial_module
-from ablation import training, zoo
-from ablation.spec import StudySpec, TrialConfig
+from ablation.spec import TRAIN_KEYS, Axis, StudySpec, TrialConfig
 
 SEED_HP = "seed"
+
+
+def _changes_recipe(axis: Axis) -> bool:
+    if axis.section in ("train", "data"):
+        return True
+    return axis.section == "config" and any(k in TRAIN_KEYS or k == "train_size" for v in axis.values for k in v)
+
+
+def declaration_order(spec: StudySpec) -> list[Axis]:
+    """The grid axes in the order they are declared to keras-tuner: recipe axes first, model axes after."""
+    return sorted(spec.grid, key=lambda a: not _changes_recipe(a))
 
 
 class AblationHyperModel(kt.HyperModel):
@@ -34,12 +50,12 @@ class AblationHyperModel(kt.HyperModel):
         super().__init__(name=spec.name, tunable=True)
         self.spec = spec
         self._data_cache: dict[tuple, data_module.Dataset] = {}
-        self._last_subset: tuple[tuple, data_module.Dataset] | None = None
+        self._subsets: dict[tuple, data_module.Dataset] = {}
 
     # ------------------------------------------------------------------ search space
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
-        """One ``hp.Choice`` of labels per grid axis, then the seed."""
-        for axis in self.spec.grid:
+        """One ``hp.Choice`` of labels per grid axis (recipe axes first), then the seed."""
+        for axis in declaration_order(self.spec):
             hp.Choice(axis.name, list(axis.labels))
         hp.Choice(SEED_HP, [int(s) for s in self.spec.seeds])
 
@@ -65,39 +81,27 @@ class AblationHyperModel(kt.HyperModel):
         ds = self._data_cache[key]
         if cfg.train_size is None:
             return ds
-        # build() and fit() of one trial both ask: draw the subset once (only the last is kept).
         wanted = (key, int(cfg.train_size), cfg.seed)
-        if self._last_subset is None or self._last_subset[0] != wanted:
-            self._last_subset = (wanted, ds.subset(int(cfg.train_size), seed=cfg.seed))
-        return self._last_subset[1]
+        if wanted not in self._subsets:
+            if len(self._subsets) > 64:  # subsets of finished packs
+                self._subsets.clear()
+            self._subsets[wanted] = ds.subset(int(cfg.train_size), seed=cfg.seed)
+        return self._subsets[wanted]
 
-    # ------------------------------------------------------------------ build
+    # ------------------------------------------------------------------ build and train
+    def member(self, hp: kt.HyperParameters, trial_id: str = "") -> trial_module.Member:
+        """The trial of ``hp`` ready to train: its data and its model (built under its seed)."""
+        cfg = self.config(hp)
+        return trial_module.prepare(cfg, trial_id, self.dataset(cfg))
+
     def build(self, hp: kt.HyperParameters) -> keras.Model:
-        """Seed everything, then build and compile the trial's model under its precision policy."""
-        cfg = self.config(hp)
-        ds = self.dataset(cfg)
+        """The trial's model (uncompiled: ``fit`` trains it in a pack of one), built under its seed."""
         keras.backend.clear_session()
-        keras.utils.set_random_seed(cfg.seed)
-        with training.precision_policy(cfg.train.precision):
-            model = zoo.create(cfg.model_name, **{**cfg.model_args, "input_shape": ds.input_shape,
-                                                  "num_classes": ds.num_classes})
-        spe = training.steps_per_execution(cfg.train, _steps_per_epoch(len(ds.x_train), cfg.train.batch_size),
-                                           trial_module.every_steps(self.spec))
-        training.compile_model(model, cfg.train, spe)
-        return model
+        return self.member(hp).model
 
-    # ------------------------------------------------------------------ fit
-    def run(self, hp: kt.HyperParameters, model: keras.Model, trial_id: str = "") -> trial_module.TrialRecord:
-        """Train one trial and return its whole record (metrics, history, probe rows)."""
-        cfg = self.config(hp)
-        try:
-            ds = self.dataset(cfg)
-        except Exception as exc:  # noqa: BLE001 - recorded as a failed trial
-            return trial_module.failed(cfg, trial_id, exc)
-        record = trial_module.execute(self.spec, cfg, model, ds, trial_id)
-        del model
-        keras.backend.clear_session()
-        return record
+    def train(self, members: Sequence[trial_module.Member]) -> list[trial_module.TrialRecord]:
+        """Train members that share a recipe as one pack; one record each."""
+        return pack_module.train(self.spec, members)
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> dict[str, float]:
         """Train one trial and return its metrics (keras-tuner's contract).
@@ -106,11 +110,8 @@ class AblationHyperModel(kt.HyperModel):
             keras_tuner.errors.FailedTrialError: the loss became NaN or infinite (``diverged``) or the
                 trial raised (``failed``).
         """
-        record = self.run(hp, model)
+        cfg = self.config(hp)
+        (record,) = self.train([trial_module.Member("", cfg, self.dataset(cfg), model)])
         if record.status != "completed":
             raise kt.errors.FailedTrialError(f"{record.status}: {record.result['reason']}")
         return record.metrics()
-
-
-def _steps_per_epoch(n: int, batch_size: int) -> int:
-    return max(1, -(-n // max(1, min(batch_size, n))))

@@ -30,40 +30,58 @@ from ablation import files, records, rundir
 from ablation.spec import SpecError, StudySpec
 
 TUNER_ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
-# Train fields the command line may override (mixed precision, XLA); recorded in run.json.
-OVERRIDABLE = ("precision", "jit_compile")
+# What the command line may set, and the section of the spec it sets; recorded in run.json.
+OVERRIDABLE = {"precision": "train", "jit_compile": "train", "backend": "study"}
 
 
 def apply_overrides(spec: StudySpec, overrides: dict[str, Any] | None) -> StudySpec:
-    """Return ``spec`` with command-line overrides of ``[train]`` fields applied.
+    """Return ``spec`` with command-line overrides applied (checked like the study file's own values).
 
     Args:
         spec: a validated study.
-        overrides: e.g. ``{"precision": "mixed_bfloat16"}``; keys from ``OVERRIDABLE``.
+        overrides: e.g. ``{"precision": "mixed_bfloat16", "backend": "jax"}``; keys from ``OVERRIDABLE``.
 
     Returns:
         A new StudySpec (with its own hash) or ``spec`` itself when there is nothing to apply.
     """
     if not overrides:
         return spec
-    from ablation.training import PRECISIONS
+    from ablation.backend import BACKENDS
+    from ablation.spec import values as v
+    from ablation.spec.sections import check_train_value
 
+    train, study = {}, {}
     for key, value in overrides.items():
         if key not in OVERRIDABLE:
-            raise SpecError(f"train.{key}", f"cannot be set from the command line; settable: {', '.join(OVERRIDABLE)}")
-        if key == "precision" and value not in PRECISIONS:
-            raise SpecError("train.precision", f"expected one of {', '.join(PRECISIONS)}, received {value!r}")
-    return dataclasses.replace(spec, train=dataclasses.replace(spec.train, **overrides))
+            raise SpecError(key, f"cannot be set from the command line; settable: {', '.join(OVERRIDABLE)}")
+        if OVERRIDABLE[key] == "train":
+            train[key] = check_train_value(key, value, f"train.{key}")
+        else:
+            study[key] = v.choice(value, f"study.{key}", BACKENDS)
+    return dataclasses.replace(spec, train=dataclasses.replace(spec.train, **train), **study)
+
+
+def with_backend(spec: StudySpec) -> StudySpec:
+    """``spec`` with ``backend`` set to the backend Keras runs on (a SpecError if the study asks for another)."""
+    from ablation import backend
+
+    running = backend.name()
+    if spec.backend is None:
+        return dataclasses.replace(spec, backend=running)
+    if spec.backend != running:
+        raise SpecError("study.backend", f"the study runs on {spec.backend!r} but Keras runs on {running!r} in this "
+                        f"process; run it with 'ablation run --backend {spec.backend}' (or KERAS_BACKEND={spec.backend})")
+    return spec
 
 
 def run_dir_of(spec: StudySpec, out_dir: str | os.PathLike = "runs") -> Path:
-    """The folder a study's run lives in."""
-    return Path(out_dir) / spec.run_name
+    """The folder a study's run lives in (its name holds the hash of the spec on this process's backend)."""
+    return Path(out_dir) / with_backend(spec).run_name
 
 
 def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, *,
         overrides: dict[str, Any] | None = None, progress: bool | Callable[[str], None] = False,
-        command: str | None = None) -> Path:
+        command: str | None = None, pack_size: int | None = None) -> Path:
     """Run (or resume) every trial of a study.
 
     Args:
@@ -71,17 +89,23 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, 
         out_dir: where run folders live.
         workers: 1 runs the trials in this process; N > 1 runs a chief oracle and N local worker
             processes through keras-tuner's distributed mode.
-        overrides: ``[train]`` fields set from the command line (``precision``, ``jit_compile``).
+        overrides: settings from the command line (``precision``, ``jit_compile``, ``backend``).
         progress: True prints a progress line per finished trial; a callable receives the lines.
         command: the command line to record for the report's "Reproduce" section.
+        pack_size: the most trials trained as one pack (1: each alone); None chooses from the
+            model's size (``ablation.pack.default_limit``).
 
     Returns:
         The run folder.
     """
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ValueError(f"Invalid value for argument 'workers': expected an integer >= 1. Received: workers={workers!r}")
-    spec = apply_overrides(spec, overrides)
-    run_dir = run_dir_of(spec, out_dir)
+    from ablation import checks
+
+    checks.integer("workers", workers, 1)
+    if pack_size is not None:
+        checks.integer("pack_size", pack_size, 1)
+    spec = with_backend(apply_overrides(spec, overrides))
+    overrides = {**(overrides or {}), "backend": spec.backend}
+    run_dir = Path(out_dir) / spec.run_name
     fresh = not run_dir.exists()
     _check_data(spec)  # fails before anything is written when the data cannot be loaded
     try:
@@ -94,10 +118,10 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, 
     start = time.perf_counter()
     watcher = _Progress(spec, run_dir, say)
     if workers == 1:
-        tuner = make_tuner(spec, out_dir, on_trial_end=watcher.update)
+        tuner = make_tuner(spec, out_dir, on_trial_end=watcher.update, pack_size=pack_size)
         tuner.search(verbose=0)
     else:
-        _run_local_cluster(spec, run_dir, workers, overrides, watcher)
+        _run_local_cluster(spec, run_dir, workers, overrides, watcher, pack_size)
     _finish_run_files(run_dir, time.perf_counter() - start)
     recs = records.load(run_dir)
     for name in rundir.FRAMES:  # derived copies for reading without Python
@@ -107,15 +131,16 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, 
     return run_dir
 
 
-def make_tuner(spec: StudySpec, out_dir: str | os.PathLike, on_trial_end: Callable | None = None):
+def make_tuner(spec: StudySpec, out_dir: str | os.PathLike, on_trial_end: Callable | None = None,
+               pack_size: int | None = None):
     """The keras-tuner tuner of a study (grid search, resumes from the run folder)."""
     from ablation.tuner import AblationTuner
 
-    return AblationTuner(spec, out_dir, on_trial_end=on_trial_end)
+    return AblationTuner(spec, out_dir, on_trial_end=on_trial_end, pack_size=pack_size)
 
 
 def work(spec: StudySpec, out_dir: str | os.PathLike, chief: str, *, tuner_id: str | None = None,
-         threads: int | None = None, cpus: list[int] | None = None) -> None:
+         threads: int | None = None, cpus: list[int] | None = None, pack_size: int | None = None) -> None:
     """Join a running study as a worker: pull trials from the chief oracle until none are left.
 
     Args:
@@ -124,8 +149,9 @@ def work(spec: StudySpec, out_dir: str | os.PathLike, chief: str, *, tuner_id: s
         out_dir: the folder that holds the run folder.
         chief: ``HOST:PORT`` of the chief oracle.
         tuner_id: a unique worker name (default: ``worker-<host>-<pid>``).
-        threads: TensorFlow intra-op threads for this worker.
+        threads: intra-op threads for this worker (under JAX set before JAX starts, by the command line).
         cpus: CPU cores to pin this process to.
+        pack_size: as for :func:`run`.
     """
     host, _, port = chief.rpartition(":")
     if not host or not port.isdigit():
@@ -135,32 +161,34 @@ def work(spec: StudySpec, out_dir: str | os.PathLike, chief: str, *, tuner_id: s
     os.environ.update({"KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": port,
                        "KERASTUNER_TUNER_ID": tuner_id or f"worker-{socket.gethostname()}-{os.getpid()}"})
     if threads:
-        import tensorflow as tf
+        from ablation import backend
 
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
-    make_tuner(spec, out_dir).search(verbose=0)
+        backend.current().set_threads(threads)
+    make_tuner(with_backend(spec), out_dir, pack_size=pack_size).search(verbose=0)
 
 
 def serve_chief(spec: StudySpec, out_dir: str | os.PathLike, port: int, host: str = "127.0.0.1") -> None:
     """Serve the study's oracle to workers (blocks until every trial has ended)."""
     os.environ.update({"KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": str(port),
                        "KERASTUNER_TUNER_ID": "chief"})
-    make_tuner(spec, out_dir).search(verbose=0)
+    make_tuner(with_backend(spec), out_dir).search(verbose=0)
 
 
 # ----------------------------------------------------------------------------- local cluster
 
 def _run_local_cluster(spec: StudySpec, run_dir: Path, workers: int, overrides: dict | None,
-                       watcher: "_Progress") -> None:
+                       watcher: "_Progress", pack_size: int | None = None) -> None:
     port = _free_port()
     base = [sys.executable, "-m", "ablation.cli"]
     study = str(run_dir / "study.toml")
     common = [study, "--out", str(run_dir.parent)]
     if spec.profile:
         common += ["--profile", spec.profile]
-    for key, value in (overrides or {}).items():  # OVERRIDABLE: precision, jit_compile
-        common += ["--precision", str(value)] if key == "precision" else ["--xla" if value else "--no-xla"]
+    for key, value in (overrides or {}).items():  # OVERRIDABLE: precision, jit_compile, backend
+        if key == "jit_compile":
+            common += ["--xla" if value else "--no-xla"]
+        else:
+            common += [f"--{key}", str(value)]
     env = {k: v for k, v in os.environ.items() if k not in TUNER_ENV}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     log = open(run_dir / "workers.log", "ab")
@@ -170,6 +198,8 @@ def _run_local_cluster(spec: StudySpec, run_dir: Path, workers: int, overrides: 
     for i in range(workers):
         wenv = dict(env)
         args = ["worker", *common, "--chief", f"127.0.0.1:{port}", "--tuner-id", f"worker{i}"]
+        if pack_size is not None:
+            args += ["--pack-size", str(pack_size)]
         if gpus:
             wenv["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
         else:
@@ -253,8 +283,8 @@ def _default_command(spec: StudySpec, overrides: dict | None) -> str:
     parts = ["ablation", "run", str(spec.path or spec.name)]
     if spec.profile:
         parts += ["--profile", spec.profile]
-    if overrides and "precision" in overrides:
-        parts += ["--precision", overrides["precision"]]
+    for key, value in (overrides or {}).items():
+        parts += (["--xla" if value else "--no-xla"] if key == "jit_compile" else [f"--{key}", str(value)])
     return " ".join(parts)
 
 
@@ -285,7 +315,8 @@ def versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for dist, key in (("keras-ablation", "ablation"), ("tensorflow", "tensorflow"), ("keras", "keras"),
+    for dist, key in (("keras-ablation", "ablation"), ("tensorflow", "tensorflow"), ("jax", "jax"),
+                      ("jaxlib", "jaxlib"), ("keras", "keras"),
                       ("keras-tuner", "keras_tuner"), ("numpy", "numpy"), ("pandas", "pandas"),
                       ("seaborn", "seaborn"), ("mnist1d", "mnist1d"), ("scikit-learn", "scikit_learn")):
         try:

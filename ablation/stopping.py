@@ -22,7 +22,7 @@ A NaN validation loss counts as +inf (a diverged run stops under every criterion
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
@@ -154,6 +154,55 @@ def stop_epoch(criterion: str, val_loss: Sequence[float], train_loss: Sequence[f
     return patience_stop(val_loss, p["patience"], p["min_delta"])
 
 
+class Stopper:
+    """One run's early-stopping state: feed it each epoch's losses, it says when to stop.
+
+    Attributes: ``stopped_epoch`` (1-based epoch after which the criterion fired, None until then),
+    ``best_epoch`` (1-based epoch of the lowest validation loss), ``best_value``, ``best_weights``
+    (the weights at ``best_epoch``, as ``get_weights`` returned them), ``val_losses`` and
+    ``train_losses`` (per epoch).
+
+    Args:
+        criterion: "patience", "gl", "pq" or "up".
+        **params: the criterion's parameters (`CRITERIA`): patience/min_delta, alpha, strip, s.
+    """
+
+    def __init__(self, criterion: str = "patience", **params: Any) -> None:
+        self.params = check_params(criterion, **params)
+        self.criterion = criterion
+        self.reset()
+
+    def reset(self) -> None:
+        self.val_losses: list[float] = []
+        self.train_losses: list[float] = []
+        self.stopped_epoch: int | None = None
+        self.best_epoch: int | None = None
+        self.best_value = math.inf
+        self.best_weights: list[np.ndarray] | None = None
+
+    def update(self, val_loss: float, train_loss: float | None = None,
+               get_weights: Callable[[], list[np.ndarray]] | None = None) -> bool:
+        """Record one epoch; True when training should stop after it.
+
+        ``get_weights`` is called (and its result kept as ``best_weights``) when the epoch is the best so far.
+        """
+        self.val_losses.append(math.inf if math.isnan(val_loss) else float(val_loss))
+        if train_loss is not None:
+            self.train_losses.append(float(train_loss))
+        elif self.criterion == "pq":
+            raise checks.invalid("train_loss", "the training loss of every epoch for criterion 'pq'", train_loss)
+        t = len(self.val_losses)
+        if self.best_epoch is None or self.val_losses[-1] < self.best_value:
+            self.best_epoch, self.best_value = t, self.val_losses[-1]
+            if get_weights is not None:
+                self.best_weights = [np.array(w, copy=True) for w in get_weights()]
+        train = self.train_losses if self.criterion == "pq" else None
+        if self.stopped_epoch is None and stop_epoch(self.criterion, self.val_losses, train, **self.params) is not None:
+            self.stopped_epoch = t
+            return True
+        return False
+
+
 class EarlyStopping(keras.callbacks.Callback):
     """Stop ``model.fit`` by a Prechelt criterion or by patience; remember the best epoch's weights.
 
@@ -175,21 +224,23 @@ class EarlyStopping(keras.callbacks.Callback):
     def __init__(self, criterion: str = "patience", *, monitor: str = "val_loss", train_monitor: str = "loss",
                  restore_best_weights: bool = False, **params: Any) -> None:
         super().__init__()
-        self.criterion_params = check_params(criterion, **params)
+        self.stopper = Stopper(criterion, **params)
         self.criterion, self.monitor, self.train_monitor = criterion, monitor, train_monitor
         self.restore_best_weights = bool(restore_best_weights)
-        self._reset()
 
-    def _reset(self) -> None:
-        self.val_losses: list[float] = []
-        self.train_losses: list[float] = []
-        self.stopped_epoch: int | None = None
-        self.best_epoch: int | None = None
-        self.best_value = math.inf
-        self.best_weights: list[np.ndarray] | None = None
+    stopped_epoch = property(lambda self: self.stopper.stopped_epoch)
+    best_epoch = property(lambda self: self.stopper.best_epoch)
+    best_value = property(lambda self: self.stopper.best_value)
+    best_weights = property(lambda self: self.stopper.best_weights)
+    val_losses = property(lambda self: self.stopper.val_losses)
+    train_losses = property(lambda self: self.stopper.train_losses)
+
+    @property
+    def criterion_params(self) -> dict[str, Any]:
+        return self.stopper.params
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._reset()
+        self.stopper.reset()
 
     def _get(self, logs: dict | None, key: str) -> float:
         if not logs or key not in logs:
@@ -199,18 +250,10 @@ class EarlyStopping(keras.callbacks.Callback):
         return math.inf if math.isnan(value) else value
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.val_losses.append(self._get(logs, self.monitor))
-        if self.criterion == "pq":
-            self.train_losses.append(self._get(logs, self.train_monitor))
-        elif logs and self.train_monitor in logs:
-            self.train_losses.append(float(logs[self.train_monitor]))
-        t = len(self.val_losses)
-        if self.best_epoch is None or self.val_losses[-1] < self.best_value:
-            self.best_epoch, self.best_value = t, self.val_losses[-1]
-            self.best_weights = [np.array(w, copy=True) for w in self.model.get_weights()]
-        train = self.train_losses if self.criterion == "pq" else None
-        if stop_epoch(self.criterion, self.val_losses, train, **self.criterion_params) is not None:
-            self.stopped_epoch = t
+        val = self._get(logs, self.monitor)
+        train = self._get(logs, self.train_monitor) if self.criterion == "pq" else (
+            float(logs[self.train_monitor]) if logs and self.train_monitor in logs else None)
+        if self.stopper.update(val, train, self.model.get_weights):
             self.model.stop_training = True
 
     def on_train_end(self, logs: dict | None = None) -> None:

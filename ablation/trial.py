@@ -1,15 +1,16 @@
-"""Execute trials: train, probe, stop early, evaluate; return the records in memory (no disk).
+"""Trials: one (grid point, seed) of a study, prepared for training, and the record it produces.
 
-``execute(spec, cfg, model, dataset)`` runs one trial of a study and returns a
-:class:`TrialRecord` (its ``result``, per-epoch ``history`` and ``probe`` rows). The tuner writes
-the record to the trial's folder (:func:`ablation.rundir.write_trial`); the keras-tuner HyperModel
-returns its metrics. A trial that diverges (NaN or infinite loss) or raises is a record with
-status ``diverged`` / ``failed``, never an exception.
+:func:`prepare` builds a trial's :class:`Member` (its configuration, its data with the validation
+set held out and its training subset drawn, and its model built by the zoo under its seed and
+precision); ``ablation.pack.train`` trains one or more members and returns one
+:class:`TrialRecord` each (its ``result``, per-epoch ``history`` and ``probes`` rows). The tuner
+writes the record into the trial's folder (``ablation.rundir.write_trial``). A trial that diverges
+(NaN or infinite loss) or raises is a record with status ``diverged`` / ``failed``, never an
+exception.
 """
 
 from __future__ import annotations
 
-import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +19,7 @@ import keras
 import numpy as np
 
 from ablation import data as data_module
-from ablation import probes as probes_module
-from ablation import training
+from ablation import training, zoo
 from ablation.spec import StudySpec, TrialConfig
 
 
@@ -41,6 +41,21 @@ class TrialRecord:
                 if isinstance(v, (int, float)) and np.isfinite(v)}
 
 
+@dataclass
+class Member:
+    """A trial ready to train: its configuration, its data and its freshly built model."""
+
+    trial_id: str
+    cfg: TrialConfig
+    data: data_module.Dataset
+    model: keras.Model
+
+    @property
+    def probabilities(self) -> bool:
+        """The model ends in a softmax (else it outputs logits)."""
+        return zoo.outputs_probabilities(self.model)
+
+
 def new_result(cfg: TrialConfig, trial_id: str) -> dict[str, Any]:
     """The ``result.json`` skeleton of a trial (status completed until something says otherwise)."""
     return {"trial_id": trial_id, "status": "completed", "reason": None, "failed_epoch": None,
@@ -49,7 +64,7 @@ def new_result(cfg: TrialConfig, trial_id: str) -> dict[str, Any]:
 
 
 def failed(cfg: TrialConfig, trial_id: str, exc: BaseException) -> TrialRecord:
-    """The record of a trial that raised before or while training."""
+    """The record of a trial that raised before training."""
     result = new_result(cfg, trial_id)
     result.update(status="failed", reason=f"{type(exc).__name__}: {exc}",
                   traceback="".join(traceback.format_exception(exc)))
@@ -62,98 +77,14 @@ def every_steps(spec: StudySpec) -> int | None:
     return spec.probe_every_steps if stepped else None
 
 
-def execute(spec: StudySpec, cfg: TrialConfig, model: keras.Model, ds: data_module.Dataset,
-            trial_id: str = "") -> TrialRecord:
-    """Train one trial's compiled model, evaluate it, and return its record.
-
-    Args:
-        spec: the study (probes, evaluations).
-        cfg: the trial's configuration.
-        model: the compiled model (``AblationHyperModel.build``).
-        ds: the trial's data (validation held out, training subset drawn).
-        trial_id: keras-tuner's trial id.
-    """
-    start = time.perf_counter()
-    result = new_result(cfg, trial_id)
-    log, guard, probes, stopper = training.EpochLog(), training.Divergence(), [], None
-    try:
-        result["train_size"] = int(len(ds.x_train))
-        probes = _probes(spec, model, ds, cfg)
-        stopper = _early_stopping(cfg)
-        callbacks = [guard, log, *probes] + ([stopper] if stopper is not None else [])
-        validation = (ds.x_val, ds.y_val) if ds.x_val is not None else None
-        training.fit(model, ds.x_train, ds.y_train, train=cfg.train, seed=cfg.seed,
-                     validation=validation, callbacks=callbacks)
-        result["xla"] = bool(model.jit_compile)  # may differ from the recipe (training.use_xla)
-        result["epochs_run"] = len(log.history["epoch"])
-        result["steps_run"] = int(model.optimizer.iterations.numpy())
-        if guard.reason is not None:
-            result.update(status="diverged", reason=guard.reason, failed_epoch=guard.epoch)
-        else:
-            result["metrics"] = _metrics(model, ds, log.history, stopper)
-            result["metrics"].update(probes_module.collect_summary(probes))
-            result["evaluations"] = _evaluations(spec, model, ds, cfg)
-    except Exception as exc:  # a broken trial is recorded (with its traceback), and the study goes on
-        result.update(status="failed", reason=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
-    result["wall_time_s"] = time.perf_counter() - start
-    return TrialRecord(result, log.history, probes_module.collect_rows(probes))
+def build_model(cfg: TrialConfig, ds: data_module.Dataset) -> keras.Model:
+    """The trial's model: the zoo's, built under the trial's seed and precision policy."""
+    keras.utils.set_random_seed(cfg.seed)
+    with training.precision_policy(cfg.train.precision):
+        return zoo.create(cfg.model_name, **{**cfg.model_args, "input_shape": ds.input_shape,
+                                             "num_classes": ds.num_classes})
 
 
-def _probes(spec: StudySpec, model: keras.Model, ds: data_module.Dataset, cfg: TrialConfig) -> list:
-    if not spec.probes:
-        return []
-    rng = np.random.default_rng(cfg.seed)
-    idx = rng.permutation(len(ds.x_train))[: spec.probe_size]
-    return probes_module.make(spec.probes, model=model, probe_x=ds.x_train[idx], probe_y=ds.y_train[idx],
-                              every_steps=every_steps(spec), target_train_error=spec.evaluate.target_train_error)
-
-
-def _early_stopping(cfg: TrialConfig) -> keras.callbacks.Callback | None:
-    if not cfg.train.early_stopping:
-        return None
-    from ablation import stopping
-
-    params = dict(cfg.train.early_stopping)
-    return stopping.EarlyStopping(criterion=params.pop("criterion"), **params)
-
-
-def _metrics(model: keras.Model, ds: data_module.Dataset, history: dict, stopper: Any) -> dict[str, float]:
-    metrics: dict[str, float] = {}
-    if stopper is not None and getattr(stopper, "best_weights", None) is not None:
-        at_stop = training.evaluate(model, ds.x_test, ds.y_test)
-        metrics.update({f"test_{k}_at_stop": v for k, v in at_stop.items()})
-        metrics["early_stopped"] = float(stopper.stopped_epoch is not None)
-        metrics["stopped_epoch"] = float(stopper.stopped_epoch or len(history["epoch"]))
-        metrics["best_epoch"] = float(stopper.best_epoch)
-        model.set_weights(stopper.best_weights)
-    test = training.evaluate(model, ds.x_test, ds.y_test)
-    metrics.update({f"test_{k}": v for k, v in test.items()})
-    if history.get("accuracy"):
-        metrics["train_loss"] = history["loss"][-1]
-        metrics["train_error"] = 1.0 - history["accuracy"][-1]
-    if history.get("val_accuracy"):
-        val_err = [1.0 - a for a in history["val_accuracy"]]
-        metrics["val_loss"] = history["val_loss"][-1]
-        metrics["val_error"] = val_err[-1]
-        metrics["best_val_error"] = min(val_err)
-        metrics["best_val_epoch"] = float(int(np.argmin(val_err)) + 1)
-    times = history["epoch_time_s"]
-    if times:
-        metrics["first_epoch_time_s"] = times[0]
-        metrics["time_per_epoch_s"] = float(np.median(times[1:] if len(times) > 1 else times))
-    return metrics
-
-
-def _evaluations(spec: StudySpec, model: keras.Model, ds: data_module.Dataset, cfg: TrialConfig) -> list[dict]:
-    ev = spec.evaluate
-    if not (ev.mc_dropout_k or ev.dropconnect_inference):
-        return []
-    from ablation import evaluation
-
-    rows: list[dict] = []
-    if ev.mc_dropout_k:
-        rows += evaluation.weight_scaling(model, ds.x_test, ds.y_test)
-        rows += evaluation.mc_dropout(model, ds.x_test, ds.y_test, ks=ev.mc_dropout_k, seed=cfg.seed)
-    if ev.dropconnect_inference:
-        rows += evaluation.dropconnect(model, ds.x_test, ds.y_test, modes=ev.dropconnect_inference, seed=cfg.seed)
-    return rows
+def prepare(cfg: TrialConfig, trial_id: str, ds: data_module.Dataset) -> Member:
+    """A trial's member: ``ds`` is its data (validation held out, training subset drawn)."""
+    return Member(trial_id=trial_id, cfg=cfg, data=ds, model=build_model(cfg, ds))

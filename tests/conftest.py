@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# One backend for the whole session, the command-line subprocesses included (KERAS_BACKEND=jax runs
+# the suite on JAX; .ci/run runs the tests that train on both).
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
 import pytest  # noqa: E402
@@ -69,3 +72,28 @@ def edit_study(text: str, *edits: tuple[str, str]) -> str:
         text = text.replace(old, new)
     return text
 
+
+
+def to_numpy(x):
+    """A tensor or variable as a NumPy array, whatever the backend."""
+    import keras
+
+    return keras.ops.convert_to_numpy(x)
+
+
+def backend_grads(loss_of, values):
+    """Gradients of ``loss_of(*values)`` with respect to ``values`` by the backend's own autodiff."""
+    import keras
+    import numpy as np
+
+    values = [keras.ops.convert_to_tensor(v) for v in values]
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return [np.asarray(g) for g in jax.grad(lambda vs: loss_of(*vs))(values)]
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(values)
+        loss = loss_of(*values)
+    return [g.numpy() for g in tape.gradient(loss, values)]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ablation import records, spec
+from ablation import records, runner, spec
 
 from conftest import TINY_STUDY as TINY  # noqa: E402  (the shared tiny study)
 
@@ -23,6 +23,12 @@ def cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run([sys.executable, "-m", "ablation.cli", *args], capture_output=True, text=True,
                           env=env, timeout=timeout)
+
+
+def keras_backend() -> str:
+    import keras
+
+    return keras.backend.backend()
 
 
 def trial_set(run_dir: Path) -> list[tuple]:
@@ -42,7 +48,7 @@ def tiny_run(tiny_file, tmp_path_factory) -> tuple[Path, subprocess.CompletedPro
     out = tmp_path_factory.mktemp("runs")
     proc = cli("run", str(tiny_file), "--out", str(out), "--no-report")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return out / spec.load(tiny_file).run_name, proc
+    return runner.run_dir_of(spec.load(tiny_file), out), proc
 
 
 def test_run_records_every_trial_and_epoch(tiny_run):
@@ -55,7 +61,7 @@ def test_run_records_every_trial_and_epoch(tiny_run):
                 "test_accuracy", "test_error", "val_error", "wall_time_s", "time_per_epoch_s"):
         assert col in t.columns, col
     assert (t["test_error"] - (1 - t["test_accuracy"])).abs().max() < 1e-9
-    assert not t["xla"].any()  # the study sets jit_compile = false
+    assert t["xla"].all() if keras_backend() == "jax" else not t["xla"].any()  # the study: jit_compile = false
     assert (t["train_size"] == 1437 - 100).all()  # digits' training split minus the validation set
     c = recs.curves
     # 8 trials x 2 epochs x 2 splits x 3 metrics (loss, accuracy, error)
@@ -65,7 +71,8 @@ def test_run_records_every_trial_and_epoch(tiny_run):
     for name in ("trials.csv", "curves.csv", "study.toml", "spec.json", "run.json"):
         assert (run_dir / name).exists(), name
     meta = json.loads((run_dir / "run.json").read_text())
-    assert meta["hash"] == spec.load(run_dir / "study.toml").hash
+    assert meta["hash"] == runner.with_backend(spec.load(run_dir / "study.toml")).hash
+    assert meta["overrides"]["backend"] == t["backend"].iloc[0] == keras_backend()
     assert meta["versions"]["tensorflow"] and meta["hardware"]["cores"] >= 1
     assert "trial 8/8" in proc.stdout
 
@@ -84,9 +91,9 @@ def test_same_command_again_runs_nothing_new(tiny_run, tiny_file):
 def test_killed_run_resumes_to_the_uninterrupted_set(tiny_file, tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.Popen([sys.executable, "-m", "ablation.cli", "run", str(tiny_file), "--out", str(tmp_path),
-                             "--no-report", "--quiet"], env=env, stdout=subprocess.DEVNULL,
+                             "--no-report", "--quiet", "--no-pack"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    run_dir = tmp_path / spec.load(tiny_file).run_name
+    run_dir = runner.run_dir_of(spec.load(tiny_file), tmp_path)
     deadline = time.time() + 300
     while time.time() < deadline and len(list(run_dir.glob("trial_*/result.json"))) < 2:
         time.sleep(0.2)
@@ -150,14 +157,14 @@ def test_command_line_precision_override_is_its_own_run(tmp_path):
     s = spec.loads(TINY.replace("seeds = [0, 1]", "seeds = [0]").replace('dropout = [0.0, 0.5]', 'dropout = [0.0]')
                    .replace('activation = ["relu", "tanh"]', 'activation = ["relu"]')
                    .replace("compare = { dropout = 0.5 }", "compare = { dropout = 0.0 }"))
-    bf16 = runner.apply_overrides(s, {"precision": "mixed_bfloat16"})
+    bf16 = runner.with_backend(runner.apply_overrides(s, {"precision": "mixed_bfloat16"}))
     assert bf16.train.precision == "mixed_bfloat16" and bf16.hash != s.hash
     with pytest.raises(spec.SpecError, match="train.precision: expected one of"):
         runner.apply_overrides(s, {"precision": "float8"})
     run_dir = runner.run(s, out_dir=tmp_path, overrides={"precision": "mixed_bfloat16"})
     assert run_dir.name == bf16.run_name
     meta = json.loads((run_dir / "run.json").read_text())
-    assert meta["overrides"] == {"precision": "mixed_bfloat16"}
+    assert meta["overrides"] == {"precision": "mixed_bfloat16", "backend": keras_backend()}
     recs = records.load(run_dir)
     assert recs.spec.train.precision == "mixed_bfloat16" and recs.spec.hash == bf16.hash
     t = recs.trials

@@ -110,7 +110,7 @@ def test_to_dict_is_json_and_keeps_axis_order():
 def test_hash_is_sha256_of_canonical_resolved_spec():
     s = spec.load(SAMPLE)
     d = s.to_dict()
-    del d["claims"], d["profile"], d["study"]["description"]
+    del d["claims"], d["profile"], d["study"]["description"], d["study"]["pack"]
     expected = hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     assert s.hash == expected and len(s.hash) == 64
     assert s.short_hash == expected[:8] and s.run_name == f"sample-{expected[:8]}"
@@ -123,6 +123,7 @@ def test_hash_is_sha256_of_canonical_resolved_spec():
     ('statement = "Dropout lowers the test error"', 'statement = "Reworded"'),
     ('expect = "lower"', 'expect = "higher"'),
     ("# A small valid study", "# An edited comment on a small valid study"),
+    ('probes = ["timing", "gradients"]', 'probes = ["timing", "gradients"]\npack = false'),
 ])
 def test_hash_ignores_description_claims_and_comments(old, new):
     assert spec.loads(edited(old, new)).hash == spec.load(SAMPLE).hash

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ablation import zoo
+from conftest import to_numpy  # noqa: E402
 from ablation.zoo import checks, registry
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -87,7 +88,7 @@ def test_variant_trains_one_step_and_round_trips(name, tmp_path):
     model.save(path)
     loaded = keras.models.load_model(path)             # no custom_objects
     assert _names(loaded) == _names(model)
-    np.testing.assert_array_equal(loaded(x, training=False).numpy(), model(x, training=False).numpy())
+    np.testing.assert_array_equal(to_numpy(loaded(x, training=False)), to_numpy(model(x, training=False)))
 
 
 def test_check_args_merges_and_validates_without_building():
@@ -164,7 +165,7 @@ def test_mlp_layer_names_in_order_and_logits_output():
     assert model.get_layer("dense_1").activation is keras.activations.linear
     soft = zoo.mlp(input_shape=(10,), num_classes=3, hidden=(8,), output_activation="softmax")
     assert _names(soft)[-2:] == ["logits", "output"]
-    probs = soft(np.ones((2, 10), "float32")).numpy()
+    probs = to_numpy(soft(np.ones((2, 10), "float32")))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
 
 
@@ -188,7 +189,7 @@ def test_mlp_residual_adds_only_between_equal_widths():
     assert [t.name for t in add.input] == [model.get_layer("dropout_2").output.name,
                                            model.get_layer("dropout_3").output.name]
     probe = keras.Model(model.input, [model.get_layer(n).output for n in ("dropout_2", "dropout_3", "add_3")])
-    a, b, s = (t.numpy() for t in probe(np.ones((2, 6), "float32")))
+    a, b, s = (to_numpy(t) for t in probe(np.ones((2, 6), "float32")))
     np.testing.assert_allclose(s, a + b, rtol=1e-6)
 
 
@@ -212,16 +213,16 @@ def test_initializer_forms_and_seeding():
     model = zoo.mlp(input_shape=(400,), num_classes=2, hidden=(400, 400), kernel_initializer=0.05)
     init = model.get_layer("dense_2").kernel_initializer
     assert isinstance(init, keras.initializers.RandomNormal) and init.stddev == 0.05
-    kernel = model.get_layer("dense_2").kernel.numpy()
+    kernel = to_numpy(model.get_layer("dense_2").kernel)
     assert kernel.std() == pytest.approx(0.05, rel=0.02) and abs(kernel.mean()) < 0.002
     seeded = keras.initializers.RandomNormal(stddev=0.1, seed=4)
     m = zoo.mlp(input_shape=(5,), num_classes=5, hidden=(5, 5), kernel_initializer=seeded)
-    assert not np.array_equal(m.get_layer("dense_2").kernel.numpy(), m.get_layer("logits").kernel.numpy())
+    assert not np.array_equal(to_numpy(m.get_layer("dense_2").kernel), to_numpy(m.get_layer("logits").kernel))
     cfg = {"class_name": "RandomUniform", "config": {"minval": -0.01, "maxval": 0.01}}
     m = zoo.mlp(input_shape=(5,), num_classes=2, hidden=(50,), kernel_initializer=cfg)
-    assert np.abs(m.get_layer("dense_1").kernel.numpy()).max() <= 0.01
+    assert np.abs(to_numpy(m.get_layer("dense_1").kernel)).max() <= 0.01
     m = zoo.mlp(input_shape=(5,), num_classes=2, hidden=(4,), kernel_initializer="zeros")
-    assert not m.get_layer("dense_1").kernel.numpy().any()
+    assert not to_numpy(m.get_layer("dense_1").kernel).any()
 
     def weights(seed):
         keras.utils.set_random_seed(seed)
@@ -234,7 +235,7 @@ def test_penalties_are_explicit_and_match_the_formula():
     model = zoo.mlp(input_shape=(5,), num_classes=3, hidden=(4, 4), l1=1e-3, l2=1e-2)
     reg = model.get_layer("dense_1").kernel_regularizer
     assert isinstance(reg, keras.regularizers.L1L2) and reg.l1 == pytest.approx(1e-3) and reg.l2 == pytest.approx(1e-2)
-    kernels = [model.get_layer(n).kernel.numpy() for n in ("dense_1", "dense_2", "logits")]
+    kernels = [to_numpy(model.get_layer(n).kernel) for n in ("dense_1", "dense_2", "logits")]
     expected = sum(1e-3 * np.abs(k).sum() + 1e-2 * (k**2).sum() for k in kernels)   # no 1/2, no biases
     assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-5)
     assert zoo.mlp(input_shape=(5,), num_classes=3, hidden=(4,)).get_layer("dense_1").kernel_regularizer is None
@@ -244,7 +245,7 @@ def test_activity_l1_penalizes_hidden_activations():
     model = zoo.mlp(input_shape=(5,), num_classes=3, hidden=(4, 4), activity_l1=0.1)
     x = np.random.default_rng(0).normal(size=(6, 5)).astype("float32")
     probe = keras.Model(model.input, [model.get_layer("act_1").output, model.get_layer("act_2").output])
-    h1, h2 = (t.numpy() for t in probe(x))
+    h1, h2 = (to_numpy(t) for t in probe(x))
     model(x)
     expected = 0.1 * (np.abs(h1).sum() + np.abs(h2).sum()) / 6             # Keras divides by batch size
     assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-5)
@@ -257,7 +258,7 @@ def test_max_norm_bounds_every_units_incoming_weights():
     x = np.random.default_rng(0).normal(size=(32, 20)).astype("float32")
     model.train_on_batch(x, np.zeros(32, "int64"))
     for name in ("dense_1", "logits"):
-        norms = np.linalg.norm(model.get_layer(name).kernel.numpy(), axis=0)
+        norms = np.linalg.norm(to_numpy(model.get_layer(name).kernel), axis=0)
         assert norms.max() <= 0.5 + 1e-5 and norms.max() > 0.49
 
 
@@ -284,8 +285,8 @@ def test_special_hidden_layers_and_leaky_slope():
     out = keras.Model(leaky.input, leaky.get_layer("act_1").output)
     pre = keras.Model(leaky.input, leaky.get_layer("dense_1").output)
     x = np.random.default_rng(0).normal(size=(8, 5)).astype("float32")
-    p = pre(x).numpy()
-    np.testing.assert_allclose(out(x).numpy(), np.where(p > 0, p, 0.2 * p), rtol=1e-6)
+    p = to_numpy(pre(x))
+    np.testing.assert_allclose(to_numpy(out(x)), np.where(p > 0, p, 0.2 * p), rtol=1e-6)
     assert set(zoo.ACTIVATIONS) == {"sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "swish",
                                     "softplus", "linear"}
 
@@ -418,10 +419,10 @@ def test_stochastic_layers_train_under_jit_compile():
     model.compile(keras.optimizers.SGD(0.1), LOSS, jit_compile=True)
     rng = np.random.default_rng(0)
     x, y = rng.uniform(0, 1, size=(32, 6, 6, 1)).astype("float32"), rng.integers(0, 4, 32)
-    before = model.get_layer("conv_1").kernel.numpy().copy()
+    before = to_numpy(model.get_layer("conv_1").kernel).copy()
     history = model.fit(x, y, batch_size=16, epochs=1, verbose=0).history
     assert np.isfinite(history["loss"][0])
-    assert not np.array_equal(model.get_layer("conv_1").kernel.numpy(), before)   # gradient got through both
+    assert not np.array_equal(to_numpy(model.get_layer("conv_1").kernel), before)   # gradient got through both
 
 
 def test_building_is_quiet():

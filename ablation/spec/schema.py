@@ -121,6 +121,9 @@ class StudySpec:
     probes: tuple[str, ...] = ()              # any of probes.PROBES
     probe_every_steps: int = 50               # covariate_shift / speed sampling period
     probe_size: int = 512                     # examples in the fixed probe batch
+    pack: bool = True                         # trials sharing a recipe may train as one pack (not hashed)
+    backend: str | None = None                # Keras backend the trials run on; None: the process's (the
+                                              # runner fills it in, so a run folder holds one backend)
     claims: tuple[Claim, ...] = ()            # checked by the report (not hashed)
     data: DataSpec = field(default_factory=DataSpec)
     model: ModelSpec = field(default_factory=ModelSpec)
@@ -151,7 +154,7 @@ class StudySpec:
         return {
             "study": {"name": self.name, "description": self.description, "seeds": list(self.seeds),
                       "probes": list(self.probes), "probe_every_steps": self.probe_every_steps,
-                      "probe_size": self.probe_size},
+                      "probe_size": self.probe_size, "pack": self.pack, "backend": self.backend},
             "claims": [c.to_dict() for c in self.claims],
             "data": jsonable(dataclasses.asdict(self.data)),
             "model": jsonable(dataclasses.asdict(self.model)),
@@ -169,7 +172,8 @@ class StudySpec:
         study = d["study"]
         return cls(name=study["name"], description=study.get("description", ""), seeds=tuple(study["seeds"]),
                    probes=tuple(study["probes"]), probe_every_steps=study["probe_every_steps"],
-                   probe_size=study["probe_size"], claims=tuple(Claim.from_dict(c) for c in d["claims"]),
+                   probe_size=study["probe_size"], pack=study.get("pack", True),
+                   backend=study.get("backend"), claims=tuple(Claim.from_dict(c) for c in d["claims"]),
                    data=DataSpec(**freeze(d["data"])), model=ModelSpec(**freeze(d["model"])),
                    train=TrainSpec(**freeze(d["train"])),
                    evaluate=EvaluateSpec(**{k: tuple(v) if isinstance(v, list) else v
@@ -180,9 +184,10 @@ class StudySpec:
 
     @property
     def hash(self) -> str:
-        """sha256 hex of the canonical JSON of the resolved spec, without description, claims, profile."""
+        """sha256 hex of the canonical JSON of the resolved spec, without description, claims, profile
+        and the packing switch (which only decides how trials share compiled steps)."""
         d = self.to_dict()
-        del d["claims"], d["profile"], d["study"]["description"]
+        del d["claims"], d["profile"], d["study"]["description"], d["study"]["pack"]
         return hashlib.sha256(canonical_json(d).encode("utf-8")).hexdigest()
 
     @property

@@ -14,11 +14,12 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ablation.backend import BACKENDS
 from ablation.spec import values as v
 from ablation.spec.errors import SpecError, from_value_error, invalid, show
 from ablation.spec.schema import TRAIN_KEYS, DataSpec, EvaluateSpec, ModelSpec, StudySpec, TrainSpec, freeze
 
-STUDY_KEYS = ("name", "description", "seeds", "probes", "probe_every_steps", "probe_size")
+STUDY_KEYS = ("name", "description", "seeds", "probes", "probe_every_steps", "probe_size", "pack", "backend")
 DATA_FIELDS = ("name", "validation_size", "train_size")
 NAME_RE = re.compile(r"^[a-z0-9_-]+$")
 
@@ -44,7 +45,9 @@ def parse_study(t: dict) -> dict[str, Any]:
     return {"name": name, "description": description, "seeds": tuple(seeds), "probes": tuple(probes),
             "probe_every_steps": v.integer(t.get("probe_every_steps", StudySpec.probe_every_steps),
                                            "study.probe_every_steps"),
-            "probe_size": v.integer(t.get("probe_size", StudySpec.probe_size), "study.probe_size")}
+            "probe_size": v.integer(t.get("probe_size", StudySpec.probe_size), "study.probe_size"),
+            "pack": v.boolean(t.get("pack", StudySpec.pack), "study.pack"),
+            "backend": None if t.get("backend") is None else v.choice(t["backend"], "study.backend", BACKENDS)}
 
 
 def parse_data(t: dict) -> DataSpec:

@@ -1,0 +1,90 @@
+"""The little that differs between Keras backends: choosing one, gradients, compiled functions, devices.
+
+Training, evaluation and the probes use Keras' backend-neutral APIs (``keras.ops``,
+``keras.random``, ``model.fit`` / ``predict``, ``stateless_call``). What cannot be neutral lives in
+one small module per backend (``tensorflow.py``, ``jax.py``) with the same functions:
+
+- ``compile_probe(model, loss_fn, grad_variables, stats_fn, want_grads)``: a compiled function
+  ``(x, y) -> stats`` that runs ``model`` in inference mode, optionally takes the gradient of the
+  loss with respect to ``grad_variables``, and returns ``stats_fn(outputs, grads)``;
+- ``gpus()``: the visible GPUs;
+- ``set_threads(n)``: intra-op threads of this process (workers pinned to a share of the cores);
+- ``sync(model)``: make a model's variables current inside ``fit`` (JAX keeps them apart during an epoch).
+
+:func:`choose` sets ``KERAS_BACKEND`` before Keras is imported (the command line does this);
+:func:`current` returns the module of the backend Keras runs on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from types import ModuleType
+
+BACKENDS = ("tensorflow", "jax")
+
+
+def available() -> list[str]:
+    """The supported backends installed in this environment."""
+    return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+
+
+def default() -> str:
+    """The backend used when none is asked for: ``KERAS_BACKEND`` if set, else JAX when installed
+    (faster on CPUs and GPUs for these models: benchmarks/bench_backends.py), else TensorFlow."""
+    env = os.environ.get("KERAS_BACKEND")
+    if env:
+        return env
+    return "jax" if "jax" in available() else "tensorflow"
+
+
+def choose(name: str | None = None) -> str:
+    """Make ``name`` (default: :func:`default`) the backend of this process; call before importing Keras.
+
+    Raises:
+        ValueError: an unknown or uninstalled backend, or Keras already imported with another one.
+    """
+    from ablation import checks
+
+    if name is None and "keras" in sys.modules:  # nothing asked for, and Keras already chose
+        return sys.modules["keras"].backend.backend()
+    name = name or default()
+    checks.choice("backend", name, BACKENDS)
+    if name not in available():
+        hint = "pip install 'keras-ablation[jax]'" if name == "jax" else "pip install tensorflow"
+        raise checks.invalid("backend", f"an installed backend ({', '.join(available())}; {hint})", name)
+    if "keras" in sys.modules:
+        running = sys.modules["keras"].backend.backend()
+        if running != name:
+            raise checks.invalid("backend", f"{running!r}: Keras was already imported with it in this process",
+                                 name)
+        return name
+    os.environ["KERAS_BACKEND"] = name
+    return name
+
+
+def jax_threads(n: int) -> None:
+    """Before JAX starts: one thread makes XLA's CPU code single-threaded; more threads are bounded
+    by the cores the process is pinned to (XLA sizes its pool from them)."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if n == 1 and "intra_op_parallelism_threads" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".strip()
+
+
+def current() -> ModuleType:
+    """The module of the backend Keras runs on (``ablation.backend.tensorflow`` or ``.jax``)."""
+    import keras
+
+    name = keras.backend.backend()
+    if name not in BACKENDS:
+        raise RuntimeError(f"keras-ablation runs on {', '.join(BACKENDS)}; Keras runs on {name!r}")
+    return importlib.import_module(f"ablation.backend.{name}")
+
+
+def name() -> str:
+    """The name of the backend Keras runs on."""
+    import keras
+
+    return keras.backend.backend()

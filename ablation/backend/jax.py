@@ -1,0 +1,56 @@
+"""JAX specifics: probe gradients with ``jax.value_and_grad`` over ``stateless_call``, devices, threads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+
+
+def compile_probe(model: Any, loss_fn: Callable, grad_variables: Sequence[Any],
+                  stats_fn: Callable[[list, list], Any], want_grads: bool) -> Callable[[Any, Any], Any]:
+    """``(x, y) -> stats_fn(outputs, grads)``, jitted; grads of ``loss_fn(y, outputs)`` w.r.t. ``grad_variables``.
+
+    The model runs through ``stateless_call`` with the variables' current values (read at each
+    call), so the function is pure and measures the weights as they are at that moment.
+    """
+    trainable, non_trainable = list(model.trainable_variables), list(model.non_trainable_variables)
+    index = {id(v): i for i, v in enumerate(trainable)}
+    missing = [v.path for v in grad_variables if id(v) not in index]
+    if missing:
+        raise ValueError(f"gradients are taken w.r.t. trainable variables of the probe model; not: {missing}")
+    wanted = [index[id(v)] for v in grad_variables]
+
+    def forward(tr: list, ntr: list, x: Any) -> list:
+        outs, _ = model.stateless_call(tr, ntr, x, training=False)
+        return list(outs) if isinstance(outs, (list, tuple)) else [outs]
+
+    def run(tr: list, ntr: list, x: Any, y: Any) -> Any:
+        if not want_grads:
+            return stats_fn(forward(tr, ntr, x), [])
+
+        def loss(tr_: list) -> tuple[Any, list]:
+            outs = forward(tr_, ntr, x)
+            return loss_fn(y, outs), outs
+
+        (_, outs), g = jax.value_and_grad(loss, has_aux=True)(tr)
+        return stats_fn(outs, [g[i] for i in wanted])
+
+    jitted = jax.jit(run)
+    return lambda x, y: jitted([v.value for v in trainable], [v.value for v in non_trainable], x, y)
+
+
+def gpus() -> list[str]:
+    return [str(d) for d in jax.devices() if d.platform == "gpu"]
+
+
+def set_threads(n: int) -> None:
+    """XLA's CPU thread pool is sized when JAX starts: the command line sets it before (``jax_threads``)."""
+
+
+def sync(model: Any) -> None:
+    """Make the model's variables current inside ``fit``: Keras' JAX trainer keeps the training state
+    apart during an epoch and writes it back at epoch ends, or when a callback asks (this)."""
+    if hasattr(model, "jax_state_sync"):
+        model.jax_state_sync()

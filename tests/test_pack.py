@@ -1,0 +1,174 @@
+"""Packs: members of one compiled model train exactly as they would alone, and never touch each other."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from ablation import pack, spec, trial
+from ablation.hypermodel import AblationHyperModel, declaration_order
+
+STUDY = """
+[study]
+name = "packs"
+seeds = [0, 1]
+
+[data]
+name = "digits"
+validation_size = 200
+train_size = 600
+
+[model]
+name = "mlp"
+hidden = [24, 24]
+
+[train]
+epochs = 4
+batch_size = 50
+optimizer = "adam"
+learning_rate = 0.01
+
+[grid]
+activation = ["relu", "tanh"]
+dropout = [0.0, 0.3]
+"""
+
+
+def _members(s: spec.StudySpec, trials: list[tuple[dict, int]]) -> list[trial.Member]:
+    hm = AblationHyperModel(s)
+    out = []
+    for i, (point, seed) in enumerate(trials):
+        cfg = s.resolve(point, seed)
+        out.append(trial.prepare(cfg, f"{i:02d}", hm.dataset(cfg)))
+    return out
+
+
+def _alone_and_packed(s: spec.StudySpec, trials: list[tuple[dict, int]]):
+    alone = [pack.train(s, _members(s, [t]))[0] for t in trials]
+    keras.backend.clear_session()
+    packed = pack.train(s, _members(s, trials))
+    return alone, packed
+
+
+def _same(a: trial.TrialRecord, b: trial.TrialRecord, rel: float = 1e-4) -> None:
+    assert a.status == b.status == "completed"
+    np.testing.assert_allclose(a.history["loss"], b.history["loss"], rtol=rel)
+    np.testing.assert_allclose(a.history["val_loss"], b.history["val_loss"], rtol=rel)
+    for key in ("test_error", "test_loss", "train_error", "val_error"):
+        assert a.result["metrics"][key] == pytest.approx(b.result["metrics"][key], rel=rel, abs=1e-7), key
+
+
+def test_members_train_as_they_would_alone_without_dropout():
+    s = spec.loads(STUDY)
+    trials = [({"activation": a, "dropout": "0.0"}, seed) for a in ("relu", "tanh") for seed in (0, 1)]
+    alone, packed = _alone_and_packed(s, trials)
+    for a, b in zip(alone, packed):
+        _same(a, b)
+        assert a.result["pack_size"] == 1 and b.result["pack_size"] == 4
+        assert a.result["epochs_run"] == b.result["epochs_run"] == 4
+    # the seeds really differ (own initialization and data order), and training really trained
+    assert alone[0].result["metrics"]["test_loss"] != alone[1].result["metrics"]["test_loss"]
+    assert all(r.history["loss"][-1] < r.history["loss"][0] for r in packed)
+
+
+def test_members_with_dropout_keep_their_own_masks():
+    """Each member's dropout layers draw from their own seed generators: the same masks as alone."""
+    s = spec.loads(STUDY)
+    trials = [({"activation": "relu", "dropout": "0.3"}, seed) for seed in (0, 1)]
+    alone, packed = _alone_and_packed(s, trials)
+    for a, b in zip(alone, packed):
+        _same(a, b)
+
+
+def test_a_diverging_member_leaves_the_others_untouched():
+    text = STUDY.replace('dropout = [0.0, 0.3]', 'kernel_initializer = ["auto", 1e20]').replace(
+        'activation = ["relu", "tanh"]', 'activation = ["relu"]')
+    s = spec.loads(text)
+    healthy = [({"activation": "relu", "kernel_initializer": "auto"}, seed) for seed in (0, 1)]
+    broken = ({"activation": "relu", "kernel_initializer": "1e+20"}, 0)
+    without = pack.train(s, _members(s, healthy))
+    keras.backend.clear_session()
+    with_nan = pack.train(s, _members(s, [healthy[0], broken, healthy[1]]))
+    bad = with_nan[1]
+    assert bad.status == "diverged" and bad.result["failed_epoch"] == 1 and "loss became" in bad.result["reason"]
+    assert bad.result["metrics"] == {} and len(bad.history["epoch"]) == 1
+    for a, b in zip(without, [with_nan[0], with_nan[2]]):
+        _same(a, b, rel=1e-6)
+
+
+def test_early_stopping_acts_per_member_as_if_alone():
+    text = STUDY.replace("epochs = 4", "epochs = 12").replace('dropout = [0.0, 0.3]', 'dropout = [0.0]').replace(
+        'activation = ["relu", "tanh"]', 'activation = ["relu"]')
+    text = text.replace("[grid]", '[grid]\nearly_stopping = [{ criterion = "patience", patience = 1 }, "none"]')
+    s = spec.loads(text)
+    trials = [({"activation": "relu", "dropout": "0.0", "early_stopping": lab}, 0)
+              for lab in s.axis("early_stopping").labels]
+    alone, packed = _alone_and_packed(s, trials)
+    stopper, full = packed
+    assert stopper.result["metrics"]["early_stopped"] == 1.0
+    stopped_at = int(stopper.result["metrics"]["stopped_epoch"])
+    assert stopped_at < 12 and stopper.result["epochs_run"] == stopped_at == len(stopper.history["epoch"])
+    assert full.result["epochs_run"] == 12
+    for key in ("test_error_at_stop", "test_error", "best_epoch"):
+        assert stopper.result["metrics"][key] == pytest.approx(alone[0].result["metrics"][key], rel=1e-4)
+    _same(alone[1], full)
+
+
+def test_each_member_has_its_own_data_order():
+    s = spec.loads(STUDY)
+    members = _members(s, [({"activation": "relu", "dropout": "0.0"}, seed) for seed in (0, 1)])
+    p = pack.Pack(s, members)
+    batches = pack._Batches(p.states, p.batch_size, p.steps)
+    first = batches[0]
+    for r, m in enumerate(members):
+        perm = np.random.default_rng([m.cfg.seed, 0]).permutation(600)[:50]
+        np.testing.assert_array_equal(first[0][f"x{r}"], m.data.x_train[perm])
+    batches.on_epoch_end()
+    perm = np.random.default_rng([0, 1]).permutation(600)[:50]
+    np.testing.assert_array_equal(batches[0][1]["m0"], members[0].data.y_train[perm])
+
+
+def test_members_of_one_pack_must_share_the_recipe():
+    s = spec.loads(STUDY.replace("[grid]", "[grid]\nlearning_rate = [0.01, 0.1]"))
+    members = _members(s, [({"activation": "relu", "dropout": "0.0", "learning_rate": lr}, 0)
+                           for lr in ("0.01", "0.1")])
+    with pytest.raises(ValueError, match="one training recipe"):
+        pack.Pack(s, members)
+
+
+def test_recipe_axes_are_declared_first_so_packable_trials_come_together():
+    s = spec.loads(STUDY.replace("[grid]", "[grid]\nlearning_rate = [0.01, 0.1]").replace(
+        "train_size = 600", ""))
+    assert [a.name for a in declaration_order(s)] == ["learning_rate", "activation", "dropout"]
+
+
+def test_pack_limits():
+    s = spec.loads(STUDY)
+    cfg = s.resolve({"activation": "relu", "dropout": "0.0"}, 0)
+    assert pack.allowed_limit(s, cfg) == pack.MAX_PACK
+    assert pack.default_limit(s, cfg, params=1_000) == pack.MAX_PACK
+    assert pack.default_limit(s, cfg, params=10_000_000) == 1           # big nets train alone on a CPU
+    assert pack.default_limit(s, cfg, params=pack.CPU_PARAMS // 3) == 3
+    for edit in (("seeds = [0, 1]", 'seeds = [0, 1]\nprobes = ["timing"]'),
+                 ("seeds = [0, 1]", "seeds = [0, 1]\npack = false"),
+                 ("learning_rate = 0.01", 'learning_rate = 0.01\nprecision = "mixed_float16"')):
+        other = spec.loads(STUDY.replace(*edit))
+        assert pack.allowed_limit(other, other.resolve({"activation": "relu", "dropout": "0.0"}, 0)) == 1, edit
+
+
+def test_a_pack_that_raises_records_every_member_as_failed(monkeypatch):
+    s = spec.loads(STUDY)
+    members = _members(s, [({"activation": "relu", "dropout": "0.0"}, seed) for seed in (0, 1)])
+
+    def boom(self):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(pack.Pack, "fit", boom)
+    records = pack.train(s, members)
+    assert [r.status for r in records] == ["failed", "failed"]
+    assert all("RuntimeError: out of memory" in r.result["reason"] and "Traceback" in r.result["traceback"]
+               for r in records)
+    assert all(math.isfinite(r.result["wall_time_s"]) for r in records)
