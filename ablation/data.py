@@ -393,6 +393,19 @@ _SOURCES: dict[str, _Source] = {
 }
 
 
+DISPLAY_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "mnist1d": "MNIST-1D", "digits": "digits (8x8)"}
+
+
+def train_examples(name: str, **options: Any) -> int:
+    """How many training examples ``load(name, **options)`` gives, without loading anything."""
+    _source(name)
+    if name in ("mnist", "fashion_mnist"):
+        return 60_000
+    if name == "digits":
+        return 1_797 - DIGITS_TEST_SIZE
+    return int(0.8 * options.get("num_samples", dict(_SOURCES["mnist1d"].defaults)["num_samples"]))
+
+
 def list_datasets() -> list[str]:
     """Names accepted by :func:`load`, sorted."""
     return sorted(_SOURCES)

@@ -254,6 +254,7 @@ class Pack:
             s.result["backend"] = backend.name()
             s.result["xla"] = bool(self.jit)
             s.result["train_size"] = int(self.n)
+            s.result["num_classes"] = int(data.num_classes)
             rows = probes_module.collect_rows(s.probes)
             if s.result["status"] == "completed":
                 s.result["metrics"].update(probes_module.collect_summary(s.probes))

@@ -183,7 +183,8 @@ def _read_trial(t: rundir.TrialFiles, spec: spec_module.StudySpec) -> dict | Non
                     "failed_epoch": result.get("failed_epoch"), "wall_time_s": result.get("wall_time_s"),
                     "epochs_run": result.get("epochs_run"), "steps_run": result.get("steps_run"),
                     "xla": result.get("xla"), "backend": result.get("backend"),
-                    "pack_id": result.get("pack_id"), "pack_size": result.get("pack_size")})
+                    "pack_id": result.get("pack_id"), "pack_size": result.get("pack_size"),
+                    "num_classes": result.get("num_classes")})
         row.update(result.get("metrics") or {})
     elif status == "failed":
         row["reason"] = f"damaged file: {damaged}"

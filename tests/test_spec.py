@@ -68,7 +68,7 @@ def test_sample_study_parses_into_frozen_spec():
     assert (claim.effect, claim.threshold, claim.tolerance) == ("difference", 0.0, None)
     assert claim.rule == ""  # the test in words is generated where it is shown (spec.test_text)
     assert spec.test_text(claim, s.axis_names) == ("test_error(dropout=0.5) \u2212 test_error(dropout=0.0), paired "
-                                                   "by seed within activation, config: 95% CI must lie below 0")
+                                                   "by seed within activation, config: 95% CI over seeds must lie below 0")
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.name = "other"
 
@@ -309,6 +309,24 @@ ERRORS = [
     ('expect = "lower"', 'expect = "near"', r'^claims\[0\]\.tolerance: required when expect = "near"$'),
     ('expect = "lower"', 'expect = "lower"\n[[claims]]\nid = "C1"\nstatement = "x"\nmetric = "m"\nexpect = "higher"',
      r'^claims\[1\]\.id: duplicate claim id "C1"$'),
+    # claim kinds
+    ("against = { dropout = 0.0 }", 'kind = "separation"', r"^claims\[0\]\.against: a claim of kind \"separation\" needs both"),
+    ("against = { dropout = 0.0 }", 'kind = "range"', r"^claims\[0\]\.over: required key is missing$"),
+    ("against = { dropout = 0.0 }", 'kind = "range"\nover = "dropuot"',
+     r"^claims\[0\]\.over: expected a grid axis \(activation, dropout, config\)\. Received: over=\"dropuot\"$"),
+    ("compare = { dropout = 0.5 }\nagainst = { dropout = 0.0 }", 'kind = "range"\nover = "dropout"\nlevels = [0.0, 0.3]',
+     r"^claims\[0\]\.levels\.dropout: expected one of 0\.0, 0\.5\. Received: dropout=0\.3$"),
+    ("compare = { dropout = 0.5 }\nagainst = { dropout = 0.0 }", 'kind = "best"\nover = "dropout"',
+     r"^claims\[0\]\.best_in: required key is missing$"),
+    ("against = { dropout = 0.0 }", 'kind = "range"\nover = "dropout"',
+     r"^claims\[0\]\.over: axis is already fixed by compare / against / where$"),
+    ("against = { dropout = 0.0 }", 'against = { dropout = 0.0 }\nkind = "interaction"\nat = { config = "plain" }\n'
+     'versus = { activation = "relu" }', r"^claims\[0\]\.versus: expected the same axes as at, with other values$"),
+    ("against = { dropout = 0.0 }", 'against = { dropout = 0.0 }\nover = "config"',
+     r"^claims\[0\]\.over: not a key of a claim of kind \"effect\"$"),
+    ("against = { dropout = 0.0 }", 'against = { dropout = 0.0 }\nallow_untrained = ["baseline"]',
+     r"^claims\[0\]\.allow_untrained\[0\]: expected one of compare, against\. Received: allow_untrained\[0\]="),
+    ("against = { dropout = 0.0 }", 'kind = "level"\neffect = "ratio"', r"^claims\[0\]\.effect: \"ratio\" needs a baseline"),
     # evaluate
     ("[data]", "[evaluate]\nmc_dropout_k = [1, 0]\n\n[data]", r"^evaluate\.mc_dropout_k\[1\]: expected a positive "
      r"integer\. Received: mc_dropout_k\[1\]=0$"),

@@ -2,7 +2,7 @@
 
 Every figure function takes a long-form frame (``data=``) plus column names and returns a seaborn
 ``FacetGrid`` (or a matplotlib ``Axes``); the means and confidence bands they draw come from
-:func:`ablation.stats.summarize` (percentile bootstrap across seeds), never from seaborn's own
+:func:`ablation.stats.summarize` (t intervals across seeds), never from seaborn's own
 estimators. :func:`plan` looks at what a run recorded and returns only the figures it can fill,
 each with a title and a caption saying what to look for; :func:`to_data_uri` turns a figure into
 an embeddable PNG.
@@ -104,7 +104,7 @@ def band_lines(data: pd.DataFrame, *, x: str, y: str = "value", hue: str | None 
                row: str | None = None, orders: dict[str, Sequence[Any]] | None = None, xlabel: str | None = None,
                ylabel: str | None = None, logx: bool = False, logy: bool = False, sharey: bool = True,
                n_boot: int = stats.N_BOOT) -> sns.FacetGrid:
-    """Mean of ``y`` over the runs (seeds) at each ``x``, with its 95% bootstrap CI as a band.
+    """Mean of ``y`` over the runs (seeds) at each ``x``, with its 95% CI (t interval over seeds) as a band.
 
     One line per ``hue`` level in each ``col`` x ``row`` facet. The base of every curve figure.
 
@@ -113,7 +113,7 @@ def band_lines(data: pd.DataFrame, *, x: str, y: str = "value", hue: str | None 
         x, y: the time (or depth) and value columns.
         hue, col, row: optional grouping columns; ``orders`` gives their level order.
         xlabel, ylabel, logx, logy, sharey: axes settings.
-        n_boot: bootstrap resamples for the bands.
+        n_boot: bootstrap resamples for bands over 30+ seeds.
 
     Returns:
         The ``seaborn.FacetGrid``.
@@ -270,12 +270,12 @@ class Figure:
 
 
 CAPTIONS = {
-    "learning_curves": "{metric} per epoch on each split: mean over seeds (line) and 95% bootstrap CI (band), "
+    "learning_curves": "{metric} per epoch on each split: mean over seeds (line) and 95% CI (band), "
                        "completed trials only. Look for the gap between training and validation curves "
                        "(overfitting) and for which configuration gets lowest, and how fast.",
-    "interaction": "Test error per grid point: mean over seeds with 95% bootstrap CI. Lines that are not "
+    "interaction": "Test error per grid point: mean over seeds with 95% CI. Lines that are not "
                    "parallel mean the effect of {hue} depends on {x} (an interaction).",
-    "metric_vs_axis": "Test error per level of {x}: mean over seeds with 95% bootstrap CI.",
+    "metric_vs_axis": "Test error per level of {x}: mean over seeds with 95% CI.",
     "gradient_norms": "L2 norm of the loss gradient with respect to each layer's kernel on the probe batch, "
                       "by layer depth (1 = next to the input; log scale), at initialization and after the last "
                       "epoch: mean over seeds with 95% CI. Vanishing gradients show as norms falling towards "
@@ -312,7 +312,7 @@ def plan(records: Any, *, metric: str = "test_error", n_boot: int = stats.N_BOOT
         records: a ``records.Records`` (or any object with ``trials``, ``curves``, ``probes``,
             ``evaluations``, ``axes`` and optionally ``spec``).
         metric: the trials metric of the interaction / per-axis figure.
-        n_boot: bootstrap resamples of the bands.
+        n_boot: bootstrap resamples of bands over 30+ seeds.
 
     Returns:
         A list of :class:`Figure`.

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ablation import files, stats
 from ablation import records as records_module
-from ablation import spec as spec_module
+from ablation.spec import scale
 from ablation.report import figures as figures_module
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -40,7 +40,7 @@ def render(run_dir: str | os.PathLike, out_html: str | os.PathLike | None = None
     Args:
         run_dir: a run folder written by ``runner.run``.
         out_html: where to write; default ``<run_dir>/report.html``.
-        n_boot: bootstrap resamples of every confidence interval (percentile bootstrap, seed 0).
+        n_boot: bootstrap resamples of intervals over 30+ seeds (percentile bootstrap, seed 0).
 
     Returns:
         The path of the written report (written atomically: a temporary file, then a rename).
@@ -66,17 +66,22 @@ def context(rec: Any, *, n_boot: int = stats.N_BOOT) -> dict[str, Any]:
     axes = [a for a in rec.axes if a in trials.columns]
     planned = figures_module.plan(rec, metric=METRIC, n_boot=n_boot)
     drawn = [_draw(f) for f in planned]
+    verdicts = stats.claim_verdicts(rec.spec.claims, trials, evaluations=rec.evaluations, curves=rec.curves,
+                                    axes=axes, n_boot=n_boot)
+    paper = scale.paper_spec(rec.spec)
     return {
         "header": _header(rec),
-        "verdicts": [_verdict_row(c, rec, axes, n_boot) for c in rec.spec.claims],
+        "verdicts": [_verdict_row(c, v, rec, paper) for c, v in zip(rec.spec.claims, verdicts)],
+        "rules": _rules(),
         "results": _results(rec, axes, n_boot),
         "effects": _effects(rec, axes, n_boot),
         "effect_figures": [f for f in drawn if f["section"] == "effects"],
         "figures": [f for f in drawn if f["section"] == "figures"],
         "failures": _failures(trials),
         "reproduce": _reproduce(rec),
-        "method": (f"95% confidence intervals are percentile bootstrap intervals over seeds "
-                   f"({n_boot:,} resamples, seed 0); effects pair runs by seed."),
+        "method": (f"95% confidence intervals are over seeds, one value per seed (the unit of replication): "
+                   f"Student's t intervals below {stats.BOOTSTRAP_MIN_N} seeds, percentile bootstrap intervals "
+                   f"({n_boot:,} resamples, seed 0) from there; effects pair runs by seed."),
     }
 
 
@@ -106,7 +111,7 @@ def fmt_effect(value: Any, metric: str, effect: str) -> str:
 
 def _ci(lo: Any, hi: Any, fmt: Any) -> str:
     if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
-        return "(no CI: fewer than 2 runs)"
+        return "(no CI: fewer than 2 seeds)"
     return f"[{fmt(lo)}, {fmt(hi)}]"
 
 
@@ -166,22 +171,56 @@ def _penalty_note(spec: Any) -> str | None:
             "\u03bb/2\u00b7\u03a3w\u00b2).")
 
 
-def _verdict_row(claim: Any, rec: Any, axes: Sequence[str], n_boot: int) -> dict[str, Any]:
-    try:
-        v = stats.claim_verdict(claim, rec.trials, evaluations=rec.evaluations, axes=axes, n_boot=n_boot)
-    except ValueError as exc:
-        completed = (rec.trials["status"].astype(str) == "completed").any() if len(rec.trials) else False
-        reason = f"cannot be tested: {exc}" if completed else "no trial completed"
-        v = {**claim.to_dict(), "verdict": "inconclusive", "reason": reason, "test": spec_module.test_text(claim, axes),
-             "estimate": np.nan, "ci_lo": np.nan, "ci_hi": np.nan, "n": 0}
-    metric, effect = v["metric"], v["effect"] if claim.has_baseline else "value"
+def _rules() -> list[str]:
+    """The verdict rules, as the page states them (the numbers come from ``stats``)."""
+    return [
+        f"One value per seed: runs that share a seed are averaged over the grid points the claim leaves free, "
+        f"then the interval is taken over seeds (Student's t below {stats.BOOTSTRAP_MIN_N} seeds).",
+        "supported: the whole 95% interval lies on the claimed side of the threshold (inside threshold \u00b1 "
+        "tolerance for \u201cnear\u201d); not supported: wholly on the other side; inconclusive: anything else.",
+        f"too few seeds: fewer than {stats.MIN_SEEDS} seeds have every run the claim compares; the numbers are shown, "
+        "no verdict is given.",
+        f"arm did not train: a compared grid point's mean test error is within {stats.CHANCE_MARGIN:.0%} of chance "
+        f"(1 \u2212 1/classes) or its training error is at least {stats.TRAIN_FRACTION:.0%} of chance; claims about "
+        "the network at initialization or about divergence are exempt, and a claim may allow a side not to train "
+        "when that is what it says.",
+        "Holm: the verdicts of a study's claims taken together, with Holm's step-down adjustment of their p-values "
+        "(one-sided t tests; two one-sided tests for \u201cnear\u201d), keep the family-wise error at 5%.",
+    ]
+
+
+def _verdict_row(claim: Any, v: dict[str, Any], rec: Any, paper: Any) -> dict[str, Any]:
+    metric, kind = v["metric"], claim.kind
+    effect = ("ratio" if claim.ratio else "difference") if claim.has_baseline or kind == "range" else "value"
+    if kind == "best":
+        effect = "difference"
     fmt = (lambda x: fmt_value(x, metric)) if effect == "value" else (lambda x: fmt_effect(x, metric, effect))
-    what = {"value": f"mean {metric}", "difference": f"\u0394 {metric}", "ratio": f"{metric} ratio"}[effect]
+    what = {"level": f"mean {metric}", "effect": f"\u0394 {metric}", "within": f"\u0394 {metric}",
+            "separation": f"worst compare arm \u2212 best against arm, {metric}",
+            "range": f"max \u2212 min of {metric}", "best": f"smallest margin over the best level inside",
+            "interaction": f"\u0394\u0394 {metric}"}[kind]
+    if effect == "ratio":
+        what = f"{metric} ratio"
+    arms = {"compare": {**claim.compare, **claim.where}}
+    if claim.against is not None:
+        arms["against"] = {**claim.against, **claim.where}
+    seeds = v["n"] or len(rec.spec.seeds)
+    lines = [(side, scale.scale_line(rec.spec, sel, seeds, paper)) for side, sel in arms.items()]
+    lines = [(side, text) for side, text in lines if text]
+    if len(lines) == 2 and lines[0][1] == lines[1][1]:
+        lines = [("both arms", lines[0][1])]
+    measured = f"{what} = {fmt(v['estimate'])}"
+    if v.get("best_level") is not None:
+        measured = f"best {claim.over} = {v['best_level']}; {measured}"
     return {"id": v["id"], "statement": v["statement"], "source": v["source"], "published": v["published"] or "\u2014",
-            "approx": bool(v["approx"]), "measured": f"{what} = {fmt(v['estimate'])}",
-            "ci": _ci(v["ci_lo"], v["ci_hi"], fmt), "n": v["n"],
-            "unit": "runs" if effect == "value" or v.get("against_metric") else "pairs",
-            "verdict": v["verdict"], "reason": v["reason"], "test": v["test"], "note": v.get("rule") or None}
+            "approx": bool(v["approx"]), "measured": measured, "ci": _ci(v["ci_lo"], v["ci_hi"], fmt),
+            "method": v["method"] or "", "n": v["n"], "verdict": v["verdict"], "reason": v["reason"],
+            "holm": v["verdict_holm"], "p": _p(v["p_value"]), "p_holm": _p(v["p_holm"]), "test": v["test"],
+            "note": v.get("rule") or None, "scale": lines}
+
+
+def _p(p: Any) -> str:
+    return "\u2014" if p is None or not np.isfinite(p) else (f"{p:.2g}" if p >= 0.001 else "<0.001")
 
 
 def _ordered(frame: pd.DataFrame, rec: Any, columns: Sequence[str]) -> pd.DataFrame:
@@ -224,8 +263,8 @@ def _effects(rec: Any, axes: Sequence[str], n_boot: int) -> list[dict[str, Any]]
 def _speed_rows(rec: Any, axis: Any, baseline: Any, others: Sequence[str], n_boot: int) -> list[dict[str, Any]]:
     """Epochs each level needs to reach its same-seed baseline's best validation error (C6).
 
-    One row per (other-axes combination, level): the mean ratio target / baseline epochs over the
-    seeds that got there, its bootstrap CI, and how many seeds got there at all.
+    One row per (other-axes combination, level): the geometric mean of the ratios target / baseline
+    epochs over the seeds that got there, its confidence interval, and how many seeds got there at all.
     """
     curves = rec.curves
     if curves.empty or not ((curves["split"] == "val") & (curves["metric"] == "error")).any():
@@ -240,8 +279,8 @@ def _speed_rows(rec: Any, axis: Any, baseline: Any, others: Sequence[str], n_boo
         for key, group in table.groupby(list(others), sort=False) if others else [((), table)]:
             key = key if isinstance(key, tuple) else (key,)
             ratios = group["ratio"].to_numpy(dtype=float)
-            reached = ratios[np.isfinite(ratios)]
-            est, lo, hi = (stats.bootstrap_ci(reached, n_boot=n_boot) if len(reached) else (np.nan,) * 3)
+            reached = ratios[np.isfinite(ratios) & (ratios > 0)]
+            est, lo, hi, _, _ = stats.effect_interval(reached, np.ones(len(reached)), "ratio", n_boot=n_boot)
             rows.append({"at": ", ".join(f"{a}={stats.axis_label(v)}" for a, v in zip(others, key)) or "\u2014",
                          "level": label, "ratio": fmt(est), "ci": _ci(lo, hi, fmt),
                          "reached": f"{len(reached)} of {len(ratios)}"})

@@ -21,8 +21,20 @@ from ablation.spec.schema import Axis, label
 
 EFFECTS = ("difference", "ratio")
 EXPECTS = ("lower", "higher", "near")
+# What a claim compares, per seed (the unit of replication), before the interval over seeds:
+KINDS = {
+    "level": "the metric of the selected runs (no baseline)",
+    "effect": "compare minus (or over) against, paired by seed and the axes neither fixes",
+    "within": "the metric minus (or over) another metric of the same runs",
+    "separation": "the worst compare arm minus the best against arm (every arm one grid point)",
+    "range": "the largest minus the smallest metric over the levels of one axis",
+    "best": "whether the level of one axis with the best metric lies among given levels",
+    "interaction": "the effect (compare vs against) at one point minus the same effect at another",
+}
 KEYS = ("id", "statement", "source", "published", "approx", "metric", "compare", "against",
-        "against_metric", "where", "effect", "expect", "threshold", "tolerance", "rule")
+        "against_metric", "where", "effect", "expect", "threshold", "tolerance", "rule", "kind", "over",
+        "levels", "best_in", "at", "versus", "allow_untrained")
+SIDES = ("compare", "against")
 _MINUS = "\u2212"
 
 
@@ -45,8 +57,24 @@ class Claim:
     threshold: float | None = None            # value the CI must exclude; None: 0 (difference), 1 (ratio)
     tolerance: float | None = None            # near: |CI - threshold| within tolerance (required there)
     rule: str = ""                            # optional note on the test, shown beside the generated one
+    kind: str = ""                            # one of KINDS; "" = level / effect / within from the fields above
+    over: str = ""                            # range, best: the axis whose levels are compared
+    levels: tuple[str, ...] = ()              # range, best: the labels of `over` taken into account (all if empty)
+    best_in: tuple[str, ...] = ()             # best: the labels among which the best level should lie
+    at: dict[str, str] = field(default_factory=dict)      # interaction: the effect here ...
+    versus: dict[str, str] = field(default_factory=dict)  # ... minus the effect here
+    allow_untrained: tuple[str, ...] = ()     # sides ("compare", "against") whose arms may fail to train because
+                                              # that is the claim (deep sigmoid nets stall, no BN at a high rate)
 
     def __post_init__(self) -> None:
+        if not self.kind:
+            kind = "effect" if self.against is not None else "within" if self.against_metric else "level"
+            object.__setattr__(self, "kind", kind)
+        if self.kind not in KINDS:
+            raise invalid("claim.kind", f"one of {', '.join(KINDS)}", self.kind)
+        object.__setattr__(self, "levels", tuple(self.levels))
+        object.__setattr__(self, "best_in", tuple(self.best_in))
+        object.__setattr__(self, "allow_untrained", tuple(self.allow_untrained))
         if self.effect not in EFFECTS:
             raise invalid("claim.effect", f"one of {', '.join(EFFECTS)}", self.effect)
         if self.expect not in EXPECTS:
@@ -61,11 +89,24 @@ class Claim:
 
     @property
     def has_baseline(self) -> bool:
-        """Whether the claim compares against other runs or another metric (an effect), not a level."""
-        return self.against is not None or bool(self.against_metric)
+        """Whether the claim's statistic is a comparison (difference or ratio), not a level of the metric."""
+        return self.kind in ("effect", "within", "interaction", "separation")
+
+    @property
+    def ratio(self) -> bool:
+        return self.effect == "ratio" and self.kind in ("effect", "within")
+
+    @property
+    def guarded(self) -> bool:
+        """Whether the untrained-arm guard applies: not to metrics measured before training (``*_init``)
+        nor to the divergence indicator, whose claims are about runs that blow up."""
+        return not self.metric.endswith("_init") and self.metric != "diverged"
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as JSON-able data (tuples become lists)."""
+        from ablation.spec.errors import jsonable
+
+        return jsonable(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Claim:
@@ -74,8 +115,10 @@ class Claim:
         if unknown:
             raise invalid("claim", f"keys among {', '.join(KEYS)}", unknown)
         out = {k: val for k, val in d.items() if val is not None or k in ("against", "threshold", "tolerance")}
-        for key in ("compare", "where"):
+        for key in ("compare", "where", "at", "versus"):
             out[key] = dict(out.get(key) or {})
+        for key in ("levels", "best_in", "allow_untrained"):
+            out[key] = tuple(out.get(key) or ())
         if out.get("against") is not None:
             out["against"] = dict(out["against"])
         return cls(**out)
@@ -118,8 +161,15 @@ def _parse_claim(t: dict, path: str, axes: dict[str, Axis], strict: bool) -> Cla
     if against_metric and against is not None:
         raise SpecError(f"{path}.against_metric", "set either against (other runs) or against_metric "
                         "(another metric of the same runs), not both")
-    if effect == "ratio" and against is None and not against_metric:
-        raise SpecError(f"{path}.effect", '"ratio" needs a baseline: set against or against_metric')
+    kind = v.choice(t["kind"], f"{path}.kind", tuple(KINDS)) if "kind" in t else (
+        "effect" if against is not None else "within" if against_metric else "level")
+    if effect == "ratio" and kind not in ("effect", "within"):
+        raise SpecError(f"{path}.effect", '"ratio" needs a baseline of an effect: set against or against_metric')
+    extra = _parse_kind(t, path, kind, axes, strict, compare, against, where)
+    if "allow_untrained" in t:
+        sides = v.items(t["allow_untrained"], f"{path}.allow_untrained", "sides", non_empty=True)
+        extra["allow_untrained"] = tuple(v.choice(x, f"{path}.allow_untrained[{i}]", SIDES)
+                                         for i, x in enumerate(sides))
     threshold = v.real(t["threshold"], f"{path}.threshold", "a finite float") if "threshold" in t else None
     tolerance = t.get("tolerance")
     if expect == "near" and tolerance is None:
@@ -128,7 +178,51 @@ def _parse_claim(t: dict, path: str, axes: dict[str, Axis], strict: bool) -> Cla
         tolerance = v.positive(tolerance, f"{path}.tolerance")
     return Claim(**texts, **notes, expect=expect, approx=v.boolean(t.get("approx", False), f"{path}.approx"),
                  compare=compare, against=against, against_metric=against_metric, where=where, effect=effect,
-                 threshold=threshold, tolerance=tolerance)
+                 threshold=threshold, tolerance=tolerance, kind=kind, **extra)
+
+
+def _parse_kind(t: dict, path: str, kind: str, axes: dict[str, Axis], strict: bool, compare: dict,
+                against: dict | None, where: dict) -> dict[str, Any]:
+    """The keys of the claim kinds beyond level / effect / within, checked against the grid."""
+    extra: dict[str, Any] = {}
+    allowed = {"separation": set(), "range": {"over", "levels"}, "best": {"over", "levels", "best_in"},
+               "interaction": {"at", "versus"}}.get(kind, set())
+    for key in ("over", "levels", "best_in", "at", "versus"):
+        if key in t and key not in allowed:
+            raise SpecError(f"{path}.{key}", f"not a key of a claim of kind {show(kind)}")
+    if kind in ("separation", "interaction") and (not compare or against is None):
+        raise SpecError(f"{path}.against" if compare else f"{path}.compare",
+                        f"a claim of kind {show(kind)} needs both compare and against")
+    if kind in ("range", "best"):
+        v.require(t, path, "over")
+        over = v.text(t["over"], f"{path}.over")
+        if over not in axes:
+            raise invalid(f"{path}.over", f"a grid axis ({', '.join(axes)})", over)
+        if over in compare or over in where or (against and over in against):
+            raise SpecError(f"{path}.over", "axis is already fixed by compare / against / where")
+        extra["over"] = over
+        for key in ("levels", "best_in"):
+            if key not in t:
+                continue
+            labels = [_claim_points({over: x}, f"{path}.{key}", axes, strict)[over]
+                      for x in v.items(t[key], f"{path}.{key}", f"values of {over}", non_empty=True)]
+            extra[key] = tuple(labels)
+        if kind == "best":
+            v.require(t, path, "best_in")
+            outside = [lab for lab in extra["best_in"] if extra.get("levels") and lab not in extra["levels"]]
+            if outside:
+                raise SpecError(f"{path}.best_in", f"values {', '.join(outside)} are not among levels")
+    if kind == "interaction":
+        v.require(t, path, "at", "versus")
+        extra["at"] = _claim_points(t["at"], f"{path}.at", axes, strict)
+        extra["versus"] = _claim_points(t["versus"], f"{path}.versus", axes, strict)
+        if set(extra["at"]) != set(extra["versus"]) or not extra["at"]:
+            raise SpecError(f"{path}.versus", "expected the same axes as at, with other values")
+        clash = set(extra["at"]) & (set(compare) | set(against or {}) | set(where))
+        if clash:
+            raise SpecError(f"{path}.at", f"axis {', '.join(sorted(clash))} is already fixed by compare / against / "
+                            "where")
+    return extra
 
 
 def _claim_points(raw: Any, path: str, axes: dict[str, Axis], strict: bool) -> dict[str, str]:
@@ -164,7 +258,7 @@ def _selection(selector: Mapping[str, Any]) -> str:
 
 def free_axes(claim: Claim, axes: Sequence[str]) -> list[str]:
     """The grid axes a claim leaves free: its pairs are matched on them (and on the seed)."""
-    fixed = set(claim.compare) | set(claim.where) | set(claim.against or {})
+    fixed = set(claim.compare) | set(claim.where) | set(claim.against or {}) | set(claim.at) | {claim.over}
     return [a for a in axes if a not in fixed]
 
 
@@ -176,20 +270,46 @@ def test_text(claim: Claim, axes: Sequence[str] = (), level: float = 0.95) -> st
     """
     c = coerce(claim)
     pct = f"{level * 100:g}%"
-    term = f"{c.metric}({_selection(c.compare)})" if c.compare else c.metric
+    m = c.metric
+    term = f"{m}({_selection(c.compare)})" if c.compare else m
     op = f" {_MINUS} " if c.effect == "difference" else " / "
-    if c.against is not None:
-        text = f"{term}{op}{c.metric}({_selection(c.against)})"
-    elif c.against_metric:
-        text = f"{term}{op}{c.against_metric} of the same run, over seeds"
+    per_seed = "per seed"
+    if c.kind == "effect":
+        text = f"{term}{op}{m}({_selection(c.against)})"
+        if c.ratio:
+            text = f"geometric mean of {text}"
+    elif c.kind == "within":
+        text = f"{term}{op}{c.against_metric} of the same run"
+        if c.ratio:
+            text = f"geometric mean of {text}"
+    elif c.kind == "separation":
+        text = (f"max over arms of {term} {_MINUS} min over arms of {m}({_selection(c.against)}) "
+                f"(arms: the grid points, {per_seed})")
+    elif c.kind == "range":
+        levels = f" in {{{', '.join(c.levels)}}}" if c.levels else ""
+        text = f"max {_MINUS} min over {c.over}{levels} of {term} ({per_seed})"
+    elif c.kind == "best":
+        levels = f" in {{{', '.join(c.levels)}}}" if c.levels else ""
+        best = "lowest" if c.expect == "lower" else "highest"
+        text = (f"{term} of each {c.over}{levels} outside {{{', '.join(c.best_in)}}} {_MINUS} the {best} one inside, "
+                f"paired by seed")
+        where = f" at {_selection(c.where)}" if c.where else ""
+        return (f"the {best} {m} of {c.over} lies in {{{', '.join(c.best_in)}}}{where}: {text}: each {pct} CI over "
+                f"seeds must lie on the worse side of 0")
+    elif c.kind == "interaction":
+        effect = f"[{term} {_MINUS} {m}({_selection(c.against)})]"
+        text = f"{effect} at {_selection(c.at)} {_MINUS} the same at {_selection(c.versus)}, paired by seed"
     else:
         text = f"mean {term} over seeds"
     if c.where:
         text += f" at {_selection(c.where)}"
-    if c.against is not None:
+    if c.kind in ("effect", "separation", "interaction", "range"):
         free = free_axes(c, axes)
-        text += ", paired by seed" + (f" within {', '.join(free)}" if free else "")
+        if c.kind == "effect":
+            text += ", paired by seed" + (f" within {', '.join(free)}" if free else "")
+        elif free and c.kind != "separation":
+            text += f", averaged over {', '.join(free)} within each seed"
     thr = _num(c.threshold)
     criterion = {"lower": f"below {thr}", "higher": f"above {thr}",
                  "near": f"within {thr} \u00b1 {_num(c.tolerance)}"}[c.expect]
-    return f"{text}: {pct} CI must lie {criterion}"
+    return f"{text}: {pct} CI over seeds must lie {criterion}"

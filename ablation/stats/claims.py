@@ -1,4 +1,29 @@
-"""Claim verdicts: select the runs a claim names, pair them by seed, and decide from the interval."""
+"""Claim verdicts: one value per seed, an interval over seeds, and rules that refuse to over-claim.
+
+For each claim (``ablation.spec.Claim``) the runs it names are reduced to **one value per seed**
+(the unit of replication; runs that share a seed are correlated, so grid points the claim leaves
+free are averaged within the seed first): the metric (kind ``level``), a paired difference or log
+ratio (``effect``, ``within``), the worst compare arm minus the best against arm (``separation``),
+the spread over an axis (``range``), the margins of the levels outside a window over the best one
+inside (``best``), or a difference of effects (``interaction``); see ``spec.claims.KINDS``.
+
+The verdict, in this order of precedence:
+
+1. ``cannot be tested``: the metric or an axis does not exist, or no run completed.
+2. ``arm did not train``: a grid point the claim compares has a mean test error within
+   ``CHANCE_MARGIN`` of chance (1 - 1/classes) or a training error (a clean pass over its
+   training set) of at least ``TRAIN_FRACTION`` of chance; the verdict names the point and its
+   errors. Claims about the metric at initialization (``*_init``) or about divergence are exempt,
+   and a claim may allow one side not to train when that is what it says (``allow_untrained``).
+3. ``too few seeds``: fewer than ``MIN_SEEDS`` per-seed values; the numbers are still shown.
+4. From the interval over seeds (Student's t below 30 seeds; ``stats.intervals``):
+   ``lower``: supported when it lies below the threshold, not supported when above;
+   ``higher``: the reverse; ``near``: supported when it lies inside threshold ± tolerance, not
+   supported when wholly outside; ``inconclusive`` otherwise.
+
+Each verdict also carries a p-value (one-sided t test, or two one-sided tests for ``near``) so that
+:func:`claim_verdicts` can give Holm-adjusted verdicts for the several claims of one study.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +33,123 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ablation.spec import EXPECTS, Claim, claims as claim_spec, test_text
-from ablation.stats.frames import axes_from_points, check_choice, pair, select, usable
-from ablation.stats.intervals import LEVEL, N_BOOT, bootstrap_ci, effect_stat
+from ablation.spec import EXPECTS, Claim, test_text
+from ablation.spec import claims as claim_spec
+from ablation.stats.curves import epochs_to_reach
+from ablation.stats.frames import axes_from_points, axis_label, check_choice, matches, row_keys, select, usable
+from ablation.stats.intervals import LEVEL, N_BOOT, holm, mean_interval, one_sided_p, tost_p
 from ablation.stats.tables import evaluation_metrics
 
-MIN_PAIRS = 2
+MIN_SEEDS = 5            # fewer per-seed values than this: "too few seeds", never a verdict
+CHANCE_MARGIN = 0.05     # an arm whose mean test error is within 5 points of chance did not train ...
+TRAIN_FRACTION = 0.8     # ... nor one whose training error is at least 80% of chance
+DEFAULT_CLASSES = 10     # chance when the records do not say how many classes there are
+VERDICTS = ("supported", "not supported", "inconclusive", "too few seeds", "arm did not train", "cannot be tested")
+DEFINITIVE = ("supported", "not supported")
+DERIVED_METRICS = {
+    "epochs_to_baseline_best": "epochs the compare run needs to reach its same-seed against run's best validation "
+                               "error (Srivastava et al. 2014, section 11); a run that never gets there counts "
+                               "as its last epoch + 1 (censored)",
+}
 _MINUS = "\u2212"
+
+
+# --------------------------------------------------------------------------- verdicts of a study
+
+def claim_verdicts(claims: Sequence[Any], trials: pd.DataFrame, *, evaluations: pd.DataFrame | None = None,
+                   curves: pd.DataFrame | None = None, axes: Sequence[str] | None = None, level: float = LEVEL,
+                   n_boot: int = N_BOOT, seed: int = 0) -> list[dict[str, Any]]:
+    """Every claim's verdict, plus Holm-adjusted p-values and verdicts over the study's claims.
+
+    The family is the claims with a p-value (those that reached an interval); each adjusted
+    verdict keeps the raw one when the adjusted p-value is below ``1 - level`` and is
+    ``inconclusive`` otherwise.
+    """
+    out = []
+    for claim in claims:
+        try:
+            out.append(claim_verdict(claim, trials, evaluations=evaluations, curves=curves, axes=axes, level=level,
+                                     n_boot=n_boot, seed=seed))
+        except ValueError as exc:
+            out.append(_untestable(claim_spec.coerce(claim), axes or [], level, f"cannot be tested: {exc}"))
+    adjusted = holm([v["p_value"] if v["verdict"] in DEFINITIVE + ("inconclusive",) else np.nan for v in out])
+    for v, p in zip(out, adjusted):
+        v["p_holm"] = p
+        if v["verdict"] in DEFINITIVE:
+            v["verdict_holm"] = v["verdict"] if np.isfinite(p) and p < 1 - level else "inconclusive"
+        else:
+            v["verdict_holm"] = v["verdict"]
+    return out
+
+
+def claim_verdict(claim: Any, trials: pd.DataFrame, *, evaluations: pd.DataFrame | None = None,
+                  curves: pd.DataFrame | None = None, axes: Sequence[str] | None = None, level: float = LEVEL,
+                  n_boot: int = N_BOOT, seed: int = 0) -> dict[str, Any]:
+    """Test one claim of a study against the runs (see the module docstring for the rules).
+
+    Args:
+        claim: a ``spec.Claim`` (or a mapping with its fields).
+        trials: ``records.trials``.
+        evaluations: ``records.evaluations``; needed when the metric is an evaluation column such as
+            ``"test_error@mc_dropout:k=50"`` (see :func:`~ablation.stats.tables.evaluation_metrics`).
+        curves: ``records.curves``; needed for ``epochs_to_baseline_best``.
+        axes: all grid axes (``records.axes``); default: read off the ``point`` labels.
+        level, n_boot, seed: the confidence level, and the bootstrap's resamples and seed (20+ seeds).
+
+    Returns:
+        A dict: the claim's fields, ``test`` (the test in words), ``method``, ``level``, ``n``
+        (per-seed values), ``values`` (them), ``estimate``, ``ci_lo``, ``ci_hi``, ``p_value``,
+        ``mean_treatment``, ``mean_baseline``, ``arms`` (grid points compared), ``guard`` (why an
+        arm did not train, if one did), ``best_level`` (kind best), ``verdict`` and ``reason``.
+
+    Raises:
+        ValueError: the metric or an axis the claim names is not in the records.
+    """
+    c = claim_spec.coerce(claim)
+    frame = _claim_frame(c, trials, evaluations, curves)
+    axes = [a for a in (axes if axes is not None else axes_from_points(trials)) if a in frame.columns]
+    free = claim_spec.free_axes(c, axes)
+    rows = select(frame, c.where)
+    out = {**c.to_dict(), "test": test_text(c, axes, level), "level": level, "method": "", "n": 0, "values": [],
+           "estimate": np.nan, "ci_lo": np.nan, "ci_hi": np.nan, "p_value": np.nan, "mean_treatment": np.nan,
+           "mean_baseline": np.nan, "arms": [], "guard": [], "best_level": None, "verdict": "", "reason": ""}
+    completed = rows["status"].astype(str) == "completed" if "status" in rows.columns else pd.Series(True, rows.index)
+    if not completed.any():
+        out.update(verdict="cannot be tested", reason="no trial completed")
+        return out
+    values, info = _per_seed(c, rows, free, frame, curves)
+    out.update(info)
+    out["guard"] = _guard(c, rows, free, frame) if c.guarded else []
+    out["values"] = [float(x) for x in values.to_numpy()]
+    out["n"] = len(values)
+    if c.kind == "best":
+        return _decide_best(c, out, info.pop("margins"), level, n_boot, seed)
+    if len(values) >= 2:
+        iv = mean_interval(values.to_numpy(), level, n_boot=n_boot, seed=seed)
+        est, lo, hi = (np.exp(iv.estimate), np.exp(iv.lo), np.exp(iv.hi)) if c.ratio else (iv.estimate, iv.lo, iv.hi)
+        out.update(method=iv.method, estimate=est, ci_lo=lo, ci_hi=hi, p_value=_p_value(c, values.to_numpy()))
+    elif len(values) == 1:
+        out["estimate"] = float(np.exp(values.iloc[0]) if c.ratio else values.iloc[0])
+    out["verdict"], out["reason"] = _verdict(c, out)
+    return out
+
+
+def _verdict(c: Claim, out: dict[str, Any]) -> tuple[str, str]:
+    if out["guard"]:
+        return "arm did not train", "; ".join(out["guard"])
+    if out["n"] == 0:
+        return "cannot be tested", "no seed has every run the claim compares"
+    if out["n"] < MIN_SEEDS:
+        return "too few seeds", f"{out['n']} seed{'s' if out['n'] != 1 else ''} with every run the claim compares " \
+                                f"(a verdict needs {MIN_SEEDS})"
+    return decide(c.expect, out["ci_lo"], out["ci_hi"], c.threshold, c.tolerance)
+
+
+def _untestable(c: Claim, axes: Sequence[str], level: float, reason: str) -> dict[str, Any]:
+    return {**c.to_dict(), "test": test_text(c, axes, level), "level": level, "method": "", "n": 0, "values": [],
+            "estimate": np.nan, "ci_lo": np.nan, "ci_hi": np.nan, "p_value": np.nan, "mean_treatment": np.nan,
+            "mean_baseline": np.nan, "arms": [], "guard": [], "best_level": None, "verdict": "cannot be tested",
+            "reason": reason}
 
 
 def decide(expect: str, lo: float, hi: float, threshold: float, tolerance: float | None = None) -> tuple[str, str]:
@@ -53,85 +188,259 @@ def _num(value: Any) -> str:
     return f"{value:.4g}".replace("-", _MINUS) if isinstance(value, (float, int, np.number)) else str(value)
 
 
-def claim_verdict(claim: Any, trials: pd.DataFrame, *, evaluations: pd.DataFrame | None = None,
-                  axes: Sequence[str] | None = None, level: float = LEVEL, n_boot: int = N_BOOT,
-                  seed: int = 0) -> dict[str, Any]:
-    """Test one claim of a study against the trials and give the verdict.
+def _p_value(c: Claim, values: np.ndarray) -> float:
+    """One-sided t test (lower / higher) or TOST (near) of the per-seed values against the threshold."""
+    thr, tol = c.threshold, c.tolerance
+    if c.ratio:  # the values are log ratios
+        if c.expect == "near":
+            return tost_p(values, np.log(max(thr - tol, 1e-300)), np.log(thr + tol))
+        thr = np.log(thr)
+    if c.expect == "near":
+        return tost_p(values, thr - tol, thr + tol)
+    return one_sided_p(values, thr, "less" if c.expect == "lower" else "greater")
 
-    Rows are selected by ``where`` and then ``compare`` (treatment) / ``against`` (baseline);
-    treatment and baseline runs are paired by seed and by every grid axis that none of
-    ``compare`` / ``against`` / ``where`` fixes (an axis fixed on one side only is averaged over
-    on the other side within each pair). The effect (``difference``: mean of treatment minus
-    baseline over the pairs; ``ratio``: ratio of their means) gets a bootstrap CI over the pairs,
-    which :func:`decide` turns into a verdict. Without ``against`` the mean metric over the
-    selected runs is tested. Fewer than 2 pairs (or runs) gives "inconclusive".
 
-    Args:
-        claim: a ``spec`` claim (or a mapping with the same keys).
-        trials: ``records.trials``.
-        evaluations: ``records.evaluations``; needed when the claim's metric is an evaluation
-            column such as ``"test_error@mc_dropout:k=50"`` (see :func:`evaluation_metrics`).
-        axes: all grid axes (``records.axes``); default: read off the ``point`` labels.
-        level, n_boot, seed: see :func:`bootstrap_ci`.
+# --------------------------------------------------------------------------- one value per seed
 
-    Returns:
-        A dict: the claim's fields, ``test`` (the test in words, ``spec.test_text``),
-        ``estimate``, ``ci_lo``, ``ci_hi``, ``level``,
-        ``n`` (pairs, or runs without ``against``), ``n_treatment``, ``n_baseline``,
-        ``mean_treatment``, ``mean_baseline``, ``verdict`` and ``reason``.
-    """
-    c = claim_spec.coerce(claim)
-    frame = _claim_frame(c, trials, evaluations)
-    axes = [a for a in (axes if axes is not None else axes_from_points(trials)) if a in frame.columns]
-    rows = select(frame[usable(frame, c.metric)], c.where)
-    treat = select(rows, c.compare)
-    base = select(rows, c.against) if c.against is not None else None
-    within = bool(c.against_metric)
-    if within:  # two metrics of the same runs: each run is its own pair
+def _seed_means(frame: pd.DataFrame, column: str) -> pd.Series:
+    """The mean of ``column`` per seed (averaging the grid points a claim leaves free)."""
+    return pd.to_numeric(frame[column], errors="coerce").astype(float).groupby(frame["seed"]).mean().dropna()
+
+
+def _points(frame: pd.DataFrame, free: Sequence[str]) -> pd.Series:
+    return row_keys(frame, free)
+
+
+def _paired(treat: pd.DataFrame, base: pd.DataFrame, free: Sequence[str], metric: str, ratio: bool) -> pd.DataFrame:
+    """Treatment and baseline runs matched by seed and the free axes; the per-pair effect in column ``v``."""
+    keep = [*free, "seed"]
+    t = treat[keep + [metric]].assign(_key=row_keys(treat, free).to_numpy())
+    b = base[keep + [metric]].assign(_key=row_keys(base, free).to_numpy())
+    t = t.groupby(["_key", "seed"], as_index=False)[metric].mean()
+    b = b.groupby(["_key", "seed"], as_index=False)[metric].mean()
+    pairs = t.merge(b, on=["_key", "seed"], suffixes=("_t", "_b"))
+    x, y = pairs[f"{metric}_t"].astype(float), pairs[f"{metric}_b"].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pairs["v"] = np.log(x / y) if ratio else x - y
+    pairs = pairs[np.isfinite(pairs["v"])]
+    return pairs.rename(columns={f"{metric}_t": "t", f"{metric}_b": "b"})
+
+
+def _per_seed(c: Claim, rows: pd.DataFrame, free: list[str], frame: pd.DataFrame,
+              curves: pd.DataFrame | None) -> tuple[pd.Series, dict[str, Any]]:
+    """The claim's statistic for each seed, and what the report shows beside it."""
+    m = c.metric
+    ok = rows[usable(rows, m)]
+    info: dict[str, Any] = {}
+    if c.kind == "level":
+        treat = select(ok, c.compare)
+        info.update(mean_treatment=_mean(treat, m), arms=_arm_labels(treat, free))
+        return _seed_means(treat, m), info
+    if c.kind == "within":
+        treat = select(ok, c.compare)
         treat = treat[usable(treat, c.against_metric)]
-        sample = treat[[c.metric, c.against_metric]].apply(pd.to_numeric).to_numpy(dtype=float)
-    elif base is None:
-        sample = pd.to_numeric(treat[c.metric]).to_numpy(dtype=float)
-    else:
-        pairs = pair(treat, base, [*claim_spec.free_axes(c, axes), "seed"], c.metric)
-        sample = pairs[["treatment", "baseline"]].to_numpy()
-    out = {**c.to_dict(), "test": test_text(c, axes, level), "level": level,
-           "n": int(sample.shape[0]), "n_treatment": len(treat), "n_baseline": None if base is None else len(base),
-           "mean_treatment": _mean(treat, c.metric),
-           "mean_baseline": (_mean(treat, c.against_metric) if within else
-                             None if base is None else _mean(base, c.metric)),
-           "estimate": np.nan, "ci_lo": np.nan, "ci_hi": np.nan}
-    if sample.shape[0] < MIN_PAIRS:
-        what = "runs" if base is None or within else "seed-matched pairs"
-        out.update(verdict="inconclusive", reason=f"too few completed {what}: {sample.shape[0]} (need {MIN_PAIRS})")
+        x, y = (pd.to_numeric(treat[col], errors="coerce").astype(float) for col in (m, c.against_metric))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = np.log(x / y) if c.ratio else x - y
+        info.update(mean_treatment=float(x.mean()), mean_baseline=float(y.mean()), arms=_arm_labels(treat, free))
+        per = treat.assign(_v=v)
+        return _seed_means(per[np.isfinite(per["_v"])], "_v"), info
+    if c.kind == "effect":
+        treat, base = select(ok, c.compare), select(ok, c.against)
+        if m in DERIVED_METRICS:
+            pairs = _epochs_to_baseline_best(c, rows, free, curves)
+        else:
+            pairs = _paired(treat, base, free, m, c.ratio)
+        info.update(mean_treatment=float(pairs["t"].mean()) if len(pairs) else np.nan,
+                    mean_baseline=float(pairs["b"].mean()) if len(pairs) else np.nan,
+                    arms=_arm_labels(treat, free) + _arm_labels(base, free))
+        return pairs.groupby("seed")["v"].mean(), info
+    if c.kind == "separation":
+        treat, base = select(ok, c.compare), select(ok, c.against)
+        worst = _extreme_by_seed(treat, free, m, "max" if c.expect != "higher" else "min")
+        best = _extreme_by_seed(base, free, m, "min" if c.expect != "higher" else "max")
+        v = (worst - best).dropna()
+        info.update(mean_treatment=_mean(treat, m), mean_baseline=_mean(base, m),
+                    arms=_arm_labels(treat, free) + _arm_labels(base, free))
+        return v, info
+    if c.kind == "range":
+        sel = _levels(select(ok, c.compare), c)
+        others = [a for a in free if a != c.over]
+        spread = sel.groupby([*others, "seed"] if others else ["seed"], dropna=False)[m].agg(
+            lambda s: s.max() - s.min() if len(s) == _n_levels(sel, c) else np.nan)
+        spread = spread.dropna().reset_index()
+        info.update(arms=_arm_labels(sel, free))
+        return spread.groupby("seed")[m].mean(), info
+    if c.kind == "best":
+        return _best_margins(c, ok, free, info)
+    # interaction
+    at, versus = select(ok, c.at), select(ok, c.versus)
+    e_at = _paired(select(at, c.compare), select(at, c.against), free, m, False)
+    e_vs = _paired(select(versus, c.compare), select(versus, c.against), free, m, False)
+    both = e_at.merge(e_vs, on=["_key", "seed"], suffixes=("_at", "_vs"))
+    both["d"] = both["v_at"] - both["v_vs"]
+    info.update(mean_treatment=float(e_at["v"].mean()) if len(e_at) else np.nan,
+                mean_baseline=float(e_vs["v"].mean()) if len(e_vs) else np.nan,
+                arms=_arm_labels(pd.concat([at, versus]), free))
+    return both.groupby("seed")["d"].mean(), info
+
+
+def _levels(frame: pd.DataFrame, c: Claim) -> pd.DataFrame:
+    """Rows of the claim's ``levels`` of ``over`` (all of them when none are given)."""
+    if not c.levels:
+        return frame
+    mask = pd.Series(False, index=frame.index)
+    for lab in c.levels:
+        mask |= matches(frame[c.over], lab)
+    return frame[mask]
+
+
+def _n_levels(frame: pd.DataFrame, c: Claim) -> int:
+    return len(c.levels) if c.levels else int(frame[c.over].map(str).nunique())
+
+
+def _extreme_by_seed(frame: pd.DataFrame, free: Sequence[str], metric: str, how: str) -> pd.Series:
+    """Per seed, the max / min over arms (grid points) of the metric; NaN unless every arm has the seed."""
+    arms = frame.assign(_arm=row_keys(frame, free).to_numpy())
+    table = arms.pivot_table(index="seed", columns="_arm", values=metric, aggfunc="mean")
+    complete = table.dropna()
+    return complete.max(axis=1) if how == "max" else complete.min(axis=1)
+
+
+def _best_margins(c: Claim, ok: pd.DataFrame, free: list[str], info: dict[str, Any]) -> tuple[pd.Series, dict]:
+    """Per level outside ``best_in``: per seed, how much worse it is than the best level inside."""
+    sel = _levels(select(ok, c.compare), c)
+    others = [a for a in free if a != c.over]
+    sel = sel.assign(_lab=sel[c.over].map(axis_label))
+    table = sel.pivot_table(index=[*others, "seed"] if others else ["seed"], columns="_lab", values=c.metric,
+                            aggfunc="mean").dropna()
+    inside = [lab for lab in c.best_in if lab in table.columns]
+    outside = [lab for lab in table.columns if lab not in c.best_in]
+    sign = 1.0 if c.expect != "higher" else -1.0
+    best_inside = table[inside].min(axis=1) if sign > 0 else table[inside].max(axis=1)
+    margins = {lab: (sign * (table[lab] - best_inside)).groupby(level="seed").mean() for lab in outside}
+    means = table.mean()
+    info.update(best_level=str(means.idxmin() if sign > 0 else means.idxmax()) if len(means) else None,
+                margins=margins, arms=_arm_labels(sel, free))
+    smallest = min(margins.values(), key=lambda s: s.mean()) if margins else pd.Series(dtype=float)
+    return smallest, info
+
+
+def _decide_best(c: Claim, out: dict[str, Any], margins: dict[str, pd.Series], level: float, n_boot: int,
+                 seed: int) -> dict[str, Any]:
+    """Supported when every outside level is worse than the best inside one (each interval above 0:
+    an intersection-union test, so no correction is needed); not supported when one is better."""
+    ivs = {lab: mean_interval(v.to_numpy(), level, n_boot=n_boot, seed=seed) for lab, v in margins.items() if len(v) >= 2}
+    out["n"] = min((len(v) for v in margins.values()), default=0)
+    if not ivs:
+        out["verdict"], out["reason"] = _verdict(c, out)
         return out
-    stat = effect_stat(c.effect) if c.has_baseline else np.mean
-    est, lo, hi = bootstrap_ci(sample, stat, level, n_boot, seed)
-    verdict, reason = decide(c.expect, lo, hi, c.threshold, c.tolerance)
-    out.update(estimate=est, ci_lo=lo, ci_hi=hi, verdict=verdict, reason=reason)
+    worst = min(ivs, key=lambda lab: ivs[lab].lo)
+    iv = ivs[worst]
+    out.update(method=iv.method, estimate=iv.estimate, ci_lo=iv.lo, ci_hi=iv.hi,
+               p_value=max(one_sided_p(margins[lab].to_numpy(), 0.0, "greater") for lab in ivs),
+               margins={lab: [ivs[lab].estimate, ivs[lab].lo, ivs[lab].hi] for lab in ivs})
+    if out["guard"] or out["n"] < MIN_SEEDS:
+        out["verdict"], out["reason"] = _verdict(c, out)
+    elif all(v.lo > 0 for v in ivs.values()):
+        out["verdict"], out["reason"] = "supported", f"every level outside is worse (smallest margin: {c.over}={worst})"
+    elif any(v.hi < 0 for v in ivs.values()):
+        better = [lab for lab, v in ivs.items() if v.hi < 0]
+        out["verdict"], out["reason"] = "not supported", f"{c.over}={', '.join(better)} is better than every level inside"
+    else:
+        out["verdict"], out["reason"] = "inconclusive", f"the CI of the margin of {c.over}={worst} contains 0"
     return out
 
 
+def _epochs_to_baseline_best(c: Claim, rows: pd.DataFrame, free: list[str], curves: pd.DataFrame | None) -> pd.DataFrame:
+    """Per pair: epochs the compare run needs to reach the against run's best validation error (``t``),
+    the epochs the against run needed (``b``), and the log ratio or difference (``v``)."""
+    if curves is None or curves.empty:
+        raise ValueError("claim metric 'epochs_to_baseline_best' needs the learning curves (records.curves)")
+    keep = set(rows["trial_id"])
+    cur = curves[curves["trial_id"].isin(keep)]
+    table = epochs_to_reach(cur, c.compare, c.against, within=free)
+    if table.empty:
+        return pd.DataFrame(columns=["seed", "t", "b", "v"])
+    last = rows.set_index("trial_id")["epochs_run"]
+    reached = table["target_epochs"].astype(float)
+    censored = table["trial_id"].map(last).astype(float) + 1.0
+    t = reached.where(np.isfinite(reached), censored)
+    b = table["baseline_epochs"].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.log(t / b) if c.ratio else t - b
+    out = pd.DataFrame({"seed": table["seed"], "t": t, "b": b, "v": v})
+    return out[np.isfinite(out["v"])]
+
+
+# --------------------------------------------------------------------------- the untrained-arm guard
+
+def chance_error(trials: pd.DataFrame) -> float:
+    """The error rate of guessing: 1 - 1/classes (``num_classes`` of the records, else 10)."""
+    k = pd.to_numeric(trials.get("num_classes", pd.Series(dtype=float)), errors="coerce").dropna()
+    classes = int(k.iloc[0]) if len(k) else DEFAULT_CLASSES
+    return 1.0 - 1.0 / classes
+
+
+def _guard(c: Claim, rows: pd.DataFrame, free: list[str], frame: pd.DataFrame) -> list[str]:
+    """The compared grid points that did not train (see the module docstring), in words."""
+    if "test_error" not in frame.columns:
+        return []
+    chance = chance_error(frame)
+    done = rows[rows["status"].astype(str) == "completed"] if "status" in rows.columns else rows
+    sides = {"compare": select(done, c.compare)}
+    if c.against is not None:
+        sides["against"] = select(done, c.against)
+    if c.kind in ("range", "best"):
+        sides = {"compare": _levels(select(done, c.compare), c)}
+    if c.kind == "interaction":
+        sides = {side: pd.concat([select(select(done, c.at), sel), select(select(done, c.versus), sel)])
+                 for side, sel in (("compare", c.compare), ("against", c.against))}
+    problems = []
+    for side, arm_rows in sides.items():
+        if side in c.allow_untrained or arm_rows.empty:
+            continue
+        for point, arm in arm_rows.groupby("point", sort=False):
+            test = pd.to_numeric(arm["test_error"], errors="coerce").mean()
+            train = pd.to_numeric(arm["train_error"], errors="coerce").mean() if "train_error" in arm else np.nan
+            if (np.isfinite(test) and test >= chance - CHANCE_MARGIN) or \
+                    (np.isfinite(train) and train >= TRAIN_FRACTION * chance):
+                problems.append(f"{point}: test error {test:.1%}, training error {train:.1%} (chance {chance:.0%})")
+    return problems
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _arm_labels(frame: pd.DataFrame, free: Sequence[str]) -> list[str]:
+    return list(pd.unique(frame["point"].astype(str))) if "point" in frame.columns else []
+
+
 def _mean(frame: pd.DataFrame, metric: str) -> float:
-    return float(pd.to_numeric(frame[metric]).mean()) if len(frame) else float("nan")
+    return float(pd.to_numeric(frame[metric], errors="coerce").mean()) if len(frame) else float("nan")
 
 
-def _claim_frame(c: Claim, trials: pd.DataFrame, evaluations: pd.DataFrame | None) -> pd.DataFrame:
+def _claim_frame(c: Claim, trials: pd.DataFrame, evaluations: pd.DataFrame | None,
+                 curves: pd.DataFrame | None) -> pd.DataFrame:
     """The trials, joined with the evaluation columns when the claim's metric is one of them."""
-    f = {**c.to_dict(), "compare": c.compare, "against": c.against, "where": c.where}
     frame = trials.reset_index(drop=True)
-    wanted = [m for m in (f["metric"], f["against_metric"]) if m]
-    if any(m not in trials.columns for m in wanted) and evaluations is not None and len(evaluations):
+    if "status" in frame.columns and "diverged" not in frame.columns:
+        status = frame["status"].astype(str)
+        frame["diverged"] = np.where(status.isin(["completed", "diverged"]), (status == "diverged").astype(float),
+                                     np.nan)
+    wanted = [m for m in (c.metric, c.against_metric) if m and m not in DERIVED_METRICS]
+    if any(m not in frame.columns for m in wanted) and evaluations is not None and len(evaluations):
         frame = frame.merge(evaluation_metrics(evaluations), on="trial_id", how="left")
-    for key, m in (("metric", f["metric"]), ("against_metric", f["against_metric"])):
-        if m and m not in frame.columns:
-            raise ValueError(f"Invalid value for argument 'claim.{key}': expected a column of the trials or an "
-                             f"evaluation column (claim {f['id']!r}); available: {sorted(map(str, frame.columns))}. "
-                             f"Received: {key}={m!r}")
-    for part in ("compare", "against", "where"):
-        missing = [k for k in (f[part] or {}) if k not in frame.columns]
+    for key, m in (("metric", c.metric), ("against_metric", c.against_metric)):
+        if m and m not in frame.columns and m not in DERIVED_METRICS:
+            raise ValueError(f"Invalid value for argument 'claim.{key}': expected a column of the trials, an "
+                             f"evaluation column or one of {', '.join(DERIVED_METRICS)} (claim {c.id!r}); available: "
+                             f"{', '.join(sorted(map(str, frame.columns)))}. Received: {key}={m!r}")
+    if c.metric in DERIVED_METRICS:
+        frame[c.metric] = 0.0  # computed per pair from the curves; the column only marks usable rows
+    for part, names in (("compare", c.compare), ("against", c.against or {}), ("where", c.where), ("at", c.at),
+                        ("versus", c.versus), ("over", {c.over: 0} if c.over else {})):
+        missing = [k for k in names if k not in frame.columns]
         if missing:
             raise ValueError(f"Invalid value for argument 'claim.{part}': expected grid axes that are columns of "
-                             f"the trials (claim {f['id']!r}). Received: {missing}")
+                             f"the trials (claim {c.id!r}). Received: {missing}")
     return frame
-

@@ -30,11 +30,13 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
 
 
 def usable(frame: pd.DataFrame, metric: str) -> pd.Series:
-    """Rows that enter estimates: completed status and a finite metric."""
+    """Rows that enter estimates: completed status and a finite metric (for the ``diverged``
+    indicator: every trial that finished training, completed or diverged)."""
     values = pd.to_numeric(frame[metric], errors="coerce").astype(float)
     ok = pd.Series(np.isfinite(values.to_numpy()), index=frame.index)
     if "status" in frame.columns:
-        ok &= frame["status"].astype(str) == "completed"
+        finished = ("completed", "diverged") if metric == "diverged" else ("completed",)
+        ok &= frame["status"].astype(str).isin(finished)
     return ok
 
 

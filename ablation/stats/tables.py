@@ -18,23 +18,24 @@ import pandas as pd
 from ablation.spec import EFFECTS
 from ablation.stats.frames import (axes_from_points, check_choice, groups, matches, pair, require_columns,
                                    row_keys, usable)
-from ablation.stats.intervals import LEVEL, N_BOOT, bootstrap_ci, effect_stat
+from ablation.stats.intervals import LEVEL, N_BOOT, effect_values, mean_interval
 
 
 def summarize(trials: pd.DataFrame, by: Sequence[str], metric: str = "test_error", *, level: float = LEVEL,
               n_boot: int = N_BOOT, seed: int = 0, sort: bool = False) -> pd.DataFrame:
-    """Per-group mean of a metric with its bootstrap CI across seeds, and the status counts.
+    """Per-group mean of a metric with its confidence interval across seeds, and the status counts.
 
     Args:
         trials: long-form frame, e.g. ``records.trials`` (any frame with ``by`` and ``metric``).
         by: grouping columns (the grid axes for the results table); ``[]`` = one group.
         metric: the column to average.
-        level, n_boot, seed: see :func:`bootstrap_ci`.
+        level, n_boot, seed: see :func:`~ablation.stats.intervals.mean_interval` (t interval below 30
+            values, percentile bootstrap from there).
         sort: sort groups by their keys; default keeps the order of first appearance.
 
     Returns:
         One row per group: the ``by`` columns, ``n`` (completed rows with a finite metric),
-        ``mean``, ``ci_lo``, ``ci_hi`` (nan when ``n`` < 2; all nan when ``n`` == 0),
+        ``mean``, ``ci_lo``, ``ci_hi`` (nan when ``n`` < 2; all nan when ``n`` == 0), ``method``,
         ``n_failed``, ``n_diverged`` and ``n_trials`` (all rows of the group).
     """
     by = list(by)
@@ -46,11 +47,13 @@ def summarize(trials: pd.DataFrame, by: Sequence[str], metric: str = "test_error
     rows = []
     for values, group in groups(trials, by):
         sample = pd.to_numeric(group.loc[ok[group.index], metric]).to_numpy(dtype=float)
-        est = bootstrap_ci(sample, level=level, n_boot=n_boot, seed=seed) if sample.size else (np.nan,) * 3
-        rows.append({**values, "n": int(sample.size), "mean": est[0], "ci_lo": est[1], "ci_hi": est[2],
-                     "n_failed": int((status[group.index] == "failed").sum()),
+        iv = mean_interval(sample, level, n_boot=n_boot, seed=seed) if sample.size else None
+        rows.append({**values, "n": int(sample.size), "mean": iv.estimate if iv else np.nan,
+                     "ci_lo": iv.lo if iv else np.nan, "ci_hi": iv.hi if iv else np.nan,
+                     "method": iv.method if iv else "", "n_failed": int((status[group.index] == "failed").sum()),
                      "n_diverged": int((status[group.index] == "diverged").sum()), "n_trials": len(group)})
-    out = pd.DataFrame(rows, columns=[*by, "n", "mean", "ci_lo", "ci_hi", "n_failed", "n_diverged", "n_trials"])
+    out = pd.DataFrame(rows, columns=[*by, "n", "mean", "ci_lo", "ci_hi", "method", "n_failed", "n_diverged",
+                                      "n_trials"])
     return out.sort_values(by, kind="stable", ignore_index=True) if sort and by else out
 
 
@@ -60,8 +63,10 @@ def paired_deltas(trials: pd.DataFrame, axis: str, baseline: Any = None, metric:
     """Same-seed effect of each level of ``axis`` against its baseline level, per other-axes point.
 
     Within every combination of the other grid axes, each run at a level is paired with the run
-    at the baseline level that has the same seed; the effect and its bootstrap CI are computed
-    over those pairs (resampling pairs).
+    at the baseline level that has the same seed; the effect and its confidence interval are
+    computed over those pairs (one per seed): for ``"difference"`` the mean paired difference, for
+    ``"ratio"`` the geometric mean of the paired ratios (an interval on the mean log ratio,
+    exponentiated).
 
     Args:
         trials: ``records.trials`` (columns: the axes, ``seed``, ``status``, ``metric``).
@@ -69,13 +74,14 @@ def paired_deltas(trials: pd.DataFrame, axis: str, baseline: Any = None, metric:
         baseline: the baseline level. Default: the axis's first level in order of appearance in
             ``trials``; the report passes the axis's first value in the study file.
         metric: the metric column.
-        effect: ``"difference"`` (level - baseline) or ``"ratio"`` (level / baseline, ratio of means).
+        effect: ``"difference"`` (level - baseline) or ``"ratio"`` (level / baseline, geometric mean).
         axes: all grid axes (``records.axes``); default: read off the ``point`` labels.
-        level, n_boot, seed: see :func:`bootstrap_ci`.
+        level, n_boot, seed: see :func:`~ablation.stats.intervals.mean_interval`.
 
     Returns:
         One row per (other-axes point, level): the other axes, ``axis``, ``level``, ``baseline``,
-        ``effect``, ``estimate``, ``ci_lo``, ``ci_hi``, ``n_pairs``, ``mean_level``, ``mean_baseline``.
+        ``effect``, ``estimate``, ``ci_lo``, ``ci_hi``, ``method``, ``n_pairs``, ``mean_level``,
+        ``mean_baseline``.
     """
     check_choice("effect", effect, EFFECTS)
     require_columns(trials, [axis, metric, "seed"], "axis/metric")
@@ -100,17 +106,33 @@ def paired_deltas(trials: pd.DataFrame, axis: str, baseline: Any = None, metric:
             pairs = pair(treat, base_rows[base_keys == key], ["seed"], metric)
             rows.append({**point, **_paired_row(pairs, effect, level, n_boot, seed),
                          "axis": axis, "level": level_value, "baseline": baseline, "effect": effect})
-    columns = [*others, "axis", "level", "baseline", "effect", "estimate", "ci_lo", "ci_hi", "n_pairs",
+    columns = [*others, "axis", "level", "baseline", "effect", "estimate", "ci_lo", "ci_hi", "method", "n_pairs",
                "mean_level", "mean_baseline"]
     return pd.DataFrame(rows, columns=columns)
 
 
+def effect_interval(treatment: Any, baseline: Any, effect: str, level: float = LEVEL, *, n_boot: int = N_BOOT,
+                    seed: int = 0) -> tuple[float, float, float, str, int]:
+    """``(estimate, lo, hi, method, n)`` of a paired effect over pairs (one per seed).
+
+    ``"difference"``: the mean paired difference; ``"ratio"``: the geometric mean of the paired
+    ratios (the interval of the mean log ratio, exponentiated). Pairs whose ratio is not positive
+    and finite are left out of a ratio.
+    """
+    values = effect_values(treatment, baseline, effect)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return np.nan, np.nan, np.nan, "", 0
+    iv = mean_interval(values, level, n_boot=n_boot, seed=seed)
+    if effect == "ratio":
+        return float(np.exp(iv.estimate)), float(np.exp(iv.lo)), float(np.exp(iv.hi)), iv.method, iv.n
+    return iv.estimate, iv.lo, iv.hi, iv.method, iv.n
+
+
 def _paired_row(pairs: pd.DataFrame, effect: str, level: float, n_boot: int, seed: int) -> dict:
-    if pairs.empty:
-        est = (np.nan,) * 3
-    else:
-        est = bootstrap_ci(pairs[["treatment", "baseline"]].to_numpy(), effect_stat(effect), level, n_boot, seed)
-    return {"estimate": est[0], "ci_lo": est[1], "ci_hi": est[2], "n_pairs": len(pairs),
+    est, lo, hi, method, _ = effect_interval(pairs["treatment"].to_numpy(), pairs["baseline"].to_numpy(), effect,
+                                             level, n_boot=n_boot, seed=seed) if len(pairs) else (np.nan,) * 3 + ("", 0)
+    return {"estimate": est, "ci_lo": lo, "ci_hi": hi, "method": method, "n_pairs": len(pairs),
             "mean_level": pairs["treatment"].mean(), "mean_baseline": pairs["baseline"].mean()}
 
 
