@@ -32,7 +32,7 @@ from keras_tuner.src.engine import base_tuner, tuner_utils
 from keras_tuner.src.tuners import gridsearch
 
 from ablation import pack as pack_module
-from ablation import rundir
+from ablation import rundir, tensorboard
 from ablation import trial as trial_module
 from ablation.hypermodel import AblationHyperModel
 from ablation.spec import StudySpec
@@ -196,6 +196,9 @@ class AblationTuner(base_tuner.BaseTuner):
         self._slots.add(slot)
         return slot
 
+    def on_search_begin(self) -> None:
+        tensorboard.write_config(self.project_dir, self.spec)
+
     def _key(self, trial: Any) -> tuple:
         return pack_module.recipe_key(self.hypermodel.config(trial.hyperparameters))
 
@@ -234,6 +237,7 @@ class AblationTuner(base_tuner.BaseTuner):
             record = records[trial.trial_id]
             record.result["pack_id"] = trials[0].trial_id
             rundir.write_trial(self.get_trial_dir(trial.trial_id), record.result, record.history, record.probes)
+            tensorboard.write_trial(self.project_dir, self.spec, record.result, record.history)
         keras.backend.clear_session()
         gc.collect()
         return [records[t.trial_id] for t in trials]

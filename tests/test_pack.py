@@ -150,8 +150,9 @@ def test_pack_limits():
     cfg = s.resolve({"activation": "relu", "dropout": "0.0"}, 0)
     assert pack.allowed_limit(s, cfg) == pack.MAX_PACK
     assert pack.default_limit(s, cfg, params=1_000) == pack.MAX_PACK
-    assert pack.default_limit(s, cfg, params=10_000_000) == 1           # big nets train alone on a CPU
-    assert pack.default_limit(s, cfg, params=pack.CPU_PARAMS // 3) == 3
+    assert pack.default_limit(s, cfg, params=1_000_000) == 1            # big nets train alone on a CPU
+    params = int(pack.CPU_STEP_FLOPS / pack.step_flops(1, cfg.train.batch_size) / 3)
+    assert pack.default_limit(s, cfg, params=params) == 3
     for edit in (("seeds = [0, 1]", 'seeds = [0, 1]\nprobes = ["timing"]'),
                  ("seeds = [0, 1]", "seeds = [0, 1]\npack = false"),
                  ("learning_rate = 0.01", 'learning_rate = 0.01\nprecision = "mixed_float16"')):

@@ -183,3 +183,18 @@ def test_edited_claims_reach_the_existing_run(tiny_run, tiny_file, tmp_path):
     assert runner.run(spec.load(edited), out_dir=run_dir.parent) == run_dir
     assert {p: p.stat().st_mtime_ns for p in run_dir.glob("trial_*/result.json")} == before
     assert records.load(run_dir).spec.claims[0].statement == "dropout lowers the test error"
+
+
+def test_tensorboard_logs_hold_every_trial_and_the_grid(tiny_run):
+    """Each trial writes its curves and HParams session; the run writes the HParams configuration."""
+    from tensorboard.backend.event_processing import event_accumulator
+
+    run_dir, _ = tiny_run
+    logs = run_dir / "tensorboard"
+    assert sorted(p.name for p in logs.glob("trial_*")) == sorted(p.name for p in run_dir.glob("trial_*"))
+    config = event_accumulator.EventAccumulator(str(logs)).Reload()
+    assert "_hparams_/experiment" in config.summary_metadata
+    trial = event_accumulator.EventAccumulator(str(next(logs.glob("trial_*")))).Reload()
+    assert "_hparams_/session_start_info" in trial.summary_metadata
+    assert {"train/loss", "val/error", "test_error"} <= set(trial.Tags()["tensors"])
+    assert [e.step for e in trial.Tensors("val/error")] == [1, 2]
