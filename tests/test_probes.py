@@ -265,12 +265,19 @@ def test_speed_and_timing_during_fit():
     assert summary["train_error_init"] == errors[0]["value"] > 0.2
 
 
-def test_steps_to_target_is_nan_when_never_reached():
+def test_steps_to_target_is_censored_when_never_reached():
+    keras.utils.set_random_seed(0)
     model = zoo.mlp(input_shape=(5,), num_classes=3, hidden=(4,))
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x, y = _data(32, 5)
-    cbs = _at_init(["speed"], model, x, y, target_train_error=1e-9)
+    cbs = probes.make(["speed"], model=model, probe_x=x, probe_y=y, every_steps=2, target_train_error=1e-9)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=cbs)
     summary = probes.collect_summary(cbs)
-    assert np.isnan(summary["steps_to_target"]) and np.isnan(summary["seconds_to_target"])
+    assert summary["target_reached"] == 0.0
+    assert summary["steps_to_target"] == 8 + 2           # the last sample (step 8) plus one period: a lower bound
+    assert summary["seconds_to_target"] > 0
+    off = probes.collect_summary(_at_init(["speed"], model, x, y))
+    assert np.isnan(off["steps_to_target"]) and np.isnan(off["target_reached"])   # no target asked for
 
 
 def test_all_probes_rows_have_the_records_schema_and_summary_keys_are_documented():

@@ -57,8 +57,11 @@ SUMMARY_KEYS: dict[str, str] = {
     "train_time_s": "total training time without validation and probe measurements",
     "train_error_init": "training error on the probe batch at init",
     "train_error_final": "training error on the probe batch at the last sample",
-    "steps_to_target": "first sampled step with training error <= target_train_error (A5)",
-    "seconds_to_target": "training seconds at that sample (validation and probes excluded)",
+    "steps_to_target": "first sampled step with training error <= target_train_error (A5); never reached: "
+                       "censored at the last sample + one sampling period",
+    "seconds_to_target": "training seconds at that sample (validation and probes excluded); never reached: "
+                         "the training seconds of the whole run (censored)",
+    "target_reached": "1 if the run reached target_train_error, 0 if not (its steps_to_target is censored)",
 }
 
 __all__ = ["PROBES", "WALL_TIME_PROBES", "SUMMARY_KEYS", "COVARIATE_UNITS", "SATURATION", "SMALL_WEIGHT", "Clock",

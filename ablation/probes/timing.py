@@ -104,8 +104,17 @@ class SpeedProbe(Probe):
             self.reached = (step, elapsed)
 
     def summary(self) -> dict[str, float]:
+        """A run that never reaches the target is censored: its steps and seconds are those of its last
+        sample plus one sampling period (a lower bound), and ``target_reached`` is 0."""
         errors = self.values("train_error")
         nan = float("nan")
-        return {"train_error_init": at(errors, 0), "train_error_final": at(errors, -1),
-                "steps_to_target": float(self.reached[0]) if self.reached else nan,
-                "seconds_to_target": float(self.reached[1]) if self.reached else nan}
+        out = {"train_error_init": at(errors, 0), "train_error_final": at(errors, -1)}
+        if self.target is None:
+            return {**out, "steps_to_target": nan, "seconds_to_target": nan, "target_reached": nan}
+        if self.reached:
+            return {**out, "steps_to_target": float(self.reached[0]), "seconds_to_target": float(self.reached[1]),
+                    "target_reached": 1.0}
+        last_step = errors[-1][0] if errors else 0
+        elapsed = [v for _, v in self.values("elapsed_s")]
+        return {**out, "steps_to_target": float(last_step + max(self.every_steps, 1)),
+                "seconds_to_target": float(elapsed[-1]) if elapsed else nan, "target_reached": 0.0}
