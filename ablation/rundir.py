@@ -24,7 +24,10 @@ RESULT = "result.json"        # a finished trial: status, metrics, evaluations
 HISTORY = "history.json"      # per-epoch metrics
 PROBES = "probes.json"        # probe rows
 KT_TRIAL = "trial.json"       # keras-tuner's record of the trial
-FRAMES = ("trials", "curves", "probes", "evaluations")  # the CSV files written when a run ends
+ORACLE = "oracle.json"        # keras-tuner's oracle (rebuilt from the trial folders on resume)
+WORKERS_LOG = "workers.log"   # what the worker processes of a run printed
+REPORT = "report.html"        # the report, when rendered into the run folder
+FRAMES = ("trials", "curves", "probes", "evaluations")  # the CSV files the runner writes when a run ends
 
 
 def trial_dirs(run_dir: str | os.PathLike) -> list[Path]:
