@@ -211,11 +211,17 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from ablation import runner
+    from ablation import cluster, runner
 
-    return runner.work(_load_spec(args), args.out, args.chief, tuner_id=args.tuner_id, threads=args.threads,
-                       cpus=args.cpus, pack_size=args.pack_size, chief_timeout=args.chief_timeout,
-                       recycle_mib=args.recycle_mib)
+    s = _load_spec(args)
+    try:
+        return runner.work(s, args.out, args.chief, tuner_id=args.tuner_id, threads=args.threads, cpus=args.cpus,
+                           pack_size=args.pack_size, chief_timeout=args.chief_timeout, recycle_mib=args.recycle_mib)
+    except OSError as exc:  # the run folder refuses writes: a replacement worker would fail the same way
+        if exc.errno not in cluster.FATAL_ERRNOS:
+            raise
+        print(f"error: {exc.strerror}" + (f" writing {exc.filename}" if exc.filename else ""), file=sys.stderr)
+        return cluster.EXIT_FATAL
 
 
 def _cmd_chief(args: argparse.Namespace) -> int:

@@ -83,29 +83,50 @@ def check_address(host: str, port: int) -> None:
                              f"{what}={port if what == 'port' else repr(host)} ({exc.strerror})") from None
 
 
-def serve(oracle: Any, host: str = "127.0.0.1", port: int = 0) -> tuple[Any, int]:
-    """Serve ``oracle`` to workers over gRPC; the port is bound here, once (0: any free port).
+class Chief:
+    """The oracle served over gRPC: ``server``, the bound ``port`` and the first ``error`` a call raised."""
 
-    Returns:
-        The started ``grpc.Server`` and the port it listens on.
-    """
-    from concurrent import futures
+    RPCS = ("GetSpace", "UpdateSpace", "CreateTrial", "UpdateTrial", "EndTrial", "GetTrial", "GetBestTrials")
 
-    import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
+    def __init__(self, oracle: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        from concurrent import futures
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    protos.get_service_grpc().add_OracleServicer_to_server(oracle_chief.OracleServicer(oracle), server)
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError:
-        bound = 0
-    if not bound:
-        raise RunFailed(f"the chief cannot listen on {address}")
-    server.start()
-    return server, bound
+        import grpc
+        from keras_tuner.src import protos
+        from keras_tuner.src.distribute import oracle_chief
+
+        self.error: BaseException | None = None
+        servicer = oracle_chief.OracleServicer(oracle)
+        for name in self.RPCS:  # remember what went wrong in the chief (a full disk), not only tell the worker
+            setattr(servicer, name, self._recording(getattr(servicer, name)))
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        protos.get_service_grpc().add_OracleServicer_to_server(servicer, self.server)
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        try:
+            self.port = self.server.add_insecure_port(address)
+        except RuntimeError:
+            self.port = 0
+        if not self.port:
+            raise RunFailed(f"the chief cannot listen on {address}")
+        self.server.start()
+
+    def _recording(self, method: Callable) -> Callable:
+        def call(request: Any, context: Any) -> Any:
+            try:
+                return method(request, context)
+            except BaseException as exc:
+                if self.error is None:
+                    self.error = exc
+                raise
+        return call
+
+    def stop(self) -> None:
+        self.server.stop(grace=None)
+
+
+def serve(oracle: Any, host: str = "127.0.0.1", port: int = 0) -> Chief:
+    """Serve ``oracle`` to workers over gRPC; the port is bound here, once (0: any free port)."""
+    return Chief(oracle, host, port)
 
 
 def connect_address(host: str, port: int) -> str:
@@ -130,7 +151,7 @@ class LocalCluster:
     """The local worker processes of one run, watched by the chief (see the module docstring).
 
     Args:
-        oracle: the chief's oracle (``AblationTuner(...).oracle``), already serving.
+        chief: the served oracle (:class:`Chief`).
         address: ``HOST:PORT`` the workers reach the chief at.
         worker_args: the ``ablation worker`` arguments every worker shares (study, --out, overrides).
         workers: how many run at once (0: none; remote workers do the work).
@@ -139,10 +160,11 @@ class LocalCluster:
         chief_timeout, recycle_mib: passed to every worker.
     """
 
-    def __init__(self, oracle: Any, address: str, worker_args: list[str], workers: int, log: IO[bytes],
-                 say: Callable[[str], None], *, chief_timeout: float = CHIEF_TIMEOUT,
+    def __init__(self, chief: Chief, oracle: Any, address: str, worker_args: list[str], workers: int,
+                 log: IO[bytes], say: Callable[[str], None], *, chief_timeout: float = CHIEF_TIMEOUT,
                  recycle_mib: float | None = RECYCLE_MIB) -> None:
-        self.oracle, self.address, self.worker_args, self.workers = oracle, address, worker_args, workers
+        self.chief, self.oracle, self.address, self.worker_args = chief, oracle, address, worker_args
+        self.workers = workers
         self.log, self.say = log, say
         self.chief_timeout, self.recycle_mib = chief_timeout, recycle_mib
         self.live: list[_Worker] = []
@@ -211,6 +233,8 @@ class LocalCluster:
         for share in shares:
             self.start(share)
         while True:
+            if self.chief.error is not None:
+                raise self.chief.error
             for worker in [w for w in self.live if w.proc.poll() is not None]:
                 self._ended(worker)
             if not self.live and self.oracle.done():
@@ -238,7 +262,8 @@ class LocalCluster:
             self.start(worker.share)
             return
         if rc == EXIT_FATAL:
-            raise RunFailed(f"{worker.tuner_id} stopped: {_last_error(worker)}")
+            raise RunFailed(f"{worker.tuner_id} stopped: {_last_error(worker)}; finished trials are kept: free space "
+                            f"(or make the folder writable) and run the same command again to resume")
         how = _describe_exit(rc)
         self._failed(worker, f"{worker.tuner_id} {how}" + (f" holding trial(s) {', '.join(back)}; they run again"
                                                             if back else ""))
@@ -416,7 +441,11 @@ def work(spec: Any, out_dir: str | os.PathLike, chief: str, *, tuner_id: str | N
     try:
         recycled = tuner.search(verbose=0)
     except grpc.RpcError as exc:
-        code = exc.code().name if callable(getattr(exc, "code", None)) else type(exc).__name__
-        raise ChiefLost(f"the chief at {host}:{port} did not answer within {chief_timeout:g} s ({code}); this worker "
-                        f"stops (its trials run again when the study resumes)") from None
+        code = exc.code() if callable(getattr(exc, "code", None)) else None
+        if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE, None):
+            raise ChiefLost(f"the chief at {host}:{port} did not answer within {chief_timeout:g} s "
+                            f"({getattr(code, 'name', type(exc).__name__)}); this worker stops (its trials run "
+                            f"again when the study resumes)") from None
+        detail = (exc.details() or "").splitlines()[0] if callable(getattr(exc, "details", None)) else str(exc)
+        raise ChiefLost(f"the chief at {host}:{port} failed ({code.name}: {detail}); this worker stops") from None
     return EXIT_RECYCLE if recycled else 0

@@ -218,21 +218,22 @@ def _run_local_cluster(oracle: Any, spec: StudySpec, run_dir: Path, workers: int
                  watcher: "_Progress", pack_size: int | None, host: str, port: int, say: Callable[[str], None],
                  chief_timeout: float, recycle_mib: float | None) -> None:
     """Serve the oracle on ``host:port`` (bound once) and run the local workers until the grid is done."""
-    server, bound = cluster.serve(oracle, host, port)
+    chief = cluster.serve(oracle, host, port)
     try:
+        address = cluster.connect_address(host, chief.port)
         if host not in ("127.0.0.1", "localhost", "::1") or port:
-            say(f"chief listening on {cluster.connect_address(host, bound)}: join with 'ablation worker "
-                f"{run_dir / rundir.STUDY} --out {run_dir.parent} --chief HOST:{bound}' (same profile and options)")
+            say(f"chief listening on {host}:{chief.port}: join with 'ablation worker {run_dir / rundir.STUDY} --out "
+                f"{run_dir.parent} --chief {address if host in ('0.0.0.0', '::') else f'{host}:{chief.port}'}' "
+                f"(same profile and options); the channel is unauthenticated and unencrypted")
         with open(run_dir / rundir.WORKERS_LOG, "ab") as log:
-            local = cluster.LocalCluster(oracle, cluster.connect_address(host, bound),
-                                         _worker_args(spec, run_dir, overrides, pack_size), workers, log, say,
-                                         chief_timeout=chief_timeout, recycle_mib=recycle_mib)
+            local = cluster.LocalCluster(chief, oracle, address, _worker_args(spec, run_dir, overrides, pack_size),
+                                         workers, log, say, chief_timeout=chief_timeout, recycle_mib=recycle_mib)
             try:
                 local.run(watcher.poll)
             finally:
                 local.stop()
     finally:
-        server.stop(grace=None)
+        chief.stop()
 
 
 def _worker_args(spec: StudySpec, run_dir: Path, overrides: dict | None, pack_size: int | None) -> list[str]:
