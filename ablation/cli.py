@@ -44,8 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     _study_args(run)
     run.add_argument("--workers", type=int, default=1, help="local parallel worker processes (default 1)")
     run.add_argument("--dry-run", action="store_true", help="print the grid and the trial count, run nothing")
-    run.add_argument("--report", metavar="FILE", help="write the HTML report here (default RUN_DIR/report.html)")
-    run.add_argument("--no-report", action="store_true", help="do not render the report")
+    rep_choice = run.add_mutually_exclusive_group()
+    rep_choice.add_argument("--report", metavar="FILE", help="write the HTML report here (default RUN_DIR/report.html)")
+    rep_choice.add_argument("--no-report", action="store_true", help="do not render the report")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
     _chief_args(run)
 

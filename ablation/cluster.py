@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -334,6 +335,14 @@ def parse_chief(chief: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def check_tuner_id(tuner_id: str) -> str:
+    """A worker name: letters, digits, ``_.-``, and not ``chief`` (keras-tuner takes any id containing
+    "chief" for the chief); a one-line ValueError otherwise."""
+    if not isinstance(tuner_id, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", tuner_id) or "chief" in tuner_id:
+        raise checks.invalid("tuner_id", "a name of letters, digits, '_', '.' and '-' without 'chief'", tuner_id)
+    return tuner_id
+
+
 class _Watchdog(threading.Thread):
     """Ends a worker whose chief is gone: its parent exited (local workers), or it has not answered for ``timeout`` s."""
 
@@ -415,6 +424,8 @@ def work(spec: Any, out_dir: str | os.PathLike, chief: str, *, tuner_id: str | N
     """
     host, port = parse_chief(chief)
     checks.real("chief_timeout", chief_timeout, "a positive number of seconds", lambda x: x > 0)
+    if tuner_id is not None:
+        check_tuner_id(tuner_id)
     run_dir = Path(out_dir) / spec.run_name
     if not (run_dir / rundir.SPEC).is_file():
         raise checks.invalid("out", f"the folder that holds the chief's run folder {spec.run_name} "
