@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -284,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     handler = {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list, "worker": _cmd_worker,
                "chief": _cmd_chief}[args.command]
+    previous = None
+    if args.command in ("run", "chief"):  # `kill PID` ends a run like Ctrl-C: workers stopped, run.json updated
+        previous = signal.signal(signal.SIGTERM, _interrupt)
     from ablation.cluster import ChiefLost, RunFailed
     from ablation.files import FolderLocked
 
@@ -300,6 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _first_line(exc: BaseException) -> str:

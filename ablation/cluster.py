@@ -260,7 +260,8 @@ class LocalCluster:
         if rc == 0 and not back:
             return
         if rc == EXIT_RECYCLE:
-            self.start(worker.share)
+            if back or not self.oracle.done():
+                self.start(worker.share)
             return
         if rc == EXIT_FATAL:
             raise RunFailed(f"{worker.tuner_id} stopped: {_last_error(worker)}; finished trials are kept: free space "

@@ -221,7 +221,7 @@ def _run_local_cluster(oracle: Any, spec: StudySpec, run_dir: Path, workers: int
     chief = cluster.serve(oracle, host, port)
     try:
         address = cluster.connect_address(host, chief.port)
-        if host not in ("127.0.0.1", "localhost", "::1") or port:
+        if not workers or host not in ("127.0.0.1", "localhost", "::1") or port:
             say(f"chief listening on {host}:{chief.port}: join with 'ablation worker {run_dir / rundir.STUDY} --out "
                 f"{run_dir.parent} --chief {address if host in ('0.0.0.0', '::') else f'{host}:{chief.port}'}' "
                 f"(same profile and options); the channel is unauthenticated and unencrypted")
