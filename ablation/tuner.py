@@ -35,6 +35,8 @@ from typing import Any
 import keras
 import keras_tuner as kt
 from keras_tuner.src import config as kt_config
+from keras_tuner.src import protos
+from keras_tuner.src.distribute import oracle_chief, oracle_client
 from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import base_tuner, tuner_utils
 from keras_tuner.src.engine import metrics_tracking
@@ -59,6 +61,10 @@ PRIVATE_API = (
     (kt.oracles.GridSearchOracle, "_save_trial"),    # keras-tuner's trial.json writer (made atomic here)
     (kt.oracles.GridSearchOracle, "_get_oracle_fname"),
     (kt.oracles.GridSearchOracle, "_compute_values_hash"),
+    (metrics_tracking, "MetricsTracker"),            # a trial's metrics, reset when it runs again
+    (oracle_client, "TIMEOUT"),                      # ablation.cluster: how long a worker waits for its chief
+    (oracle_chief, "OracleServicer"),                # ablation.cluster: the chief's gRPC service
+    (protos, "get_service_grpc"),
 )
 # instance attributes of GridSearchOracle that the rebuild on resume sets
 _ORACLE_STATE = ("_ordered_ids", "_populate_next", "_retry_queue", "_run_times", "_tried_so_far", "_id_to_hash",
@@ -149,7 +155,8 @@ class _StudyOracle(kt.oracles.GridSearchOracle):
         order = self._grid_sorted(list(self.trials))
         self.start_order, self.end_order = sorted(self.trials, key=int), ended
         self.ongoing_trials, self.tuner_ids = {}, set()
-        self._retry_queue = [tid for tid in reversed(order) if tid in set(unfinished)]  # popped from the end
+        waiting = set(unfinished)
+        self._retry_queue = [tid for tid in reversed(order) if tid in waiting]  # popped from the end: grid order
         self._run_times = collections.defaultdict(lambda: 0)
         hashes = {tid: self._compute_values_hash(t.hyperparameters.values) for tid, t in self.trials.items()}
         self._tried_so_far = set(hashes.values())
@@ -385,9 +392,7 @@ class AblationTuner(base_tuner.BaseTuner):
         if "verbose" in kwargs and (not dist_utils.has_chief_oracle() or dist_utils.is_chief_oracle()):
             self.oracle.verbose = kwargs["verbose"]
         with _quiet_failures():
-            if dist_utils.is_chief_oracle():  # the chief only serves the oracle (blocks until done)
-                from keras_tuner.src.distribute import oracle_chief
-
+            if dist_utils.is_chief_oracle():  # keras-tuner's own chief: serve the oracle (blocks until done)
                 self.save()
                 oracle_chief.start_server(self.oracle)
                 return False

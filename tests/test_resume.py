@@ -115,3 +115,9 @@ def test_scan_trial_judges_each_file(copy):
     resume.prepare_rerun(scan)
     assert (copy / "trial_0" / "result.json.stale").exists() and not (copy / "trial_0" / "history.json").exists()
     assert resume.check_values(s, {"activation": "relu", "dropout": "0.3", "seed": 0}) is None
+
+
+def test_the_keras_tuner_internals_this_relies_on_exist():
+    from ablation import tuner
+
+    tuner.check_keras_tuner()
