@@ -235,3 +235,26 @@ def test_a_second_run_on_the_same_folder_is_refused_naming_the_holder(capsys, st
         assert_refused(capsys, ["run", str(study), "--out", str(tmp_path / "runs")],
                        f"{run_dir}: another process is running this study here (pid {os.getpid()} on host "
                        f"{socket.gethostname()} since ", tmp_path)
+
+
+def test_report_output_paths(capsys, study, tmp_path):
+    from ablation import files, runner, spec
+
+    s = runner.with_backend(spec.load(study))
+    run_dir = tmp_path / "runs" / s.run_name  # a run folder as `ablation run` starts it (no trial yet)
+    files.atomic_write_json(run_dir / "spec.json", s.to_dict())
+    files.atomic_write_json(run_dir / "run.json", {"hash": s.hash})
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "adir").mkdir()
+    assert_refused(capsys, ["report", str(run_dir), "-o", str(tmp_path / "adir")],
+                   "Invalid value for argument 'output': expected a file path (it is a folder)", tmp_path)
+    assert_refused(capsys, ["report", str(run_dir), "-o", str(tmp_path / "afile" / "r.html")],
+                   f"expected a path inside a folder ({tmp_path / 'afile'} is a file)", tmp_path)
+    with read_only(tmp_path / "adir"):
+        assert_refused(capsys, ["report", str(run_dir), "-o", str(tmp_path / "adir" / "r.html")],
+                       f"expected a path this process can write ({tmp_path / 'adir'} is read-only)", tmp_path)
+    with read_only(run_dir):
+        assert_refused(capsys, ["report", str(run_dir)], f"{run_dir} is read-only: give the report another path "
+                       "with -o FILE", tmp_path)
+    assert_refused(capsys, ["chief", str(study), "--out", str(tmp_path / "afile")],
+                   "Invalid value for argument 'out': expected a folder for run folders (it is a file)", tmp_path)
