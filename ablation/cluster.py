@@ -361,18 +361,18 @@ class _Watchdog(threading.Thread):
         import grpc
 
         channel = grpc.insecure_channel(self.address)
+        ready = grpc.channel_ready_future(channel)
         last_ok = time.monotonic()
         while True:
             if self.parent_pid is not None and os.getppid() != self.parent_pid:
                 _die(f"the chief (pid {self.parent_pid}) has exited")
-            try:
-                grpc.channel_ready_future(channel).result(timeout=min(2.0, self.timeout))
-                last_ok = time.monotonic()
-            except grpc.FutureTimeoutError:
-                pass
+            if ready.done():
+                if ready.exception() is None:
+                    last_ok = time.monotonic()
+                ready = grpc.channel_ready_future(channel)  # ask again: is the chief still there?
             if time.monotonic() - last_ok > self.timeout:
                 _die(f"the chief at {self.address} has not answered for {self.timeout:g} s")
-            time.sleep(1.0)
+            time.sleep(0.2)
 
 
 def _die(reason: str) -> None:
@@ -452,6 +452,9 @@ def work(spec: Any, out_dir: str | os.PathLike, chief: str, *, tuner_id: str | N
         tuner.stop_after_pack = _MemoryGuard(recycle_mib)
     try:
         recycled = tuner.search(verbose=0)
+        if recycled:
+            print(f"memory grew by more than {recycle_mib:g} MiB: this worker ends, a fresh one takes over",
+                  file=sys.stderr, flush=True)
     except grpc.RpcError as exc:
         code = exc.code() if callable(getattr(exc, "code", None)) else None
         if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE, None):

@@ -183,3 +183,16 @@ def test_edited_claims_reach_the_existing_run(tiny_run, tiny_file, tmp_path):
     assert runner.run(spec.load(edited), out_dir=run_dir.parent) == run_dir
     assert {p: p.stat().st_mtime_ns for p in run_dir.glob("trial_*/result.json")} == before
     assert records.load(run_dir).spec.claims[0].statement == "dropout lowers the test error"
+
+
+def test_a_worker_that_grows_is_replaced_by_a_fresh_one(tmp_path):
+    text = TINY.replace('activation = ["relu", "tanh"]', 'activation = ["relu"]').replace(
+        "dropout = [0.0, 0.5]", "dropout = [0.0]").replace("seeds = [0, 1]", "seeds = [0, 1, 2]").replace(
+        "compare = { dropout = 0.5 }", "compare = { dropout = 0.0 }")
+    s = spec.loads(text)
+    run_dir = runner.run(s, out_dir=tmp_path, pack_size=1, recycle_mib=1e-9)  # any growth at all: recycle
+    log = (run_dir / "workers.log").read_text()
+    assert "[worker0] memory grew by more than 1e-09 MiB: this worker ends, a fresh one takes over" in log
+    assert "[worker1]" in log
+    assert sorted(records.load(run_dir).trials["seed"]) == [0, 1, 2]
+    assert json.loads((run_dir / "run.json").read_text())["invocations"][-1]["exit"] == "completed"
