@@ -1,15 +1,19 @@
 """The ``ablation`` command: run studies, render reports, list what exists, join as a worker.
 
-    ablation run STUDY [--profile quick|full] [--workers N] [--out DIR] [--dry-run]
+    ablation run STUDY [--profile cpu|full] [--workers N] [--out DIR] [--dry-run]
                        [--backend jax|tensorflow] [--pack-size N | --no-pack]
                        [--precision float32|mixed_bfloat16|mixed_float16] [--xla|--no-xla]
-                       [--report FILE | --no-report] [--quiet]
+                       [--host HOST] [--port PORT] [--report FILE | --no-report] [--quiet]
     ablation report RUN_DIR [-o FILE]
     ablation list models|datasets|studies
-    ablation worker STUDY --chief HOST:PORT [--out DIR] [--profile P]
+    ablation worker STUDY --chief HOST:PORT [--out DIR] [--profile P] [--tuner-id ID] [--chief-timeout S]
+    ablation chief STUDY [--out DIR] [--host HOST] [--port PORT]
 
-Bad input (a typo in a study file, an impossible value) prints one line ``error: ...`` and exits
-with status 2, before anything is written.
+Bad input (a typo in a study file, an impossible value, a path that cannot be used) prints one
+line ``error: ...`` and exits with status 2, before anything is written; so does a second
+``ablation run`` on a run folder that another process is running. A run that cannot go on (workers
+that keep dying, a full disk) prints one line and exits with status 1; finished trials are kept
+and the same command resumes.
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EXIT_USAGE = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,9 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     _study_args(run)
     run.add_argument("--workers", type=int, default=1, help="local parallel worker processes (default 1)")
     run.add_argument("--dry-run", action="store_true", help="print the grid and the trial count, run nothing")
-    run.add_argument("--report", metavar="FILE", help="write the HTML report here (default RUN_DIR/report.html)")
-    run.add_argument("--no-report", action="store_true", help="do not render the report")
+    rep_choice = run.add_mutually_exclusive_group()
+    rep_choice.add_argument("--report", metavar="FILE", help="write the HTML report here (default RUN_DIR/report.html)")
+    rep_choice.add_argument("--no-report", action="store_true", help="do not render the report")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
+    _chief_args(run)
 
     rep = sub.add_parser("report", help="render the HTML report of a run folder")
     rep.add_argument("run_dir", help="a run folder (runs/<study>-<hash8>)")
@@ -52,20 +61,43 @@ def _parser() -> argparse.ArgumentParser:
     wrk = sub.add_parser("worker", help="join a running study as a worker")
     _study_args(wrk)
     wrk.add_argument("--chief", required=True, metavar="HOST:PORT", help="the chief oracle's address")
-    wrk.add_argument("--tuner-id", help="unique worker name (default worker-<host>-<pid>)")
-    wrk.add_argument("--threads", type=int, help="TensorFlow intra-op threads")
-    wrk.add_argument("--cpus", help="comma-separated CPU cores to pin to")
+    wrk.add_argument("--tuner-id", help="unique worker name (default worker-<host>-<pid>); a worker restarted "
+                     "under the id of one that died takes its trials over")
+    wrk.add_argument("--threads", type=int, help="intra-op threads")
+    wrk.add_argument("--cpus", type=_cpu_list, help="comma-separated CPU cores to pin to")
+    wrk.add_argument("--chief-timeout", type=float, default=60.0, metavar="SECONDS",
+                     help="stop when the chief has not answered for this long (default 60)")
+    wrk.add_argument("--recycle-mib", type=float, metavar="MIB",
+                     help="end after a pack once memory grew by MIB (a local chief starts a fresh worker)")
 
-    chief = sub.add_parser("chief", help="serve a study's oracle to workers (used by run --workers)")
+    chief = sub.add_parser("chief", help="serve a study's oracle to remote workers only (no local workers)")
     _study_args(chief)
-    chief.add_argument("--port", type=int, required=True)
-    chief.add_argument("--host", default="127.0.0.1")
+    _chief_args(chief)
     return p
+
+
+def _chief_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1",
+                   help="where the chief listens (default 127.0.0.1; the gRPC channel is unauthenticated and "
+                        "unencrypted: listen elsewhere only on a trusted network)")
+    p.add_argument("--port", type=int, default=0, help="the chief's port (default: any free port)")
+
+
+def _cpu_list(text: str) -> list[int]:
+    parts = [c.strip() for c in text.split(",")]
+    if not parts or not all(c.isdigit() for c in parts) or len(set(parts)) != len(parts):
+        raise argparse.ArgumentTypeError(f"expected comma-separated distinct CPU core numbers. Received: {text!r}")
+    available = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    missing = [int(c) for c in parts if available is not None and int(c) not in available]
+    if missing:
+        raise argparse.ArgumentTypeError(f"expected CPU cores this process may use ({', '.join(map(str, sorted(available)))}"
+                                         f"). Received: {text!r}")
+    return [int(c) for c in parts]
 
 
 def _study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", help="a study file, or the name of a bundled study (see 'ablation list studies')")
-    p.add_argument("--profile", help="a profile of the study file (e.g. quick, full)")
+    p.add_argument("--profile", help="a profile of the study file (e.g. cpu, full)")
     p.add_argument("--out", default="runs", help="folder for run folders (default runs/)")
     p.add_argument("--backend", choices=["jax", "tensorflow"],
                    help="Keras backend (default: KERAS_BACKEND, else jax when installed, else tensorflow)")
@@ -107,9 +139,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(spec.describe_grid(s))
         print(f"run folder: {runner.run_dir_of(s, args.out)}")
         return 0
+    if args.report and not args.no_report:
+        check_output_file(args.report, "report")
+    elif not args.no_report:
+        run_dir = runner.run_dir_of(s, args.out)
+        if run_dir.is_dir() and not os.access(run_dir, os.W_OK | os.X_OK):
+            raise ValueError(f"{run_dir} is read-only: give the report another path with --report FILE "
+                             f"(or --no-report)")
     command = "ablation " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_dir = runner.run(s, out_dir=args.out, workers=args.workers, overrides=_overrides(args),
-                         progress=not args.quiet, command=command, pack_size=args.pack_size)
+                         progress=not args.quiet, command=command, pack_size=args.pack_size, host=args.host,
+                         port=args.port)
     if not args.no_report:
         from ablation import report
 
@@ -118,10 +158,40 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
-    from ablation import report
+def check_output_file(path: str | os.PathLike, arg: str) -> Path:
+    """``path`` can take a file this process writes: not a folder, in a folder that exists or can be
+    made, writable. Raises a one-line ValueError otherwise (before any work)."""
+    from ablation import checks
 
-    print(f"report: {report.render(Path(args.run_dir), args.output)}")
+    out = Path(path)
+    if out.is_dir():
+        raise checks.invalid(arg, "a file path (it is a folder)", str(path))
+    folder = out.parent
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    if folder.exists() and not folder.is_dir():
+        raise checks.invalid(arg, f"a path inside a folder ({folder} is a file)", str(path))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise checks.invalid(arg, f"a path this process can write ({folder} is read-only)", str(path))
+    return out
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ablation import records, report, rundir
+
+    run_dir = Path(args.run_dir)
+    records.read_spec(run_dir)  # a run folder, or a one-line error
+    if args.output is not None:
+        check_output_file(args.output, "output")
+    elif not os.access(run_dir, os.W_OK | os.X_OK):
+        raise ValueError(f"{run_dir} is read-only: give the report another path with -o FILE")
+    try:
+        out = report.render(run_dir, args.output)
+    except PermissionError as exc:  # os.access can say yes where the file system says no
+        where = args.output or str(run_dir / rundir.REPORT)
+        raise ValueError(f"cannot write {where} ({exc.strerror}): give the report another path with -o FILE") \
+            from None
+    print(f"report: {out}")
     return 0
 
 
@@ -143,35 +213,55 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from ablation import runner
+    from ablation import cluster, runner
 
-    cpus = [int(c) for c in args.cpus.split(",")] if args.cpus else None
-    runner.work(_load_spec(args), args.out, args.chief, tuner_id=args.tuner_id, threads=args.threads, cpus=cpus,
-                pack_size=args.pack_size)
-    return 0
+    s = _load_spec(args)
+    try:
+        return runner.work(s, args.out, args.chief, tuner_id=args.tuner_id, threads=args.threads, cpus=args.cpus,
+                           pack_size=args.pack_size, chief_timeout=args.chief_timeout, recycle_mib=args.recycle_mib)
+    except OSError as exc:  # the run folder refuses writes: a replacement worker would fail the same way
+        if exc.errno not in cluster.FATAL_ERRNOS:
+            raise
+        print(f"error: {exc.strerror}" + (f" writing {exc.filename}" if exc.filename else ""), file=sys.stderr)
+        return cluster.EXIT_FATAL
 
 
 def _cmd_chief(args: argparse.Namespace) -> int:
     from ablation import runner
 
-    runner.serve_chief(_load_spec(args), args.out, args.port, args.host)
+    command = "ablation " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    runner.serve_chief(_load_spec(args), args.out, args.port, args.host, overrides=_overrides(args),
+                       command=command)
     return 0
 
 
 def _is_user_error(exc: Exception) -> bool:
     """Bad input (a study file, an argument, a path), as opposed to a bug in the package."""
+    from ablation.files import FolderLocked
     from ablation.records import RunFolderError
     from ablation.spec import SpecError
 
-    return (isinstance(exc, (SpecError, RunFolderError, FileNotFoundError, NotADirectoryError))
-            or str(exc).startswith("Invalid value for argument"))
+    text = str(exc)
+    return (isinstance(exc, (SpecError, RunFolderError, FolderLocked, FileNotFoundError, NotADirectoryError))
+            or text.startswith("Invalid value for argument") or " is read-only: give the report" in text
+            or (text.startswith("cannot write ") and "give the report another path" in text))
 
 
 def _choose_backend(args: argparse.Namespace) -> None:
-    """Set the Keras backend before anything imports Keras (and, under JAX, a worker's threads)."""
+    """Set the Keras backend before anything imports Keras (and, under JAX, a worker's threads): the
+    --backend flag, else KERAS_BACKEND, else the study's own ``[study] backend``, else the default."""
     from ablation import backend
 
-    name = backend.choose(getattr(args, "backend", None))
+    wanted = getattr(args, "backend", None)
+    if wanted is None and not os.environ.get("KERAS_BACKEND") and getattr(args, "study", None):
+        from ablation.spec import SpecError
+        from ablation.spec.parse import find_study, pinned_backend
+
+        try:  # a study may pin its backend ([study] backend); a bad path is reported by the command itself
+            wanted = pinned_backend(find_study(args.study), getattr(args, "profile", None))
+        except SpecError:
+            wanted = None
+    name = backend.choose(wanted)
     threads = getattr(args, "threads", None)
     if name == "jax" and threads and "jax" not in sys.modules:
         from ablation.backend import jax_threads
@@ -188,24 +278,56 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: argument --{name.replace('_', '-')}: expected a positive integer. Received: {value}",
                   file=sys.stderr)
             return EXIT_USAGE
+    for name in ("chief_timeout", "recycle_mib"):
+        value = getattr(args, name, None)
+        if value is not None and not (value > 0 and value != float("inf")):
+            print(f"error: argument --{name.replace('_', '-')}: expected a positive number. Received: {value:g}",
+                  file=sys.stderr)
+            return EXIT_USAGE
+    port = getattr(args, "port", None)
+    if port is not None and not 0 <= port <= 65535:
+        print(f"error: argument --port: expected an integer in [0, 65535]. Received: {port}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         _choose_backend(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from ablation import backend
+
+    backend.start(training=args.command in ("run", "worker", "chief"))  # their start-up lines stay off the terminal
     handler = {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list, "worker": _cmd_worker,
                "chief": _cmd_chief}[args.command]
+    previous = None
+    if args.command in ("run", "chief"):  # `kill PID` ends a run like Ctrl-C: workers stopped, run.json updated
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+    from ablation.cluster import ChiefLost, RunFailed
+    from ablation.files import FolderLocked
+
     try:
         return handler(args)
-    except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
+    except (ValueError, FileNotFoundError, NotADirectoryError, FolderLocked) as exc:
         if not _is_user_error(exc):
             raise  # a bug, not bad input: keep the traceback
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {_first_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except (RunFailed, ChiefLost) as exc:
+        print(f"error: {_first_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 if __name__ == "__main__":

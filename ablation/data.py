@@ -422,6 +422,11 @@ def _source(name: str) -> _Source:
     return _SOURCES[name]
 
 
+def check_options(name: str, **options: Any) -> None:
+    """Raise the ValueError :func:`load` would raise for these options, without loading anything."""
+    _resolve_options(name, options)
+
+
 def _check_option(key: str, value: Any) -> Any:
     """Validate one option of ``load``; data_dir becomes ``(source, absolute path)`` for the cache."""
     if key == "flatten" and not isinstance(value, (bool, np.bool_)):

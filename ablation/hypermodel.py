@@ -14,7 +14,7 @@ trials that can train together in a pack.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
@@ -99,9 +99,10 @@ class AblationHyperModel(kt.HyperModel):
         keras.backend.clear_session()
         return self.member(hp).model
 
-    def train(self, members: Sequence[trial_module.Member]) -> list[trial_module.TrialRecord]:
-        """Train members that share a recipe as one pack; one record each."""
-        return pack_module.train(self.spec, members)
+    def train(self, members: Sequence[trial_module.Member],
+              on_epoch: Callable[[dict[str, Any]], None] | None = None) -> list[trial_module.TrialRecord]:
+        """Train members that share a recipe as one pack; one record each (``on_epoch``: see ``pack.train``)."""
+        return pack_module.train(self.spec, members, on_epoch=on_epoch)
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> dict[str, float]:
         """Train one trial and return its metrics (keras-tuner's contract).

@@ -169,10 +169,13 @@ class Pack:
     Args:
         spec: the study (probes, evaluations, sampling period).
         members: the trials to train together (same recipe, see :func:`recipe_key`).
+        on_epoch: see :func:`train`.
     """
 
-    def __init__(self, spec: Any, members: Sequence[Member]) -> None:
+    def __init__(self, spec: Any, members: Sequence[Member],
+                 on_epoch: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.spec = spec
+        self.on_epoch = on_epoch
         self.train = members[0].cfg.train
         keys = {recipe_key(m.cfg) for m in members}
         if len(keys) != 1:
@@ -401,6 +404,19 @@ class _Monitor(keras.callbacks.Callback):
                 self._retire(s, e, step)
         if not any(s.active for s in pack.states):
             self.model.stop_training = True
+        if pack.on_epoch is not None:
+            pack.on_epoch(self._note(e))
+
+    def _note(self, epoch: int) -> dict[str, Any]:
+        """How far the pack has got, for the progress line: the epoch and each member's latest errors."""
+        members = []
+        for s in self.pack.states:
+            h = s.history
+            val = h.get("val_accuracy") or []
+            members.append({"trial": s.member.trial_id, "status": s.result["status"] if not s.active else "running",
+                            "loss": h["loss"][-1] if h.get("loss") else None,
+                            "val_error": 1.0 - val[-1] if val else None})
+        return {"epoch": epoch, "epochs": self.pack.train.epochs, "time": time.time(), "members": members}
 
     def _retire(self, s: _State, epoch: int, step: int) -> None:
         """A member stops here (stopped early or diverged): its records end at ``epoch``."""
@@ -418,15 +434,22 @@ class _Monitor(keras.callbacks.Callback):
                 s.active = False
 
 
-def train(spec: Any, members: Sequence[Member]) -> list[TrialRecord]:
+def train(spec: Any, members: Sequence[Member],
+          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> list[TrialRecord]:
     """Train the members of one pack and return one record per member (in order).
 
     A pack that cannot be built or trained (a user's model that raises, a bug) gives every member
     a ``failed`` record with the traceback, never an exception.
+
+    Args:
+        spec: the study.
+        members: the trials (one recipe).
+        on_epoch: called after every epoch with a note of how far the pack has got (the epoch, the
+            epochs it will run, each member's latest training loss and validation error).
     """
     start = time.perf_counter()
     try:
-        pack = Pack(spec, members)
+        pack = Pack(spec, members, on_epoch=on_epoch)
         pack.fit()
         return pack.finish(time.perf_counter() - start)
     except Exception as exc:  # noqa: BLE001 - recorded per member; the study goes on

@@ -186,7 +186,7 @@ def _read_trial(t: rundir.TrialFiles, spec: spec_module.StudySpec) -> dict | Non
                     "pack_id": result.get("pack_id"), "pack_size": result.get("pack_size"),
                     "num_classes": result.get("num_classes")})
         row.update(result.get("metrics") or {})
-    elif status == "failed":
+    if damaged and not row.get("reason"):
         row["reason"] = f"damaged file: {damaged}"
     return {"keys": keys, "row": row, "evaluations": (result or {}).get("evaluations") or [],
             "curves": _curve_rows(t.history), "probes": t.probes if isinstance(t.probes, list) else []}

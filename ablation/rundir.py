@@ -24,7 +24,11 @@ RESULT = "result.json"        # a finished trial: status, metrics, evaluations
 HISTORY = "history.json"      # per-epoch metrics
 PROBES = "probes.json"        # probe rows
 KT_TRIAL = "trial.json"       # keras-tuner's record of the trial
-FRAMES = ("trials", "curves", "probes", "evaluations")  # the CSV files written when a run ends
+ORACLE = "oracle.json"        # keras-tuner's oracle (rebuilt from the trial folders on resume)
+WORKERS_LOG = "workers.log"   # what the worker processes of a run printed
+REPORT = "report.html"        # the report, when rendered into the run folder
+PROGRESS = "progress"         # <tuner id>.json per worker: the epoch its pack has reached (while a run runs)
+FRAMES = ("trials", "curves", "probes", "evaluations")  # the CSV files the runner writes when a run ends
 
 
 def trial_dirs(run_dir: str | os.PathLike) -> list[Path]:
@@ -58,6 +62,25 @@ class TrialFiles:
     def finished(self) -> bool:
         """The trial ended (completed, diverged or failed) and its record is readable."""
         return self.result is not None
+
+
+def write_progress(run_dir: str | os.PathLike, tuner_id: str, info: dict[str, Any]) -> None:
+    """Say how far the pack that ``tuner_id`` trains has got (cheap to lose: not fsynced)."""
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in tuner_id) or "tuner"
+    files.atomic_write_json(Path(run_dir) / PROGRESS / f"{name}.json", info, durable=False)
+
+
+def read_progress(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every worker's last progress note (a note being replaced or damaged is skipped: it is only a hint)."""
+    out = []
+    for path in sorted((Path(run_dir) / PROGRESS).glob("*.json")):
+        try:
+            info = files.read_json(path)
+        except (OSError, files.DamagedFile):
+            continue
+        if isinstance(info, dict):
+            out.append(info)
+    return out
 
 
 def read_trial(trial_dir: str | os.PathLike) -> TrialFiles:

@@ -1,15 +1,17 @@
 """Run a study: keras-tuner's grid search, one trial per (grid point, seed), resumable, parallel.
 
-``run(spec)`` makes the run folder ``<out>/<study>-<hash8>`` (the hash covers the resolved spec,
-so an edited study never resumes an old run), writes the study file and metadata into it, and
-lets keras-tuner's ``GridSearchOracle`` hand out the trials. Running the same study again
-resumes: keras-tuner reloads its oracle from disk, skips finished trials and re-queues the one
-that was interrupted.
+``run(spec)`` checks everything it can before any work (the study against its data set, every
+claim's metric, the paths and the chief's address), makes the run folder ``<out>/<study>-<hash8>``
+(the hash covers the resolved spec, so an edited study never resumes an old run), takes its lock
+(``run.lock``: one ``ablation run`` per run folder), records the invocation in ``run.json`` and
+lets keras-tuner's ``GridSearchOracle`` hand out the trials. Running the same study again resumes:
+the oracle is rebuilt from the trial folders, finished trials are kept and every other one runs
+again, whatever killed the last run and whatever its worker layout (:mod:`ablation.resume`).
 
-With ``workers > 1`` the trials run in parallel on keras-tuner's own distributed engine: a chief
-process serves the oracle over gRPC on 127.0.0.1 and N worker processes (``ablation worker``)
-each pull trials from it, pinned to their share of the CPU cores (or one GPU each). Workers on
-other machines join the same way, given the chief's address and a shared run folder.
+The trials train in worker processes (:mod:`ablation.cluster`): this process serves the oracle
+over gRPC and watches N local workers (``ablation worker``), replacing one that dies or grows;
+workers on other machines join the same way, given the chief's address and a shared run folder.
+``in_process=True`` trains in this process instead (no chief; for debugging).
 """
 
 from __future__ import annotations
@@ -26,12 +28,16 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ablation import files, records, rundir
+from ablation import checks, cluster, files, records, rundir
+from ablation.cluster import RunFailed
 from ablation.spec import SpecError, StudySpec
 
-TUNER_ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+TUNER_ENV = cluster.TUNER_ENV
 # What the command line may set, and the section of the spec it sets; recorded in run.json.
 OVERRIDABLE = {"precision": "train", "jit_compile": "train", "backend": "study"}
+TTY_EVERY_S = 2.0     # the in-trial progress line on a terminal is rewritten at most this often
+PLAIN_EVERY_S = 30.0  # elsewhere (a log file, a notebook's callable) a plain line at most this often
+EXITS = ("running", "completed", "interrupted", "failed")  # how an invocation in run.json ended
 
 
 def apply_overrides(spec: StudySpec, overrides: dict[str, Any] | None) -> StudySpec:
@@ -81,54 +87,59 @@ def run_dir_of(spec: StudySpec, out_dir: str | os.PathLike = "runs") -> Path:
 
 def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, *,
         overrides: dict[str, Any] | None = None, progress: bool | Callable[[str], None] = False,
-        command: str | None = None, pack_size: int | None = None) -> Path:
+        command: str | None = None, pack_size: int | None = None, host: str = "127.0.0.1", port: int = 0,
+        in_process: bool = False, chief_timeout: float = cluster.CHIEF_TIMEOUT,
+        recycle_mib: float | None = cluster.RECYCLE_MIB) -> Path:
     """Run (or resume) every trial of a study.
 
     Args:
         spec: a validated study (``spec.load``); command-line ``overrides`` are applied on top.
         out_dir: where run folders live.
-        workers: 1 runs the trials in this process; N > 1 runs a chief oracle and N local worker
-            processes through keras-tuner's distributed mode.
+        workers: local worker processes that train (N > 1: each pinned to its share of the CPU
+            cores, or one GPU each).
         overrides: settings from the command line (``precision``, ``jit_compile``, ``backend``).
         progress: True prints a progress line per finished trial; a callable receives the lines.
         command: the command line to record for the report's "Reproduce" section.
         pack_size: the most trials trained as one pack (1: each alone); None chooses from the
             model's size (``ablation.pack.default_limit``).
+        host, port: where this process serves the oracle to the workers (127.0.0.1 and any free
+            port by default). The channel is unauthenticated and unencrypted: listen on another
+            address only on a trusted network.
+        in_process: train in this process (one worker, no chief; memory is not bounded).
+        chief_timeout: seconds a worker waits for a chief that stopped answering.
+        recycle_mib: a local worker whose memory grew by this much is replaced (None: never).
 
     Returns:
         The run folder.
-    """
-    from ablation import checks
 
+    Raises:
+        SpecError, ValueError: bad input, before anything is written.
+        files.FolderLocked: another process runs this study in this run folder.
+        RunFailed: the run could not go on (workers keep dying, no space left on the device).
+    """
     checks.integer("workers", workers, 1)
-    if pack_size is not None:
-        checks.integer("pack_size", pack_size, 1)
-    spec = with_backend(apply_overrides(spec, overrides))
-    overrides = {**(overrides or {}), "backend": spec.backend}
-    run_dir = Path(out_dir) / spec.run_name
-    fresh = not run_dir.exists()
-    _check_data(spec)  # fails before anything is written when the data cannot be loaded
-    try:
-        _write_run_files(spec, run_dir, overrides, command, workers)
-    except BaseException:
-        if fresh:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    say = _sayer(progress)
-    start = time.perf_counter()
-    watcher = _Progress(spec, run_dir, say)
-    if workers == 1:
-        tuner = make_tuner(spec, out_dir, on_trial_end=watcher.update, pack_size=pack_size)
-        tuner.search(verbose=0)
-    else:
-        _run_local_cluster(spec, run_dir, workers, overrides, watcher, pack_size)
-    _finish_run_files(run_dir, time.perf_counter() - start)
-    recs = records.load(run_dir)
-    for name in rundir.FRAMES:  # derived copies for reading without Python
-        files.atomic_write_text(run_dir / f"{name}.csv", getattr(recs, name).to_csv(index=False), durable=False)
-    counts = recs.trials["status"].value_counts().to_dict()
-    say(f"done: {len(recs.trials)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}) in {run_dir}")
-    return run_dir
+    checks.boolean("in_process", in_process)
+    if in_process and workers != 1:
+        raise checks.invalid("workers", "1 when in_process=True", workers)
+    return _run(spec, out_dir, workers, overrides=overrides, progress=progress, command=command,
+                pack_size=pack_size, host=host, port=port, in_process=in_process, chief_timeout=chief_timeout,
+                recycle_mib=recycle_mib)
+
+
+def serve_chief(spec: StudySpec, out_dir: str | os.PathLike, port: int = 0, host: str = "127.0.0.1", *,
+                overrides: dict[str, Any] | None = None, progress: bool | Callable[[str], None] = True,
+                command: str | None = None) -> Path:
+    """Run a study with no local workers: serve its oracle until remote workers have ended every trial."""
+    return _run(spec, out_dir, 0, overrides=overrides, progress=progress, command=command, pack_size=None,
+                host=host, port=port, in_process=False, chief_timeout=cluster.CHIEF_TIMEOUT, recycle_mib=None)
+
+
+def work(spec: StudySpec, out_dir: str | os.PathLike, chief: str, *, tuner_id: str | None = None,
+         threads: int | None = None, cpus: list[int] | None = None, pack_size: int | None = None,
+         chief_timeout: float = cluster.CHIEF_TIMEOUT, recycle_mib: float | None = None) -> int:
+    """Join a running study as a worker (:func:`ablation.cluster.work`); returns the exit status."""
+    return cluster.work(with_backend(spec), out_dir, chief, tuner_id=tuner_id, threads=threads, cpus=cpus,
+                        pack_size=pack_size, chief_timeout=chief_timeout, recycle_mib=recycle_mib)
 
 
 def make_tuner(spec: StudySpec, out_dir: str | os.PathLike, on_trial_end: Callable | None = None,
@@ -139,144 +150,258 @@ def make_tuner(spec: StudySpec, out_dir: str | os.PathLike, on_trial_end: Callab
     return AblationTuner(spec, out_dir, on_trial_end=on_trial_end, pack_size=pack_size)
 
 
-def work(spec: StudySpec, out_dir: str | os.PathLike, chief: str, *, tuner_id: str | None = None,
-         threads: int | None = None, cpus: list[int] | None = None, pack_size: int | None = None) -> None:
-    """Join a running study as a worker: pull trials from the chief oracle until none are left.
+def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides: dict[str, Any] | None,
+         progress: bool | Callable[[str], None], command: str | None, pack_size: int | None, host: str,
+         port: int, in_process: bool, chief_timeout: float, recycle_mib: float | None) -> Path:
+    if pack_size is not None:
+        checks.integer("pack_size", pack_size, 1)
+    checks.real("chief_timeout", chief_timeout, "a positive number of seconds", lambda x: x > 0)
+    if recycle_mib is not None:
+        checks.positive("recycle_mib", recycle_mib)
+    checks.text("host", host)
+    spec = with_backend(apply_overrides(spec, overrides))
+    overrides = {**(overrides or {}), "backend": spec.backend}
+    out_dir = Path(out_dir)
+    run_dir = out_dir / spec.run_name
+    preflight(spec, out_dir, None if in_process else (host, port))
+    say = _Console(progress)
+    command = command or _default_command(spec, overrides)
+    fresh = not run_dir.exists()
+    lock = files.FolderLock(run_dir / rundir.LOCK, command=command)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+        entry = _begin_invocation(spec, run_dir, overrides, command, workers, pack_size, in_process, lock)
+    except BaseException as exc:
+        lock.release()
+        if fresh:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        problem = _write_problem(exc)
+        if problem is not None:
+            raise RunFailed(problem) from exc
+        raise
+    start = time.perf_counter()
+    watcher = None
+    try:
+        tuner = make_tuner(spec, out_dir, pack_size=pack_size)
+        tuner.oracle.verbose = 0  # keras-tuner's own per-trial tables: the progress lines say it
+        entry["repairs"] = list(tuner.oracle.repairs)
+        for note in tuner.oracle.repairs:
+            say(f"resume: {note}")
+        watcher = _Progress(spec, run_dir, say)
+        if in_process:
+            tuner.oracle.on_trial_end = watcher.update
+            tuner.on_epoch = watcher.poll
+            tuner.search(verbose=0)
+        else:
+            _run_local_cluster(tuner.oracle, spec, run_dir, workers, overrides, watcher, pack_size, host, port,
+                               say, chief_timeout, recycle_mib)
+        recs = records.load(run_dir)
+        for name in rundir.FRAMES:  # derived copies for reading without Python
+            files.atomic_write_text(run_dir / f"{name}.csv", getattr(recs, name).to_csv(index=False), durable=False)
+        entry.update(exit="completed")
+    except KeyboardInterrupt:
+        entry.update(exit="interrupted")
+        raise
+    except BaseException as exc:
+        entry.update(exit="failed", error=_one_line(exc))
+        problem = _write_problem(exc)
+        if problem is not None:
+            raise RunFailed(problem) from exc
+        raise
+    finally:
+        entry["trials"] = (len(watcher.seen) - watcher.already) if watcher is not None else 0
+        shutil.rmtree(run_dir / rundir.PROGRESS, ignore_errors=True)
+        say.clear()
+        _end_invocation(run_dir, entry, time.perf_counter() - start)
+        lock.release()
+    counts = recs.trials["status"].value_counts().to_dict()
+    say(f"done: {len(recs.trials)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}) in {run_dir}")
+    return run_dir
 
-    Args:
-        spec: the same study (and profile, and overrides) the chief runs; its run folder must be
-            shared with the chief.
-        out_dir: the folder that holds the run folder.
-        chief: ``HOST:PORT`` of the chief oracle.
-        tuner_id: a unique worker name (default: ``worker-<host>-<pid>``).
-        threads: intra-op threads for this worker (under JAX set before JAX starts, by the command line).
-        cpus: CPU cores to pin this process to.
-        pack_size: as for :func:`run`.
-    """
-    host, _, port = chief.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"Invalid value for argument 'chief': expected HOST:PORT. Received: chief={chief!r}")
-    if cpus:
-        os.sched_setaffinity(0, cpus)
-    os.environ.update({"KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": port,
-                       "KERASTUNER_TUNER_ID": tuner_id or f"worker-{socket.gethostname()}-{os.getpid()}"})
-    if threads:
-        from ablation import backend
 
-        backend.current().set_threads(threads)
-    make_tuner(with_backend(spec), out_dir, pack_size=pack_size).search(verbose=0)
-
-
-def serve_chief(spec: StudySpec, out_dir: str | os.PathLike, port: int, host: str = "127.0.0.1") -> None:
-    """Serve the study's oracle to workers (blocks until every trial has ended)."""
-    os.environ.update({"KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": str(port),
-                       "KERASTUNER_TUNER_ID": "chief"})
-    make_tuner(with_backend(spec), out_dir).search(verbose=0)
+def _run_local_cluster(oracle: Any, spec: StudySpec, run_dir: Path, workers: int, overrides: dict | None,
+                 watcher: "_Progress", pack_size: int | None, host: str, port: int, say: Callable[[str], None],
+                 chief_timeout: float, recycle_mib: float | None) -> None:
+    """Serve the oracle on ``host:port`` (bound once) and run the local workers until the grid is done."""
+    chief = cluster.serve(oracle, host, port)
+    try:
+        address = cluster.connect_address(host, chief.port)
+        if not workers or host not in ("127.0.0.1", "localhost", "::1") or port:
+            say(f"chief listening on {host}:{chief.port}: join with 'ablation worker {run_dir / rundir.STUDY} --out "
+                f"{run_dir.parent} --chief {address if host in ('0.0.0.0', '::') else f'{host}:{chief.port}'}' "
+                f"(same profile and options); the channel is unauthenticated and unencrypted")
+        with open(run_dir / rundir.WORKERS_LOG, "ab") as log:
+            local = cluster.LocalCluster(chief, oracle, address, _worker_args(spec, run_dir, overrides, pack_size),
+                                         workers, log, say, chief_timeout=chief_timeout, recycle_mib=recycle_mib)
+            try:
+                local.run(watcher.poll)
+            finally:
+                local.stop()
+    finally:
+        chief.stop()
 
 
-# ----------------------------------------------------------------------------- local cluster
-
-def _run_local_cluster(spec: StudySpec, run_dir: Path, workers: int, overrides: dict | None,
-                       watcher: "_Progress", pack_size: int | None = None) -> None:
-    port = _free_port()
-    base = [sys.executable, "-m", "ablation.cli"]
-    study = str(run_dir / "study.toml")
-    common = [study, "--out", str(run_dir.parent)]
+def _worker_args(spec: StudySpec, run_dir: Path, overrides: dict | None, pack_size: int | None) -> list[str]:
+    """The ``ablation worker`` arguments that name this run: the study copy, --out, profile, overrides."""
+    args = [str(run_dir / rundir.STUDY), "--out", str(run_dir.parent)]
     if spec.profile:
-        common += ["--profile", spec.profile]
+        args += ["--profile", spec.profile]
     for key, value in (overrides or {}).items():  # OVERRIDABLE: precision, jit_compile, backend
         if key == "jit_compile":
-            common += ["--xla" if value else "--no-xla"]
+            args += ["--xla" if value else "--no-xla"]
         else:
-            common += [f"--{key}", str(value)]
-    env = {k: v for k, v in os.environ.items() if k not in TUNER_ENV}
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    log = open(run_dir / "workers.log", "ab")
-    procs = [subprocess.Popen(base + ["chief", *common, "--port", str(port)], env=env, stdout=log, stderr=log)]
-    gpus = _gpus()
-    cores = sorted(os.sched_getaffinity(0))
-    for i in range(workers):
-        wenv = dict(env)
-        args = ["worker", *common, "--chief", f"127.0.0.1:{port}", "--tuner-id", f"worker{i}"]
-        if pack_size is not None:
-            args += ["--pack-size", str(pack_size)]
-        if gpus:
-            wenv["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
-        else:
-            share = cores[i::workers] if len(cores) >= workers else cores
-            wenv["CUDA_VISIBLE_DEVICES"] = ""
-            args += ["--threads", str(len(share)), "--cpus", ",".join(map(str, share))]
-        procs.append(subprocess.Popen(base + args, env=wenv, stdout=log, stderr=log))
-    try:
-        while any(p.poll() is None for p in procs[1:]):
-            watcher.poll()
-            time.sleep(0.5)
-        watcher.poll()
-        # Every worker has been told there is nothing left, so the oracle is saved and idle;
-        # keras-tuner's chief only notices after a long sleep: end it here.
-        try:
-            procs[0].wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            procs[0].terminate()
-            procs[0].wait(timeout=30)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-        log.close()
-    bad = [p.returncode for p in procs[1:] if p.returncode != 0]
-    if bad:
-        raise RuntimeError(f"{len(bad)} of {workers} workers exited with an error; see {run_dir / 'workers.log'}")
+            args += [f"--{key}", str(value)]
+    if pack_size is not None:
+        args += ["--pack-size", str(pack_size)]
+    return args
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _write_problem(exc: BaseException) -> str | None:
+    """A one-line explanation when ``exc`` is a write the disk refused (full, read-only), else None."""
+    if isinstance(exc, OSError) and exc.errno in cluster.FATAL_ERRNOS:
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return (f"{exc.strerror or os.strerror(exc.errno)}{where}; finished trials are kept: free space (or make "
+                f"the folder writable) and run the same command again to resume")
+    return None
 
 
-def _gpus() -> list[str]:
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return [g for g in visible.split(",") if g.strip()]
-    if shutil.which("nvidia-smi") is None:
-        return []
-    out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout
-    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU")]
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-# ----------------------------------------------------------------------------- run files
+# ----------------------------------------------------------------------------- checks before any work
+
+def preflight(spec: StudySpec, out_dir: str | os.PathLike, address: tuple[str, int] | None = None) -> None:
+    """Everything that can be checked before the first trial; raises a one-line error, writes nothing.
+
+    Checks the output folder (a folder, writable, not inside a run folder), the data set (it loads;
+    ``validation_size`` and every training-set size fit its training split), every claim's
+    metric (:func:`ablation.metrics.check_claims`) and, for a chief, ``address`` (this machine
+    can listen there).
+    """
+    from ablation import metrics
+
+    check_out_dir(out_dir, spec.run_name)
+    _check_data(spec)
+    metrics.check_claims(spec)
+    if address is not None:
+        cluster.check_address(*address)
+
+
+def check_out_dir(out_dir: str | os.PathLike, run_name: str | None = None) -> None:
+    """``out_dir`` can hold run folders: a folder (or a path where one can be made) this process can
+    write, not inside a run folder; ``run_name`` never leaves it."""
+    out = Path(out_dir)
+    shown = str(out_dir)
+    if out.exists() and not out.is_dir():
+        raise checks.invalid("out", "a folder for run folders (it is a file)", shown)
+    existing = out
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise checks.invalid("out", f"a folder for run folders ({existing} is a file)", shown)
+    for folder in [out, *out.resolve().parents]:
+        if (folder / rundir.SPEC).is_file() and (folder / rundir.RUN).is_file():
+            raise checks.invalid("out", f"a folder outside any run folder ({folder} is a run folder)", shown)
+    writable = existing if existing.exists() else None
+    if run_name is not None:
+        target = (out / run_name).resolve()
+        if target.parent != out.resolve():
+            raise checks.invalid("out", f"a folder that holds {run_name!r} itself", shown)
+        if (out / run_name).is_dir():
+            writable = out / run_name
+    if writable is not None and not os.access(writable, os.W_OK | os.X_OK):
+        raise checks.invalid("out", f"a folder this process can write ({writable} is not writable)", shown)
+
 
 def _check_data(spec: StudySpec) -> None:
+    """The data set loads, and the validation and training-set sizes fit its training split."""
     from ablation import data
 
     try:
-        data.load(spec.data.name, **spec.data.options)
+        ds = data.load(spec.data.name, **spec.data.options)
     except (OSError, RuntimeError, ValueError) as exc:
         raise SpecError(f"data.{spec.data.name}", str(exc).splitlines()[0]) from exc
+    n, name, held = ds.num_train, spec.data.name, spec.data.validation_size
+    if held >= n:
+        raise SpecError("data.validation_size", f"expected an integer in [0, {n - 1}] (the {name} training split "
+                        f"has {n} examples). Received: validation_size={held}")
+    room = n - held
+    why = f"the {name} training split has {n} examples" + (f", {held} held out for validation" if held else "")
+    for path, size in train_sizes(spec):
+        if size > room:
+            raise SpecError(path, f"expected an integer in [1, {room}] ({why}). Received: train_size={size}")
 
 
-def _write_run_files(spec: StudySpec, run_dir: Path, overrides: dict | None, command: str | None,
-                     workers: int) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
+def train_sizes(spec: StudySpec) -> list[tuple[str, int]]:
+    """Every training-set size the study asks for, with the key path that asks."""
+    out = [("data.train_size", spec.data.train_size)] if spec.data.train_size is not None else []
+    for axis in spec.grid:
+        if axis.name == "train_size":
+            out += [("grid.train_size", v) for v in axis.values]
+        elif axis.section == "config":
+            out += [(f"grid.config.{label}.train_size", v["train_size"]) for label, v in zip(axis.labels, axis.values)
+                    if isinstance(v, dict) and v.get("train_size") is not None]
+    return out
+
+
+# ----------------------------------------------------------------------------- run.json
+
+def _begin_invocation(spec: StudySpec, run_dir: Path, overrides: dict | None, command: str, workers: int,
+                      pack_size: int | None, in_process: bool, lock: files.FolderLock) -> dict[str, Any]:
+    """Write the study copy, the resolved spec and run.json with a new invocation entry; return the entry."""
     # Same hash, so the same trials; a study file whose claims or description were edited since
     # replaces the copy (and the resolved spec), so the report checks the claims as they are now.
     files.atomic_write_text(run_dir / rundir.STUDY, spec.source_text)
     files.atomic_write_json(run_dir / rundir.SPEC, spec.to_dict())
-    meta = files.read_json(run_dir / rundir.RUN, default=None) or {
-        "name": spec.name, "hash": spec.hash, "profile": spec.profile, "overrides": overrides or {},
-        "created": _now(), "wall_time_s": 0.0, "sessions": []}
-    meta.update(command=command or meta.get("command") or _default_command(spec, overrides),
-                hardware=hardware(), versions=versions(), workers=workers, finished=None)
+    try:
+        meta = files.read_json(run_dir / rundir.RUN, default=None)
+    except files.DamagedFile:
+        from ablation import resume
+
+        resume.set_aside(run_dir / rundir.RUN)
+        meta = None
+    if not isinstance(meta, dict) or meta.get("hash") != spec.hash:
+        meta = {"name": spec.name, "hash": spec.hash, "profile": spec.profile, "overrides": overrides or {},
+                "created": _now(), "wall_time_s": 0.0}
+    invocations = meta.get("invocations") if isinstance(meta.get("invocations"), list) else []
+    for old in invocations:  # this process holds the lock: an invocation still "running" was killed
+        if isinstance(old, dict) and old.get("exit") == "running":
+            old["exit"] = "interrupted"
+    entry = {"start": _now(), "end": None, "exit": "running", "error": None, "host": socket.gethostname(),
+             "pid": os.getpid(), "command": command, "backend": spec.backend, "workers": workers,
+             "in_process": in_process, "pack_size": pack_size, "hardware": hardware(), "versions": versions(),
+             "trials": 0, "repairs": []}
+    if lock.took_over:
+        entry["repairs"].append(f"took over a stale {rundir.LOCK} ({files.describe_holder(lock.took_over)})")
+    invocations.append(entry)
+    meta.update(command=command, hardware=entry["hardware"], versions=entry["versions"], workers=workers,
+                finished=None, invocations=invocations)
+    meta.pop("sessions", None)
     files.atomic_write_json(run_dir / rundir.RUN, meta)
+    return entry
 
 
-def _finish_run_files(run_dir: Path, seconds: float) -> None:
-    meta = files.read_json(run_dir / rundir.RUN, default={})
-    meta["wall_time_s"] = float(meta.get("wall_time_s") or 0.0) + seconds
-    meta.setdefault("sessions", []).append({"finished": _now(), "seconds": seconds})
-    meta["finished"] = _now()
-    files.atomic_write_json(run_dir / rundir.RUN, meta)
+def _end_invocation(run_dir: Path, entry: dict[str, Any], seconds: float) -> None:
+    """Close this invocation's entry in run.json (best effort: a full disk must not hide the first error)."""
+    entry.update(end=_now(), seconds=round(seconds, 3))
+    try:
+        meta = files.read_json(run_dir / rundir.RUN, default={}) or {}
+        invocations = meta.get("invocations") or []
+        for i, old in enumerate(invocations):
+            if isinstance(old, dict) and old.get("start") == entry["start"] and old.get("pid") == entry["pid"]:
+                invocations[i] = entry
+        meta["invocations"] = invocations
+        meta["wall_time_s"] = float(meta.get("wall_time_s") or 0.0) + seconds
+        if entry["exit"] == "completed":
+            meta["finished"] = entry["end"]
+        files.atomic_write_json(run_dir / rundir.RUN, meta)
+    except (OSError, ValueError):
+        pass
 
 
 def _default_command(spec: StudySpec, overrides: dict | None) -> str:
@@ -328,24 +453,56 @@ def versions() -> dict[str, str]:
 
 # ----------------------------------------------------------------------------- progress
 
-def _sayer(progress: bool | Callable[[str], None]) -> Callable[[str], None]:
-    if callable(progress):
-        return progress
-    if progress:
-        return lambda line: print(line, flush=True)
-    return lambda line: None
+class _Console:
+    """Where progress goes: whole lines, plus one line about the trials in training that a terminal
+    rewrites in place (elsewhere, a plain line at most every ``PLAIN_EVERY_S``). Silent when off."""
+
+    def __init__(self, progress: bool | Callable[[str], None]) -> None:
+        self.sink = progress if callable(progress) else None
+        self.on = bool(progress)
+        self.tty = self.on and self.sink is None and sys.stdout.isatty()
+        self.every = TTY_EVERY_S if self.tty else PLAIN_EVERY_S
+        self._shown = False  # a transient line is on the terminal
+
+    def __call__(self, line: str) -> None:
+        if not self.on:
+            return
+        if self.sink is not None:
+            self.sink(line)
+            return
+        self.clear()
+        print(line, flush=True)
+
+    def transient(self, line: str) -> None:
+        if not self.tty:
+            self(line)
+            return
+        width = shutil.get_terminal_size((100, 20)).columns
+        sys.stdout.write("\r\033[K" + line[: max(width - 1, 20)])
+        sys.stdout.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            sys.stdout.write("\r\033[K")
+            sys.stdout.flush()
+            self._shown = False
 
 
 class _Progress:
-    """Progress lines from the trial folders: trial i of N, elapsed, time left, best so far."""
+    """Progress lines: one per finished trial (i of N, elapsed, time left, best so far) from the trial
+    folders, and between them the epoch the trials in training have reached, from the workers' notes."""
 
-    def __init__(self, spec: StudySpec, run_dir: Path, say: Callable[[str], None]) -> None:
+    def __init__(self, spec: StudySpec, run_dir: Path, say: _Console) -> None:
         self.total, self.run_dir, self.say = spec.n_trials, run_dir, say
         self.start = time.perf_counter()
+        self.since = time.time()  # notes older than this invocation are a dead run's
         self.seen: set[str] = {p.parent.name for p in run_dir.glob(f"trial_*/{rundir.RESULT}")}
         self.already = len(self.seen)
         self.best: tuple[float, str] | None = None
         self.metric = "val_error" if spec.data.validation_size else "test_error"
+        self._last_note = time.monotonic()
+        self._running: list[tuple[dict, list[dict]]] = []
 
     def update(self, *_: Any) -> None:
         self.poll()
@@ -360,14 +517,49 @@ class _Progress:
             label = records.point_label(result.get("point", {})) + f", seed={result.get('seed')}"
             if value is not None and (self.best is None or value < self.best[0]):
                 self.best = (value, label)
-            done = len(self.seen)
-            elapsed = time.perf_counter() - self.start
-            new = done - self.already
-            left = elapsed / new * (self.total - done) if new else float("nan")
             best = f"{self.metric} {self.best[0]:.4f} ({self.best[1]})" if self.best else "none yet"
             status = result.get("status", "?")
-            self.say(f"trial {done}/{self.total} [{status}: {label}]  elapsed {_hms(elapsed)}  "
-                     f"left ~{_hms(left)}  best so far: {best}")
+            self.say(f"trial {len(self.seen)}/{self.total} [{status}: {label}]  elapsed {_hms(self._elapsed())}  "
+                     f"left ~{_hms(self._left())}  best so far: {best}")
+        if time.monotonic() - self._last_note >= self.say.every:
+            self._read_notes()
+            if self._running:
+                self._last_note = time.monotonic()
+                self.say.transient(self._note_line())
+
+    def _read_notes(self) -> None:
+        self._running = []
+        for note in rundir.read_progress(self.run_dir):
+            if not isinstance(note.get("time"), (int, float)) or note["time"] < self.since:
+                continue
+            members = [m for m in note.get("members") or [] if isinstance(m, dict) and m.get("status") == "running"
+                       and f"trial_{m.get('trial')}" not in self.seen]
+            if members and isinstance(note.get("epoch"), int) and isinstance(note.get("epochs"), int):
+                self._running.append((note, members))
+
+    def _in_flight(self) -> float:
+        """The trials in training, counted by the fraction of their epochs they have run."""
+        return sum(len(m) * min(n["epoch"] / max(n["epochs"], 1), 1.0) for n, m in self._running)
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def _left(self) -> float:
+        done = len(self.seen) - self.already + self._in_flight()
+        if done <= 0:
+            return float("nan")
+        return self._elapsed() / done * max(self.total - len(self.seen) - self._in_flight(), 0.0)
+
+    def _note_line(self) -> str:
+        parts = []
+        for note, members in self._running:
+            vals = [m["val_error"] for m in members if isinstance(m.get("val_error"), (int, float))]
+            losses = [m["loss"] for m in members if isinstance(m.get("loss"), (int, float))]
+            how = (f"val_error {min(vals):.4f}" if vals else f"loss {min(losses):.4f}" if losses else "")
+            what = f"{len(members)} trial{'s' if len(members) > 1 else ''}"
+            parts.append(f"{what} at epoch {note['epoch']}/{note['epochs']}" + (f" (best {how})" if how else ""))
+        return (f"  training: {'; '.join(parts)}  [{len(self.seen)}/{self.total} done, elapsed "
+                f"{_hms(self._elapsed())}, left ~{_hms(self._left())}]")
 
 
 def _hms(seconds: float) -> str:

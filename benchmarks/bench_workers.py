@@ -31,7 +31,7 @@ def timed_run(s: spec.StudySpec, workers: int) -> tuple[float, list]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--study", default="quickstart")
-    p.add_argument("--profile", default="quick")
+    p.add_argument("--profile", default="cpu")
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args()
     s = spec.load(spec.find_study(args.study), profile=args.profile)

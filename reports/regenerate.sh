@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Re-render every bundled report: the quickstart study as README runs it, every other bundled
-# study with its `quick` profile (CPU-sized). Runs resume, so an interrupted regeneration goes on.
+# study with its `cpu` profile (evidence at CPU scale: 5+ seeds, both arms trained; at most about
+# 20 minutes each on 2 CPU cores). Runs resume, so an interrupted regeneration goes on; a study
+# that already ran renders again without training (claims and statistics are not hashed).
 #   bash reports/regenerate.sh [STUDY ...]
+# MNIST studies read the IDX files from ABLATION_MNIST_DIR (or download them through Keras).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ablation=${ABLATION:-.venv/bin/ablation}
 studies=("$@")
 [ ${#studies[@]} -gt 0 ] || mapfile -t studies < <("$ablation" list studies 2>/dev/null)
 for s in "${studies[@]}"; do
+  start=$(date +%s)
   if [ "$s" = quickstart ]; then
     "$ablation" run quickstart --report reports/quickstart.html --quiet
   else
-    "$ablation" run "$s" --profile quick --report "reports/$s.html" --quiet
+    "$ablation" run "$s" --profile cpu --report "reports/$s.html" --quiet
   fi
+  echo "$s: $(( $(date +%s) - start )) s"
 done

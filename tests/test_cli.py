@@ -20,10 +20,10 @@ def test_list(capsys):
 def test_dry_run_prints_grid_and_count(capsys, tmp_path):
     assert main(["run", "quickstart", "--dry-run", "--out", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
-    assert "18 trials" in out and "activation" in out and "dropout" in out
+    assert "30 trials" in out and "activation" in out and "dropout" in out
     assert not (tmp_path / "runs").exists()
-    assert main(["run", "quickstart", "--profile", "quick", "--dry-run"]) == 0
-    assert "12 trials" in capsys.readouterr().out
+    assert main(["run", "quickstart", "--profile", "full", "--dry-run"]) == 0
+    assert "60 trials" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, text", [
@@ -55,3 +55,206 @@ def test_a_bug_is_not_disguised_as_bad_input(monkeypatch):
     monkeypatch.setattr(ablation.spec, "list_studies", broken)
     with pytest.raises(ValueError, match="ambiguous"):
         main(["list", "studies"])
+
+
+# ----------------------------------------------------------------------------- bad input, before anything runs
+# Every flag and path argument: one line "error: ...", exit status 2, nothing written.
+
+import os  # noqa: E402
+import socket  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from conftest import TINY_STUDY, edit_study, read_only  # noqa: E402
+
+
+def call(argv: list[str], capsys) -> tuple[int, str]:
+    """Exit status and stderr of ``ablation ARGV`` run in this process (argparse errors included)."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    return code, err
+
+
+def tree(folder: Path) -> set[tuple[str, int]]:
+    return {(str(p.relative_to(folder)), p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+@pytest.fixture
+def study(tmp_path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_STUDY)
+    return path
+
+
+def assert_refused(capsys, argv: list[str], text: str, folder: Path) -> None:
+    before = tree(folder)
+    code, err = call(argv, capsys)
+    assert code == 2, err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    assert text in err, err
+    assert tree(folder) == before  # nothing written, nothing touched
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--workers", "0"], "argument --workers: expected a positive integer. Received: 0"),
+    (["--workers", "two"], "argument --workers: invalid int value: 'two'"),
+    (["--pack-size", "0"], "argument --pack-size: expected a positive integer. Received: 0"),
+    (["--pack-size", "3", "--no-pack"], "argument --no-pack: not allowed with argument --pack-size"),
+    (["--xla", "--no-xla"], "argument --no-xla: not allowed with argument --xla"),
+    (["--backend", "torch"], "argument --backend: invalid choice: 'torch'"),
+    (["--precision", "float8"], "argument --precision: invalid choice: 'float8'"),
+    (["--profile", "nope"], "profiles.nope: unknown profile"),
+    (["--report", "r.html", "--no-report"], "argument --no-report: not allowed with argument --report"),
+    (["--port", "70000"], "argument --port: expected an integer in [0, 65535]. Received: 70000"),
+    (["--host", "no-such-host.invalid"], "Invalid value for argument 'host': expected an address or host name of this "
+                                         "machine. Received: host='no-such-host.invalid'"),
+    (["--host", "203.0.113.7"], "Invalid value for argument 'host': expected an address of this machine to listen on. "
+                                "Received: host='203.0.113.7'"),
+    (["--workers", "2", "--quiet", "--dry-run", "--nope"], "unrecognized arguments: --nope"),
+])
+def test_every_run_flag_refuses_bad_values(capsys, study, tmp_path, args, text):
+    assert_refused(capsys, ["run", str(study), "--out", str(tmp_path / "runs"), *args], text, tmp_path)
+
+
+def test_a_port_in_use_is_refused(capsys, study, tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert_refused(capsys, ["run", str(study), "--out", str(tmp_path / "runs"), "--port", str(port)],
+                       f"Invalid value for argument 'port': expected a free port on 127.0.0.1. Received: port={port}",
+                       tmp_path)
+
+
+def test_study_paths(capsys, tmp_path):
+    assert_refused(capsys, ["run", str(tmp_path / "none.toml"), "--out", str(tmp_path / "r")],
+                   "none.toml: no such study file", tmp_path)
+    (tmp_path / "dir.toml").mkdir()
+    assert_refused(capsys, ["run", str(tmp_path / "dir.toml"), "--out", str(tmp_path / "r")],
+                   "dir.toml: is a folder; expected a study file", tmp_path)
+
+
+def test_out_paths(capsys, study, tmp_path):
+    (tmp_path / "afile").write_text("")
+    assert_refused(capsys, ["run", str(study), "--out", str(tmp_path / "afile")],
+                   "Invalid value for argument 'out': expected a folder for run folders (it is a file)", tmp_path)
+    assert_refused(capsys, ["run", str(study), "--out", str(tmp_path / "afile" / "runs")],
+                   f"expected a folder for run folders ({tmp_path / 'afile'} is a file)", tmp_path)
+    run_dir = tmp_path / "runs" / "other-12345678"
+    run_dir.mkdir(parents=True)
+    (run_dir / "spec.json").write_text("{}")
+    (run_dir / "run.json").write_text("{}")
+    assert_refused(capsys, ["run", str(study), "--out", str(run_dir / "inner")],
+                   f"expected a folder outside any run folder ({run_dir} is a run folder)", tmp_path)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    with read_only(locked):
+        assert_refused(capsys, ["run", str(study), "--out", str(locked / "runs")],
+                       f"expected a folder this process can write ({locked} is not writable)", tmp_path)
+
+
+def test_report_paths(capsys, study, tmp_path):
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "adir").mkdir()
+    out = ["run", str(study), "--out", str(tmp_path / "runs")]
+    assert_refused(capsys, out + ["--report", str(tmp_path / "adir")],
+                   "Invalid value for argument 'report': expected a file path (it is a folder)", tmp_path)
+    assert_refused(capsys, out + ["--report", str(tmp_path / "afile" / "r.html")],
+                   f"expected a path inside a folder ({tmp_path / 'afile'} is a file)", tmp_path)
+    with read_only(tmp_path / "adir"):
+        assert_refused(capsys, out + ["--report", str(tmp_path / "adir" / "r.html")],
+                       f"expected a path this process can write ({tmp_path / 'adir'} is read-only)", tmp_path)
+
+
+def test_report_command_paths(capsys, tmp_path):
+    (tmp_path / "afile").write_text("")
+    assert_refused(capsys, ["report", str(tmp_path / "missing")], "expected a run folder written by 'ablation run'",
+                   tmp_path)
+    assert_refused(capsys, ["report", str(tmp_path / "afile")], "expected a run folder written by 'ablation run'",
+                   tmp_path)
+    assert_refused(capsys, ["report", str(tmp_path)], "expected a run folder written by 'ablation run'", tmp_path)
+
+
+@pytest.mark.parametrize("edit, text", [
+    (("validation_size = 100", "validation_size = 99999999"),
+     "data.validation_size: expected an integer in [0, 1436] (the digits training split has 1437 examples). "
+     "Received: validation_size=99999999"),
+    (("validation_size = 100", "validation_size = 100\ntrain_size = 99999999"),
+     "data.train_size: expected an integer in [1, 1337] (the digits training split has 1437 examples, 100 held out "
+     "for validation). Received: train_size=99999999"),
+    (('dropout = [0.0, 0.5]', 'dropout = [0.0, 0.5]\ntrain_size = [100, 2000]'),
+     "grid.train_size: expected an integer in [1, 1337]"),
+    (('dropout = [0.0, 0.5]', 'dropout = [0.0, 0.5]\n[grid.config]\nsmall = { train_size = 50 }\n'
+                              'big = { train_size = 5000 }'), "grid.config.big.train_size: expected an integer in [1, 1337]"),
+    (('metric = "test_error"', 'metric = "test_eror"'),
+     "claims[0].metric: claim T1: 'test_eror' is not a metric this study records; did you mean 'test_error'? "
+     "it records: test_loss, test_accuracy, test_error,"),
+    (('name = "tiny"', 'name = "../escape"'), "study.name: expected a name of [a-z0-9_-]+"),
+])
+def test_impossible_studies_fail_before_the_first_trial(capsys, tmp_path, edit, text):
+    path = tmp_path / "bad.toml"
+    path.write_text(edit_study(TINY_STUDY, edit))
+    assert_refused(capsys, ["run", str(path), "--out", str(tmp_path / "runs")], text, tmp_path)
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--chief", "localhost"], "Invalid value for argument 'chief': expected HOST:PORT. Received: chief='localhost'"),
+    (["--chief", "h:0"], "Invalid value for argument 'chief': expected HOST:PORT. Received: chief='h:0'"),
+    (["--chief", "h:1", "--threads", "0"], "argument --threads: expected a positive integer. Received: 0"),
+    (["--chief", "h:1", "--cpus", "a,b"], "argument --cpus: expected comma-separated distinct CPU core numbers"),
+    (["--chief", "h:1", "--cpus", "4096"], "argument --cpus: expected CPU cores this process may use"),
+    (["--chief", "h:1", "--chief-timeout", "0"], "argument --chief-timeout: expected a positive number. Received: 0"),
+    (["--chief", "h:1", "--chief-timeout", "nan"], "argument --chief-timeout: expected a positive number"),
+    (["--chief", "h:1", "--recycle-mib", "-5"], "argument --recycle-mib: expected a positive number. Received: -5"),
+    (["--chief", "h:1", "--tuner-id", "my-chief"], "Invalid value for argument 'tuner_id': expected a name of "
+                                                   "letters, digits"),
+    (["--chief", "h:1", "--tuner-id", "a/b"], "Invalid value for argument 'tuner_id'"),
+    (["--chief", "h:1"], "Invalid value for argument 'out': expected the folder that holds the chief's run folder"),
+    ([], "the following arguments are required: --chief"),
+])
+def test_every_worker_flag_refuses_bad_values(capsys, study, tmp_path, args, text):
+    assert_refused(capsys, ["worker", str(study), "--out", str(tmp_path / "runs"), *args], text, tmp_path)
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--port", "-1"], "argument --port: expected an integer in [0, 65535]. Received: -1"),
+    (["--host", "203.0.113.7"], "Invalid value for argument 'host'"),
+])
+def test_chief_flags_refuse_bad_values(capsys, study, tmp_path, args, text):
+    assert_refused(capsys, ["chief", str(study), "--out", str(tmp_path / "runs"), *args], text, tmp_path)
+
+
+def test_a_second_run_on_the_same_folder_is_refused_naming_the_holder(capsys, study, tmp_path):
+    from ablation import files, runner, spec, rundir
+
+    run_dir = runner.run_dir_of(spec.load(study), tmp_path / "runs")
+    run_dir.mkdir(parents=True)
+    with files.FolderLock(run_dir / rundir.LOCK, command="ablation run tiny.toml"):
+        assert_refused(capsys, ["run", str(study), "--out", str(tmp_path / "runs")],
+                       f"{run_dir}: another process is running this study here (pid {os.getpid()} on host "
+                       f"{socket.gethostname()} since ", tmp_path)
+
+
+def test_report_output_paths(capsys, study, tmp_path):
+    from ablation import files, runner, spec
+
+    s = runner.with_backend(spec.load(study))
+    run_dir = tmp_path / "runs" / s.run_name  # a run folder as `ablation run` starts it (no trial yet)
+    files.atomic_write_json(run_dir / "spec.json", s.to_dict())
+    files.atomic_write_json(run_dir / "run.json", {"hash": s.hash})
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "adir").mkdir()
+    assert_refused(capsys, ["report", str(run_dir), "-o", str(tmp_path / "adir")],
+                   "Invalid value for argument 'output': expected a file path (it is a folder)", tmp_path)
+    assert_refused(capsys, ["report", str(run_dir), "-o", str(tmp_path / "afile" / "r.html")],
+                   f"expected a path inside a folder ({tmp_path / 'afile'} is a file)", tmp_path)
+    with read_only(tmp_path / "adir"):
+        assert_refused(capsys, ["report", str(run_dir), "-o", str(tmp_path / "adir" / "r.html")],
+                       f"expected a path this process can write ({tmp_path / 'adir'} is read-only)", tmp_path)
+    with read_only(run_dir):
+        assert_refused(capsys, ["report", str(run_dir)], f"{run_dir} is read-only: give the report another path "
+                       "with -o FILE", tmp_path)
+    assert_refused(capsys, ["chief", str(study), "--out", str(tmp_path / "afile")],
+                   "Invalid value for argument 'out': expected a folder for run folders (it is a file)", tmp_path)

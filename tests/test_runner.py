@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ablation import records, runner, spec
+from ablation import records, rundir, runner, spec
 
 from conftest import TINY_STUDY as TINY  # noqa: E402  (the shared tiny study)
 
@@ -75,6 +75,49 @@ def test_run_records_every_trial_and_epoch(tiny_run):
     assert meta["overrides"]["backend"] == t["backend"].iloc[0] == keras_backend()
     assert meta["versions"]["tensorflow"] and meta["hardware"]["cores"] >= 1
     assert "trial 8/8" in proc.stdout
+    # TensorFlow's, absl's and JAX's start-up lines do not reach the user (workers' stderr included)
+    for noise in ("absl::InitializeLog", "cuda", "oneDNN", "cpu_feature_guard"):
+        assert noise not in proc.stderr and noise not in (run_dir / "workers.log").read_text(), noise
+
+
+def test_progress_line_inside_a_trial(tmp_path, monkeypatch):
+    """The workers' notes become a line with the epoch, the best validation error and the study's ETA."""
+    monkeypatch.setattr(runner, "PLAIN_EVERY_S", 0.0)
+    s = spec.loads(TINY)
+    run_dir = tmp_path / s.run_name
+    (run_dir / "trial_0003").mkdir(parents=True)
+    (run_dir / "trial_0003" / "result.json").write_text('{"status": "completed", "point": {}, "seed": 0}')
+    lines: list[str] = []
+    watcher = runner._Progress(s, run_dir, runner._Console(lines.append))
+    members = [{"trial": "0001", "status": "running", "loss": 0.9, "val_error": 0.25},
+               {"trial": "0002", "status": "running", "loss": 0.8, "val_error": 0.125},
+               {"trial": "0003", "status": "running", "loss": 0.1, "val_error": 0.0},   # finished since
+               {"trial": "0004", "status": "diverged", "loss": None, "val_error": None}]
+    rundir.write_progress(run_dir, "worker0/0", {"epoch": 3, "epochs": 10, "time": time.time(), "members": members})
+    rundir.write_progress(run_dir, "worker1", {"epoch": 9, "epochs": 10, "time": time.time() - 3600,
+                                                "members": members[:1]})  # a note from an earlier invocation
+    watcher.poll()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("  training: 2 trials at epoch 3/10 (best val_error 0.1250)  [1/8 done, elapsed ")
+    watcher.start -= 6.0  # six seconds later: 0.6 trials took 6 s, so the 8 - 1 - 0.6 left take 64 s
+    watcher.poll()
+    assert lines[-1].endswith("left ~0:01:04]"), lines[-1]
+
+
+def test_run_reports_epochs_inside_trials_and_leaves_no_notes(tmp_path, monkeypatch):
+    from ablation import tuner
+
+    monkeypatch.setattr(runner, "PLAIN_EVERY_S", 0.0)
+    monkeypatch.setattr(tuner, "NOTE_EVERY_S", 0.0)
+    text = TINY.replace('activation = ["relu", "tanh"]', 'activation = ["relu"]').replace(
+        "seeds = [0, 1]", "seeds = [0]").replace("epochs = 2", "epochs = 3")
+    lines: list[str] = []
+    run_dir = runner.run(spec.loads(text), out_dir=tmp_path, in_process=True, progress=lines.append)
+    inside = [line for line in lines if line.startswith("  training: ")]
+    assert any(" at epoch 1/3 (best val_error " in line for line in inside), lines
+    assert any(" at epoch 2/3 (best val_error " in line for line in inside), lines
+    assert sum(line.startswith("trial ") for line in lines) == 2 and lines[-1].startswith("done: 2 trials")
+    assert not (run_dir / rundir.PROGRESS).exists()
 
 
 def test_same_command_again_runs_nothing_new(tiny_run, tiny_file):
@@ -198,3 +241,16 @@ def test_tensorboard_logs_hold_every_trial_and_the_grid(tiny_run):
     assert "_hparams_/session_start_info" in trial.summary_metadata
     assert {"train/loss", "val/error", "test_error"} <= set(trial.Tags()["tensors"])
     assert [e.step for e in trial.Tensors("val/error")] == [1, 2]
+
+
+def test_a_worker_that_grows_is_replaced_by_a_fresh_one(tmp_path):
+    text = TINY.replace('activation = ["relu", "tanh"]', 'activation = ["relu"]').replace(
+        "dropout = [0.0, 0.5]", "dropout = [0.0]").replace("seeds = [0, 1]", "seeds = [0, 1, 2]").replace(
+        "compare = { dropout = 0.5 }", "compare = { dropout = 0.0 }")
+    s = spec.loads(text)
+    run_dir = runner.run(s, out_dir=tmp_path, pack_size=1, recycle_mib=1e-9)  # any growth at all: recycle
+    log = (run_dir / "workers.log").read_text()
+    assert "[worker0] memory grew by more than 1e-09 MiB: this worker ends, a fresh one takes over" in log
+    assert "[chief] worker1 started (pid " in log
+    assert sorted(records.load(run_dir).trials["seed"]) == [0, 1, 2]
+    assert json.loads((run_dir / "run.json").read_text())["invocations"][-1]["exit"] == "completed"

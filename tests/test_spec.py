@@ -332,6 +332,59 @@ ERRORS = [
      r"integer\. Received: mc_dropout_k\[1\]=0$"),
     ("[data]", "[evaluate]\nmc_dropout = [1]\n\n[data]", r"^evaluate\.mc_dropout: unknown key; did you mean "
      r"evaluate\.mc_dropout_k\?$"),
+    ("[data]", '[evaluate]\ndropconnect_inference = ["sampling"]\n\n[data]', r'^evaluate\.dropconnect_inference\[0\]: '
+     r'expected one of scaling, gaussian, mc\. Received: dropconnect_inference\[0\]="sampling"$'),
+    ("[data]", "[evaluate]\ntarget_train_error = 1.5\n\n[data]", r"^evaluate\.target_train_error: expected a float in "
+     r"\(0, 1\]\. Received: target_train_error=1\.5$"),
+    # the rest of [study]
+    ('description = "Dropout and activation on a small MLP."', "description = 5",
+     r"^study\.description: expected a string\. Received: description=5$"),
+    ('probes = ["timing", "gradients"]', 'probes = ["timing", "gradients"]\nprobe_every_steps = 0',
+     r"^study\.probe_every_steps: expected a positive integer\. Received: probe_every_steps=0$"),
+    ('probes = ["timing", "gradients"]', 'probes = ["timing", "gradients"]\nprobe_size = -3',
+     r"^study\.probe_size: expected a positive integer\. Received: probe_size=-3$"),
+    ('probes = ["timing", "gradients"]', 'probes = ["timing", "gradients"]\npack = "yes"',
+     r'^study\.pack: expected true or false\. Received: pack="yes"$'),
+    ('probes = ["timing", "gradients"]', 'probes = ["timing", "gradients"]\nbackend = "torch"',
+     r'^study\.backend: expected one of tensorflow, jax\. Received: backend="torch"$'),
+    # the rest of a claim
+    ('id = "C1"', 'id = ""', r'^claims\[0\]\.id: expected a non-empty string\. Received: id=""$'),
+    ('statement = "Dropout lowers the test error"', "statement = 3",
+     r"^claims\[0\]\.statement: expected a non-empty string\. Received: statement=3$"),
+    ('statement = "Dropout lowers the test error"\n', "", r"^claims\[0\]\.statement: required key is missing$"),
+    ('expect = "lower"', 'expect = "lower"\nsource = 1', r"^claims\[0\]\.source: expected a string\. Received: source=1$"),
+    ('expect = "lower"', 'expect = "lower"\npublished = 1.5',
+     r"^claims\[0\]\.published: expected a string\. Received: published=1\.5$"),
+    ('expect = "lower"', 'expect = "lower"\napprox = "yes"',
+     r'^claims\[0\]\.approx: expected true or false\. Received: approx="yes"$'),
+    ('metric = "test_error"', "metric = 5", r"^claims\[0\]\.metric: expected a non-empty string\. Received: metric=5$"),
+    ('expect = "lower"', 'expect = "lower"\neffect = "quotient"',
+     r'^claims\[0\]\.effect: expected one of difference, ratio\. Received: effect="quotient"$'),
+    ('expect = "lower"', 'expect = "lower"\nthreshold = "zero"',
+     r'^claims\[0\]\.threshold: expected a finite float\. Received: threshold="zero"$'),
+    ('expect = "lower"', 'expect = "lower"\nrule = 7', r"^claims\[0\]\.rule: expected a string\. Received: rule=7$"),
+    ("against = { dropout = 0.0 }", "against_metric = 7",
+     r"^claims\[0\]\.against_metric: expected a non-empty string\. Received: against_metric=7$"),
+    # data set options (checked by the data module, named by key path)
+    ("num_samples = 1000", "num_samples = 1005", r"^data\.num_samples: expected a positive multiple of 10 .*"
+     r"Received: num_samples=1005$"),
+    ("num_samples = 1000", 'num_samples = 1000\nflatten = "no"',
+     r"^data\.flatten: expected True or False\. Received: flatten='no'$"),
+    ("num_samples = 1000", "num_samples = 1000\nseed = -1", r"^data\.seed: expected an integer in \[0, 4294967295\]\. "
+     r"Received: seed=-1$"),
+    ('name = "mnist1d"\nvalidation_size = 100\ntrain_size = 500\nnum_samples = 1000', 'name = "mnist"\ndata_dir = 5',
+     r"^data\.data_dir: expected a folder path \(str or os\.PathLike\)\. Received: data_dir=5$"),
+    # the rest of [train] and [model]
+    ("epochs = 5", "epochs = 5\nweight_decay = -0.1",
+     r"^train\.weight_decay: expected a non-negative float\. Received: weight_decay=-0\.1$"),
+    ("epochs = 5", "epochs = 5\nclipnorm = -1.0", r"^train\.clipnorm: expected a non-negative float\. Received: clipnorm=-1\.0$"),
+    ("epochs = 5", "epochs = 5\nagc = -1.0", r"^train\.agc: expected a non-negative float\. Received: agc=-1\.0$"),
+    ("epochs = 5", 'epochs = 5\njit_compile = "auto"', r'^train\.jit_compile: expected true or false\. '
+     r'Received: jit_compile="auto"$'),
+    ("epochs = 5", "epochs = 5\nsteps_per_execution = -1", r"^train\.steps_per_execution: expected a non-negative "
+     r"integer\. Received: steps_per_execution=-1$"),
+    ("hidden = [32, 32]", "hidden = [32, 0]", r"^model\.hidden: expected a non-empty sequence of positive integers\. "
+     r"Received: hidden=\(32, 0\)$"),
 ]
 
 

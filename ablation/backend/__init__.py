@@ -20,10 +20,26 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import sys
+import tempfile
 from types import ModuleType
 
 BACKENDS = ("tensorflow", "jax")
+
+# What TensorFlow, absl, XLA and JAX print on start-up that says nothing to a user of this tool
+# (no GPU here, CPU instructions, oneDNN's rounding note): start() keeps it off the terminal.
+START_NOISE = re.compile("|".join((
+    r"All log messages before absl::InitializeLog\(\) is called",
+    r"oneDNN custom operations are on",
+    r"cudart_stub\.cc|cuda_platform\.cc|cuda_executor|cuda_dnn|cuda_fft|cuda_blas|failed call to cuInit",
+    r"Could not find cuda drivers|Unable to register cu(DNN|FFT|BLAS) factory",
+    r"computation_placer|TF-TRT Warning|cpu_feature_guard\.cc",
+    r"To enable the following instructions|rebuild TensorFlow with the appropriate compiler flags",
+    r"This TensorFlow binary is optimized to use available CPU instructions",
+    r"An NVIDIA GPU may be present on this machine|CUDA-enabled jaxlib is not installed|Falling back to cpu",
+    r"^\s*$",
+)))
 
 
 def available() -> list[str]:
@@ -88,3 +104,49 @@ def name() -> str:
     import keras
 
     return keras.backend.backend()
+
+
+def start(training: bool = True) -> str:
+    """Import the chosen backend and let it find its devices with file descriptor 2 caught: the lines
+    of :data:`START_NOISE` are dropped, anything else (a real error) is written to stderr as it came.
+
+    Args:
+        training: this process will train. Keras' ``set_random_seed`` imports TensorFlow whenever it
+            is installed (to seed ``tf.data``), whatever the backend: under JAX it is imported here
+            too, so that its start-up lines are caught as well.
+
+    Returns the backend's name. Call after :func:`choose`, before anything imports Keras.
+    """
+    name = os.environ.get("KERAS_BACKEND") or default()
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    caught = tempfile.TemporaryFile()
+    try:
+        os.dup2(caught.fileno(), 2)
+        try:
+            if name == "tensorflow":
+                import tensorflow as tf
+
+                tf.config.list_physical_devices()
+            elif name == "jax":
+                import jax
+
+                jax.devices()
+                if training and "tensorflow" in available():
+                    import tensorflow  # noqa: F401
+            import keras  # noqa: F401 - Keras settles its backend while the noise is caught
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+    finally:
+        caught.seek(0)
+        text = caught.read().decode("utf-8", "replace")
+        caught.close()
+        kept = [line for line in text.splitlines() if not START_NOISE.search(line)]
+        if kept:
+            sys.stderr.write("\n".join(kept) + "\n")
+            sys.stderr.flush()
+    return name

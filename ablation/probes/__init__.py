@@ -28,43 +28,58 @@ PROBES = ("gradients", "activations", "covariate_shift", "weights", "timing", "s
 WALL_TIME_PROBES = ("timing", "speed")  # they measure wall time: their trials train alone, never in a pack
 LAYER_PROBES = ("gradients", "activations", "covariate_shift", "weights")  # need zoo layer names
 
-SUMMARY_KEYS: dict[str, str] = {
-    "grad_first_over_last_init": "kernel-gradient norm of dense_1 / of dense_L, at init (A1)",
-    "grad_first_over_last_final": "the same after the last epoch",
-    "preact_grad_first_over_last_init": "norm of dLoss/d(act_1 input) / of dLoss/d(act_L input), at init",
-    "preact_grad_first_over_last_final": "the same after the last epoch",
-    "sparsity_init": "fraction of exact zeros over all hidden activations, at init (A4)",
-    "sparsity_final": "the same after the last epoch",
-    "dead_fraction_init": "fraction of all hidden units zero on every probe example, at init (A6)",
-    "dead_fraction_final": "the same after the last epoch",
-    "inactive_fraction_final": "fraction of hidden units with pre-activation <= 0 on every example",
-    "saturation_init": "fraction of saturated sigmoid/tanh outputs over those layers, at init (A2)",
-    "saturation_final": "the same after the last epoch (NaN without sigmoid/tanh layers)",
-    "saturation_first_final": "saturation of the first hidden layer after the last epoch (A2, per layer)",
-    "saturation_last_final": "saturation of the last hidden layer after the last epoch",
-    "saturation_max": "the largest saturation of any hidden layer at any measurement",
-    "shift_p50_range": "mean over followed units of max - min over time of the median (D2)",
-    "shift_spread_range": "mean over followed units of max - min over time of p85 - p15 (D2)",
-    "shift_p50_range_late": "shift_p50_range over the second half of the recorded steps (no start-up transient)",
-    "shift_spread_range_late": "shift_spread_range over the second half of the recorded steps",
-    "unit_norm_max_final": "largest per-unit incoming-weight L2 norm over all layers, at the end (B3)",
-    "small_weight_fraction_first_init": "fraction of dense_1 weights with |w| < 1e-3, at init (B2)",
-    "small_weight_fraction_first_final": "the same after the last epoch",
-    "unit_norm_cv_first_init": "std / mean of dense_1's per-unit weight norms, at init (B2: how evenly L2 shrinks)",
-    "unit_norm_cv_first_final": "the same after the last epoch",
-    "epoch_time_s": "median train_time_s per epoch, first epoch (tracing) excluded when possible",
-    "time_per_step_s": "median step_time_s per epoch, first epoch excluded when possible (A5, C6)",
-    "train_time_s": "total training time without validation and probe measurements",
-    "train_error_init": "training error on the probe batch at init",
-    "train_error_final": "training error on the probe batch at the last sample",
-    "steps_to_target": "first sampled step with training error <= target_train_error (A5); never reached: "
-                       "censored at the last sample + one sampling period",
-    "seconds_to_target": "training seconds at that sample (validation and probes excluded); never reached: "
-                         "the training seconds of the whole run (censored)",
-    "target_reached": "1 if the run reached target_train_error, 0 if not (its steps_to_target is censored)",
+# Per-trial summary metrics, by the probe that records them: probe -> {key: what it is}.
+SUMMARIES: dict[str, dict[str, str]] = {
+    "gradients": {
+        "grad_first_over_last_init": "kernel-gradient norm of dense_1 / of dense_L, at init (A1)",
+        "grad_first_over_last_final": "the same after the last epoch",
+        "preact_grad_first_over_last_init": "norm of dLoss/d(act_1 input) / of dLoss/d(act_L input), at init",
+        "preact_grad_first_over_last_final": "the same after the last epoch",
+    },
+    "activations": {
+        "sparsity_init": "fraction of exact zeros over all hidden activations, at init (A4)",
+        "sparsity_final": "the same after the last epoch",
+        "dead_fraction_init": "fraction of all hidden units zero on every probe example, at init (A6)",
+        "dead_fraction_final": "the same after the last epoch",
+        "inactive_fraction_final": "fraction of hidden units with pre-activation <= 0 on every example",
+        "saturation_init": "fraction of saturated sigmoid/tanh outputs over those layers, at init (A2)",
+        "saturation_final": "the same after the last epoch (NaN without sigmoid/tanh layers)",
+        "saturation_first_final": "saturation of the first hidden layer after the last epoch (A2, per layer)",
+        "saturation_last_final": "saturation of the last hidden layer after the last epoch",
+        "saturation_max": "the largest saturation of any hidden layer at any measurement",
+    },
+    "covariate_shift": {
+        "shift_p50_range": "mean over followed units of max - min over time of the median (D2)",
+        "shift_spread_range": "mean over followed units of max - min over time of p85 - p15 (D2)",
+        "shift_p50_range_late": "shift_p50_range over the second half of the recorded steps (no start-up transient)",
+        "shift_spread_range_late": "shift_spread_range over the second half of the recorded steps",
+    },
+    "weights": {
+        "unit_norm_max_final": "largest per-unit incoming-weight L2 norm over all layers, at the end (B3)",
+        "small_weight_fraction_first_init": "fraction of dense_1 weights with |w| < 1e-3, at init (B2)",
+        "small_weight_fraction_first_final": "the same after the last epoch",
+        "unit_norm_cv_first_init": "std / mean of dense_1's per-unit weight norms, at init (B2: how evenly L2 shrinks)",
+        "unit_norm_cv_first_final": "the same after the last epoch",
+    },
+    "timing": {
+        "epoch_time_s": "median train_time_s per epoch, first epoch (tracing) excluded when possible",
+        "time_per_step_s": "median step_time_s per epoch, first epoch excluded when possible (A5, C6)",
+        "train_time_s": "total training time without validation and probe measurements",
+    },
+    "speed": {
+        "train_error_init": "training error on the probe batch at init",
+        "train_error_final": "training error on the probe batch at the last sample",
+        "steps_to_target": "first sampled step with training error <= target_train_error (A5); never reached: "
+                           "censored at the last sample + one sampling period",
+        "seconds_to_target": "training seconds at that sample (validation and probes excluded); never reached: "
+                             "the training seconds of the whole run (censored)",
+        "target_reached": "1 if the run reached target_train_error, 0 if not (its steps_to_target is censored)",
+    },
 }
+SUMMARY_KEYS: dict[str, str] = {key: text for keys in SUMMARIES.values() for key, text in keys.items()}
+NEEDS_TARGET = ("steps_to_target", "seconds_to_target", "target_reached")  # only with evaluate.target_train_error
 
-__all__ = ["PROBES", "WALL_TIME_PROBES", "SUMMARY_KEYS", "COVARIATE_UNITS", "SATURATION", "SMALL_WEIGHT", "Clock",
+__all__ = ["PROBES", "WALL_TIME_PROBES", "SUMMARIES", "SUMMARY_KEYS", "NEEDS_TARGET", "COVARIATE_UNITS", "SATURATION", "SMALL_WEIGHT", "Clock",
            "Probe", "ProbeNet", "GradientProbe", "ActivationProbe", "CovariateShiftProbe", "WeightProbe",
            "TimingProbe", "SpeedProbe", "make", "build", "collect_rows", "collect_summary"]
 

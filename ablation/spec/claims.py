@@ -17,7 +17,7 @@ from typing import Any
 
 from ablation.spec import values as v
 from ablation.spec.errors import SpecError, invalid, show
-from ablation.spec.schema import Axis, label
+from ablation.spec.axis import Axis, label
 
 EFFECTS = ("difference", "ratio")
 EXPECTS = ("lower", "higher", "near")

@@ -80,6 +80,22 @@ def loads(text: str, profile: str | None = None, source: str = "<string>") -> St
     return dataclasses.replace(spec, source_text=text)
 
 
+def pinned_backend(path: str | Path, profile: str | None = None) -> str | None:
+    """The ``[study] backend`` a study file (with its profile merged) asks for, read without Keras.
+
+    The command line must choose the Keras backend before anything imports Keras, so it peeks at
+    the file; a file that cannot be read or parsed gives None (the full parse reports its errors).
+    """
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    over = doc.get("profiles", {}).get(profile, {}) if profile else {}
+    study = _deep_merge(doc, over).get("study", {}) if isinstance(over, dict) else doc.get("study", {})
+    backend = study.get("backend") if isinstance(study, dict) else None
+    return backend if isinstance(backend, str) else None
+
+
 def parse_document(doc: dict, profile: str | None, strict_claims: bool = True) -> StudySpec:
     """A parsed TOML document (profile already merged) as a ``StudySpec``."""
     v.check_keys(doc, "", set(SECTIONS) - {"profiles"})

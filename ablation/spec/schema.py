@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ablation.spec.axis import Axis, freeze, label, same
 from ablation.spec.errors import SpecError, invalid, jsonable, show, unknown
 
 if TYPE_CHECKING:
@@ -71,29 +72,6 @@ class EvaluateSpec:
     mc_dropout_k: tuple[int, ...] = ()        # Monte-Carlo dropout passes to average (Srivastava 2014, Fig. 11)
     dropconnect_inference: tuple[str, ...] = ()  # of evaluation.DROPCONNECT_MODES (Wan et al. 2013)
     target_train_error: float | None = None   # steps / seconds to reach this training error (A5)
-
-
-@dataclass(frozen=True)
-class Axis:
-    """One grid axis: values and their string labels, in the order of the study file."""
-
-    name: str                                 # a model argument, a train key, "train_size" or "config"
-    values: tuple[Any, ...]                   # config: dicts of overrides (model or train keys)
-    labels: tuple[str, ...]                   # unique strings; config: the recipe names
-    section: str                              # "model" | "train" | "data" | "config"
-
-    def value_of(self, label: str) -> Any:
-        """Return the value whose label is ``label`` (SpecError if there is none)."""
-        if label in self.labels:
-            return self.values[self.labels.index(label)]
-        raise invalid(f"point.{self.name}", f"one of {', '.join(self.labels)}", label)
-
-    def label_of(self, value: Any) -> str:
-        """Return the label of ``value`` (or of the value whose label ``value`` is)."""
-        for v, lab in zip(self.values, self.labels):
-            if same(v, value) or (isinstance(value, str) and value == lab):
-                return lab
-        raise invalid(f"grid.{self.name}", f"one of {', '.join(self.labels)}", value)
 
 
 @dataclass(frozen=True)
@@ -279,46 +257,9 @@ def _apply(key: str, value: Any, model_args: dict, train_over: dict, train_size:
     return {**model_args, key: value}, train_over, train_size
 
 
-def label(value: Any) -> str:
-    """The string label of an axis value: ``None`` -> "none", ``[100, 100]`` -> "100-100", 0.5 -> "0.5"."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "-".join(label(v) for v in value) if value else "[]"
-    if isinstance(value, Mapping):
-        return ",".join(f"{k}={label(v)}" for k, v in value.items()) if value else "{}"
-    return str(value)
-
-
 def canonical_json(data: Any) -> str:
     """Sorted-key, compact JSON: the form that is hashed."""
     return json.dumps(jsonable(data), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
-def freeze(value: Any) -> Any:
-    """Lists become tuples (recursively); tables stay dicts."""
-    if isinstance(value, list):
-        return tuple(freeze(v) for v in value)
-    if isinstance(value, dict):
-        return {k: freeze(v) for k, v in value.items()}
-    return value
-
-
-def same(a: Any, b: Any) -> bool:
-    """Value equality where 0 == 0.0 but True != 1 and lists equal tuples."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple, Mapping)) or isinstance(b, (list, tuple, Mapping)):
-        return False
-    return a == b
 
 
 __all__ = ["DataSpec", "ModelSpec", "TrainSpec", "EvaluateSpec", "Axis", "TrialConfig", "StudySpec", "label",

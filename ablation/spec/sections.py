@@ -59,8 +59,13 @@ def parse_data(t: dict) -> DataSpec:
     if name not in available:
         raise invalid("data.name", f"one of {', '.join(available)}", name)
     v.check_keys(t, "data", set(DATA_FIELDS) | set(data.dataset_options(name)))
+    options = {k: val for k, val in t.items() if k not in DATA_FIELDS}
+    try:
+        data.check_options(name, **options)
+    except ValueError as exc:
+        raise from_value_error("data", exc, True, options) from None
     train_size = t.get("train_size")
-    return DataSpec(name=name, options=freeze({k: val for k, val in t.items() if k not in DATA_FIELDS}),
+    return DataSpec(name=name, options=freeze(options),
                     validation_size=v.integer(t.get("validation_size", 0), "data.validation_size", minimum=0),
                     train_size=None if train_size is None else v.integer(train_size, "data.train_size"))
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ablation import checks
+from ablation.spec.axis import same
 from ablation.spec.errors import SpecError, checked, invalid, show, unknown
 
 
@@ -80,8 +81,6 @@ def items(v: Any, path: str, what: str, non_empty: bool = False) -> list:
 
 
 def unique(values: list, path: str) -> None:
-    from ablation.spec.schema import same
-
     for i, item in enumerate(values):
         if any(same(item, other) for other in values[:i]):
             raise SpecError(path, f"duplicate value {show(item)}")

@@ -150,7 +150,8 @@ MLP_CHECKS: dict[str, Callable[[str, Any], None]] = {
     "input_shape": input_shape, "num_classes": positive_int, "hidden": layer_sizes(allow_empty=False),
     "activation": one_of(ACTIVATIONS), "output_activation": output_activation,
     "kernel_initializer": kernel_initializer, "dropout": rate, "input_dropout": rate,
-    "dropout_kind": one_of(DROPOUT_KINDS), "dropconnect": rate, "l1": nonnegative, "l2": nonnegative,
+    "dropout_kind": one_of(DROPOUT_KINDS), "dropconnect": rate, "dropconnect_per_example": boolean,
+    "l1": nonnegative, "l2": nonnegative,
     "activity_l1": nonnegative, "max_norm": max_norm, "batchnorm": one_of(BATCHNORM_MODES),
     "weight_standardization": boolean, "residual": boolean, "leaky_slope": leaky_slope, "name": name,
 }

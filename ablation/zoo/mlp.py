@@ -71,7 +71,7 @@ def _dense(units: int, index: int, use_bias: bool, opts: dict[str, Any], kind: s
               "kernel_initializer": make_initializer(opts["kernel_initializer"], opts["activation"], index),
               "kernel_regularizer": opts["kernel_regularizer"], "kernel_constraint": opts["kernel_constraint"]}
     if kind == "dropconnect":
-        return DropConnectDense(units, rate=extra["rate"], **common)
+        return DropConnectDense(units, rate=extra["rate"], per_example=extra["per_example"], **common)
     if kind == "ws":
         return ScaledWSDense(units, gain=extra["gain"], **common)
     return keras.layers.Dense(units, **common)
@@ -80,7 +80,7 @@ def _dense(units: int, index: int, use_bias: bool, opts: dict[str, Any], kind: s
 def mlp(*, input_shape: Sequence[int], num_classes: int, hidden: Sequence[int], activation: str = "relu",
         output_activation: str | None = None, kernel_initializer: Any = "auto", dropout: float = 0.0,
         input_dropout: float = 0.0, dropout_kind: str = "standard", dropconnect: float = 0.0,
-        l1: float = 0.0, l2: float = 0.0, activity_l1: float = 0.0, max_norm: float | None = None,
+        dropconnect_per_example: bool = True, l1: float = 0.0, l2: float = 0.0, activity_l1: float = 0.0, max_norm: float | None = None,
         batchnorm: bool | str = False, weight_standardization: bool = False, residual: bool = False,
         leaky_slope: float = 0.01, name: str = "mlp") -> keras.Model:
     """Build a multilayer perceptron that outputs logits (unless ``output_activation`` is given).
@@ -100,6 +100,8 @@ def mlp(*, input_shape: Sequence[int], num_classes: int, hidden: Sequence[int], 
         dropout_kind: "standard" (Bernoulli, inverted scaling), "gaussian" (multiplicative
             N(1, rate/(1-rate)) noise) or "alpha" (AlphaDropout, for SELU); used for both rates.
         dropconnect: if > 0, hidden layers are ``DropConnectDense`` with this drop rate (Wan 2013).
+        dropconnect_per_example: a DropConnect mask per example (True, as Wan et al.; it materializes a
+            batch x in x out mask, far too slow for MNIST widths on a CPU) or one mask per batch (False).
         l1, l2: kernel penalty ``l1 * sum(|w|) + l2 * sum(w**2)`` (no 1/2) on every Dense kernel,
             logits included, via ``keras.regularizers.L1L2``; biases are not penalized.
         activity_l1: L1 penalty on the hidden activations (outputs of ``act_i``; Glorot, Bordes &
@@ -136,7 +138,8 @@ def mlp(*, input_shape: Sequence[int], num_classes: int, hidden: Sequence[int], 
     kind = "ws" if weight_standardization else "dropconnect" if dropconnect > 0 else "dense"
     for i, units in enumerate(hidden, start=1):
         block_in = x
-        extra = {"rate": float(dropconnect), "gain": gain if i > 1 else 1.0}
+        extra = {"rate": float(dropconnect), "gain": gain if i > 1 else 1.0,
+                 "per_example": bool(dropconnect_per_example)}
         x = _dense(units, i, bn != "before", opts, kind, **extra)(x)
         if bn == "before":
             x = keras.layers.BatchNormalization(name=f"bn_{i}")(x)
