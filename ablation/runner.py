@@ -108,6 +108,9 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, 
     run_dir = Path(out_dir) / spec.run_name
     fresh = not run_dir.exists()
     _check_data(spec)  # fails before anything is written when the data cannot be loaded
+    from ablation import factory
+
+    factory.preflight(spec, workers)  # imports a user's model function and checks its arguments
     try:
         _write_run_files(spec, run_dir, overrides, command, workers)
     except BaseException:
@@ -180,7 +183,8 @@ def _run_local_cluster(spec: StudySpec, run_dir: Path, workers: int, overrides: 
                        watcher: "_Progress", pack_size: int | None = None) -> None:
     port = _free_port()
     base = [sys.executable, "-m", "ablation.cli"]
-    study = str(run_dir / "study.toml")
+    # a study with relative paths (data.path, a factory's file) is read where it lies, so they resolve
+    study = str(spec.path.resolve()) if spec.path is not None else str(run_dir / "study.toml")
     common = [study, "--out", str(run_dir.parent)]
     if spec.profile:
         common += ["--profile", spec.profile]
@@ -251,9 +255,10 @@ def _check_data(spec: StudySpec) -> None:
     from ablation import data
 
     try:
-        data.load(spec.data.name, **spec.data.options)
+        data.load_spec(spec.data)
     except (OSError, RuntimeError, ValueError) as exc:
-        raise SpecError(f"data.{spec.data.name}", str(exc).splitlines()[0]) from exc
+        where = "data.path" if spec.data.file else f"data.{spec.data.name}"
+        raise SpecError(where, str(exc).splitlines()[0]) from exc
 
 
 def _write_run_files(spec: StudySpec, run_dir: Path, overrides: dict | None, command: str | None,
@@ -345,7 +350,7 @@ class _Progress:
         self.seen: set[str] = {p.parent.name for p in run_dir.glob(f"trial_*/{rundir.RESULT}")}
         self.already = len(self.seen)
         self.best: tuple[float, str] | None = None
-        self.metric = "val_error" if spec.data.validation_size else "test_error"
+        self.metric = spec.objective
 
     def update(self, *_: Any) -> None:
         self.poll()
