@@ -160,37 +160,6 @@ def test_a_function_object_and_arrays_give_the_same_records(own, tmp_path):
     assert (run_dir / "study.toml").read_text() == study.source_text  # the study as TOML, objects as comments
 
 
-def test_dry_run_names_the_file_and_function_before_anything_is_imported(tmp_path):
-    (tmp_path / "mymodel.py").write_text("open(__file__ + '.imported', 'w').close()\n" + MODEL)
-    np.savez(tmp_path / "digits.npz", **{k: v[:50] for k, v in digits_arrays().items()})
-    (tmp_path / "study.toml").write_text(STUDY.replace("train_size = 300", "train_size = 20"))
-    proc = cli("run", str(tmp_path / "study.toml"), "--dry-run", "--out", str(tmp_path / "runs"))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    line = f"model: function build of {tmp_path / 'mymodel.py'} (mymodel.py:build; imported and run when the study runs)"
-    assert line in proc.stdout and f"data: {tmp_path / 'digits.npz'} (digits.npz)" in proc.stdout
-    assert not (tmp_path / "mymodel.py.imported").exists() and not (tmp_path / "runs").exists()
-
-
-@pytest.mark.parametrize("edit, message", [
-    (("width = [16, 13]", "width = [16, 13]\ncolour = [1, 2]"),
-     "error: grid.colour: unknown argument of build() of mymodel.py; its parameters: input_shape, num_classes, "
-     "width, dropout"),
-    (('path = "digits.npz"', 'path = "digit.npz"'), "error: data.path: no such file"),
-    (('factory = "mymodel.py:build"', 'factory = "mymodel:biuld"'), "error: model.factory: "),
-])
-def test_bad_inputs_exit_2_with_one_line_before_any_work(tmp_path, capsys, edit, message):
-    from ablation.cli import main
-
-    (tmp_path / "mymodel.py").write_text(MODEL)
-    np.savez(tmp_path / "digits.npz", **{k: v[:50] for k, v in digits_arrays().items()})
-    (tmp_path / "study.toml").write_text(STUDY.replace(*edit))
-    out = tmp_path / "runs"
-    assert main(["run", str(tmp_path / "study.toml"), "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(message) and len(err.strip().splitlines()) == 1, err
-    assert not out.exists()
-
-
 # ----------------------------------------------------------------------------- regression
 
 REGRESSION = """
