@@ -134,11 +134,12 @@ def test_the_same_study_from_python_resumes_the_cli_run(own, monkeypatch):
 
 
 def test_a_function_object_and_arrays_give_the_same_records(own, tmp_path):
-    sys.path.insert(0, str(own["folder"]))
-    try:
-        from mymodel import build  # noqa: PLC0415 - the user's module, imported as a notebook would
-    finally:
-        sys.path.remove(str(own["folder"]))
+    import importlib.util
+
+    module_spec = importlib.util.spec_from_file_location("mymodel", own["folder"] / "mymodel.py")
+    module = importlib.util.module_from_spec(module_spec)  # the user's module, imported as a notebook would
+    module_spec.loader.exec_module(module)
+    build = module.build
     a = digits_arrays()
     study = ablation.Study("own", model=build, data=(a["x_train"], a["y_train"], a["x_test"], a["y_test"]),
                            validation_size=100, train_size=300, grid={"dropout": [0.0, 0.5], "width": [16, 13]},
