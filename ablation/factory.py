@@ -47,6 +47,7 @@ from ablation.spec.schema import TRAIN_KEYS, Factory
 INJECTED = ("input_shape", "num_classes")  # passed when the function's signature names them
 FORMS = '"package.module:function" or "path/to/file.py:function"'
 _LOADED: dict[tuple, Callable[..., Any]] = {}
+_IMPORTED: dict[str, str] = {}  # module name -> digest of the source it was imported from here
 
 
 # --------------------------------------------------------------------------- finding (nothing runs)
@@ -200,7 +201,9 @@ def load(f: Factory) -> Callable[..., Any]:
             module = _import_file(source)
         else:
             _on_path([_root_of(source, target) if source is not None else None])
-            module = importlib.import_module(target)
+            stale = target in sys.modules and _IMPORTED.get(target) != f.digest
+            module = importlib.reload(sys.modules[target]) if stale else importlib.import_module(target)
+            _IMPORTED[target] = f.digest  # an edited file is imported again (its digest made a new run)
             got = getattr(module, "__file__", None)
             if source is not None and got and Path(got).resolve() != source:
                 raise SpecError("model.factory", f"importing {target!r} gave {got}, not {source} (found first on the "

@@ -197,3 +197,15 @@ def test_the_search_path_is_study_folder_then_current_folder(tmp_path, monkeypat
     path = factory.search_path(tmp_path / "study")
     assert path[:2] == [(tmp_path / "study").resolve(), tmp_path.resolve()]
     assert textwrap.dedent(factory.FORMS) == '"package.module:function" or "path/to/file.py:function"'
+
+
+def test_an_edited_file_is_imported_again(folder):
+    (folder / "own_pkg").mkdir()
+    (folder / "own_pkg" / "__init__.py").write_text("")
+    nets = folder / "own_pkg" / "nets.py"
+    for width in (5, 7):  # a notebook session: run, edit the file, run again
+        nets.write_text(MODEL.replace("from helpers import WIDTH", f"WIDTH = {width}"))
+        s = load(folder, STUDY.replace('"m.py:build"', '"own_pkg.nets:build"'))
+        assert factory.call(s.model.factory, {}, (2, 2), 3).get_layer("dense_1").units == width
+        (folder / "m.py").write_text(MODEL.replace("width=WIDTH", f"width={width}"))  # a file reference too
+        assert factory.call(load(folder).model.factory, {}, (2, 2), 3).get_layer("dense_1").units == width
