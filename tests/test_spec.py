@@ -633,3 +633,15 @@ def test_own_inputs_errors_name_the_key_path(own_dir, old, new, pattern):
         return
     message = own_error(text, own_dir)
     assert re.search(pattern, message), message
+
+
+def test_doc_example_of_your_model_and_data_parses(tmp_path):
+    section = INTERNALS.read_text().split("## 2.")[1].split("## 3.")[0]
+    text = re.findall(r"```toml\n(.*?)```", section, re.S)[1]
+    (tmp_path / "houses.csv").write_text("rooms,age,price\n" + "".join(f"{i},{i % 7},{2.5 * i}\n" for i in range(30)))
+    (tmp_path / "my_model.py").write_text("def build(input_shape, num_classes, width=8, dropout=0.0):\n    pass\n")
+    s = spec.loads('[study]\nname = "doc"\n' + text, base_dir=tmp_path)
+    assert (s.task, s.data.path, s.model.factory.reference) == ("regression", "houses.csv", "my_model.py:build")
+    assert s.data.options == {"target": "price", "features": ("rooms", "age"), "test_fraction": 0.2,
+                              "standardize": True}
+    assert [a.section for a in s.grid] == ["model", "data"] and s.objective == "val_rmse"
