@@ -85,23 +85,27 @@ def Study(name: str, *, model: Any, data: Any, grid: Mapping[str, Any], seeds: I
         "model": {**_model_table(model), **dict(model_args or {})},
         "train": dict(train or {}),
         "evaluate": dict(evaluate or {}),
-        "grid": {k: list(v) if isinstance(v, (tuple, range)) else v for k, v in dict(grid).items()},
+        "grid": dict(grid),
         "claims": [dict(c) for c in claims],
     }
     doc = {k: v for k, v in doc.items() if v or k in ("study", "grid")}
     base_dir = str(Path.cwd())
-    spec = parse_document(_lists(doc), None, base_dir=base_dir)
+    doc = _lists(doc)
+    spec = parse_document(doc, None, base_dir=base_dir)
     return dataclasses.replace(spec, source_text=to_toml(doc, spec))
 
 
 def _lists(value: Any) -> Any:
-    """Tuples as lists (a study file's arrays), recursively; other objects (arrays, functions) as given."""
+    """Tuples, ranges and NumPy arrays as lists, NumPy scalars as Python numbers (what a study file holds),
+    recursively; other objects (wrapped arrays, functions) as given."""
+    import numpy as np
+
     if isinstance(value, Mapping):
         return {k: _lists(v) for k, v in value.items()}
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list, range, np.ndarray)):
         return [_lists(v) for v in value]
-    if isinstance(value, list):
-        return [_lists(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
     return value
 
 

@@ -230,3 +230,29 @@ def test_regression_end_to_end_with_a_claim_on_rmse(tmp_path):
     assert v.loc["R2", "verdict"] == "supported"
     html = (result.run_dir / "report.html").read_text()
     assert "test_rmse" in html and "R2" in html
+
+
+def test_python_values_become_study_file_values(tmp_path, monkeypatch):
+    x = np.zeros((10, 2), np.float32)
+    s = ablation.Study("py", model="mlp", model_args={"hidden": (8,)}, data=(x, np.arange(10) % 2, x, np.arange(10) % 2),
+                       grid={"dropout": np.array([0.0, 0.5]), "train_size": range(4, 6)}, seeds=range(2),
+                       train={"learning_rate": np.float64(0.1)})
+    assert s.axis("dropout").labels == ("0.0", "0.5") and s.axis("train_size").values == (4, 5)
+    assert s.seeds == (0, 1) and s.model.args == {"hidden": (8,)} and type(s.train.learning_rate) is float
+    with pytest.raises(spec.SpecError, match=r"^grid\.dropuot: unknown key; did you mean grid\.dropout\?$"):
+        ablation.Study("py", model="mlp", data="digits", grid={"dropuot": [0.1]})
+    with pytest.raises(spec.SpecError, match=r"^data: expected arrays \(x_train, y_train, x_test, y_test\)"):
+        ablation.Study("py", model="mlp", data=(x, x), grid={"dropout": [0.1]})
+    with pytest.raises(spec.SpecError, match=r"^data\.y_test: required with the other arrays"):
+        ablation.Study("py", model="mlp", data={"x_train": x, "y_train": x, "x_test": x}, grid={"dropout": [0.1]})
+    _write_csv(tmp_path)
+    monkeypatch.chdir(tmp_path)  # a relative path starts at the current folder from Python
+    csv = ablation.Study("py", model="mlp", data={"path": "t.csv", "target": "y"}, grid={"dropout": [0.1]})
+    assert csv.data.options == {"target": "y"} and f'path = "{tmp_path / "t.csv"}"' in csv.source_text
+    monkeypatch.chdir(tmp_path.parent)
+    assert spec.loads(csv.source_text).hash == csv.hash  # the run folder's study.toml is this study, from anywhere
+
+
+def _write_csv(folder: Path) -> Path:
+    (folder / "t.csv").write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
+    return folder / "t.csv"

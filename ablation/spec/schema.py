@@ -4,9 +4,9 @@ A grid point maps each axis name to a *label*: a string (keras-tuner's ``hp.Choi
 None or lists), e.g. ``"0.5"``, ``"none"``, ``"100-100"``; ``StudySpec.resolve(point, seed)``
 maps labels back to values and returns the full configuration of one trial. ``StudySpec.hash``
 covers the resolved spec (profile applied) except the description and the claims, which only
-affect the report. A user's files are hashed by content, not by place: the hash holds the path or
-reference as written and the SHA-256 of the file (a data file, a model function's source file), not
-its absolute path, so editing the file starts a new run and moving the project does not.
+affect the report. A user's files are hashed by content, not by place: the hash holds the SHA-256 of
+a data file and, for a model function, its name and the SHA-256 of its source file, not their paths,
+so editing a file starts a new run, and moving the project or spelling a path another way does not.
 """
 
 from __future__ import annotations
@@ -273,13 +273,16 @@ class StudySpec:
     @property
     def hash(self) -> str:
         """sha256 hex of the canonical JSON of the resolved spec, without description, claims, profile,
-        the packing switch (which only decides how trials share compiled steps) and where the user's
-        files are (their contents are hashed, see the module docstring)."""
+        the packing switch (which only decides how trials share compiled steps) and the paths of the
+        user's files (their contents are hashed, see the module docstring)."""
         d = self.to_dict()
         del d["claims"], d["profile"], d["study"]["description"], d["study"]["pack"], d["base_dir"]
         d["data"].pop("file", None)
-        if "factory" in d["model"]:
-            del d["model"]["factory"]["source"]
+        d["data"].pop("path", None)  # the digest identifies the file, wherever and however it is named
+        if "factory" in d["model"]:  # the function's name and its source file's digest
+            f = d["model"].pop("factory")
+            d["model"]["name"] = f["reference"].rpartition(":")[2]
+            d["model"]["factory_digest"] = f["digest"]
         return hashlib.sha256(canonical_json(d).encode("utf-8")).hexdigest()
 
     @property
