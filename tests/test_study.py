@@ -167,6 +167,7 @@ REGRESSION = """
 [study]
 name = "reg"
 seeds = [0, 1, 2, 3, 4]
+probes = ["gradients"]          # differentiates the mean squared error
 
 [[claims]]
 id = "R1"
@@ -225,6 +226,8 @@ def test_regression_end_to_end_with_a_claim_on_rmse(tmp_path):
     trained = t[t["learning_rate"] == 0.05]
     assert (trained["test_rmse"] < 0.5 * trained["baseline_test_rmse"]).all()
     assert set(result.curves["metric"]) == {"loss", "rmse", "mae"}
+    grads = result.probes[result.probes["probe"] == "gradients"]
+    assert len(grads) and np.isfinite(grads["value"].astype(float)).all() and (grads["value"].astype(float) > 0).any()
     v = result.verdicts.set_index("id")
     assert v.loc["R1", "verdict"] == "arm did not train" and "learning_rate=1e-07: test RMSE" in v.loc["R1", "reason"]
     assert v.loc["R2", "verdict"] == "supported"
@@ -256,3 +259,22 @@ def test_python_values_become_study_file_values(tmp_path, monkeypatch):
 def _write_csv(folder: Path) -> Path:
     (folder / "t.csv").write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
     return folder / "t.csv"
+
+
+def test_layer_probes_watch_a_convolutional_model_of_your_own(tmp_path):
+    """The example's CNN names its layers like the zoo's: the layer probes see 4-D conv activations too."""
+    import importlib.util
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "own_model" / "model.py"
+    module_spec = importlib.util.spec_from_file_location("own_model_example", example)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    a = digits_arrays()
+    study = ablation.Study("conv", model=module.small_cnn, data=a, train_size=100, grid={"batchnorm": [False, True]},
+                           probes=["activations", "gradients", "weights", "covariate_shift"], probe_size=64,
+                           train={"epochs": 1, "batch_size": 50, "optimizer": "adam", "jit_compile": False})
+    result = ablation.run(study, out=tmp_path, progress=False, report=False)
+    assert (result.trials["status"] == "completed").all(), result.trials["reason"].tolist()
+    layers = result.probes.groupby("probe")["layer"].unique().to_dict()
+    assert {"act_1", "act_2"} <= set(layers["activations"]) and {"act_1", "logits"} <= set(layers["gradients"])
+    assert {"dense_2", "logits"} <= set(layers["weights"]) and len(layers["covariate_shift"])
