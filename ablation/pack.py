@@ -15,11 +15,12 @@ Training runs in ``model.fit`` (backend-neutral: TensorFlow or JAX) on a generat
 batches, with ``steps_per_execution`` covering an epoch (capped). Validation, test and the clean
 training-set evaluation run every member at once through one compiled forward pass.
 
-Losses and scores follow the study's task (``ablation.tasks``: cross-entropy, accuracy and error
-for classification; mean squared error, RMSE and MAE for regression). Recorded losses are the data
-loss everywhere; weight penalties are part of the training objective but never of a recorded loss. The ``train`` curves are Keras' running averages
-over each epoch with dropout on; ``train_loss`` / ``train_error`` of a trial are a clean pass
-over its whole training set with dropout off, at the weights its test metrics use.
+Losses and scores follow the study's task (``ablation.tasks``: cross-entropy, accuracy and error for
+classification; mean squared error, RMSE and MAE for regression). Recorded losses are the data loss
+everywhere; weight penalties are part of the training objective but never of a recorded loss. The
+``train`` curves are Keras' running averages over each epoch with dropout on; ``train_loss`` /
+``train_error`` of a trial are a clean pass over its whole training set with dropout off, at the
+weights its test metrics use.
 """
 
 from __future__ import annotations
@@ -279,7 +280,8 @@ class Pack:
                     s.model.set_weights(s.stop_weights)
             for s, out in zip(self.states, self.outputs(data.x_test)):
                 if s.stopper is not None and s.result["status"] == "completed":
-                    s.result["metrics"].update({f"test_{k}_at_stop": v for k, v in _scores(s, out, data.y_test).items()})
+                    scores = _scores(s, out, data.y_test)
+                    s.result["metrics"].update({f"test_{k}_at_stop": v for k, v in scores.items()})
             for s in self.states:  # then the best validation epoch's weights
                 if s.stopper is not None and s.stopper.best_weights is not None:
                     s.model.set_weights(s.stopper.best_weights)

@@ -184,8 +184,8 @@ def test_in_memory_objects_run_in_this_process_only():
     import ablation
 
     x = np.zeros((10, 2), np.float32)
-    s = ablation.Study("mem", model=lambda input_shape, num_classes: None, data=(x, np.arange(10) % 2, x, np.arange(10) % 2),
-                       grid={"train_size": [4]})
+    y = np.arange(10) % 2
+    s = ablation.Study("mem", model=lambda input_shape, num_classes: None, data=(x, y, x, y), grid={"train_size": [4]})
     assert s.in_memory == [f"the model function {s.model.factory.reference}", "the data arrays"]
     with pytest.raises(SpecError, match=r"^workers: the model function .* and the data arrays exist only in this "
                                         r"Python process, so the study runs in it \(workers=1\)"):

@@ -268,7 +268,8 @@ def _effects(rec: Any, axes: Sequence[str], n_boot: int) -> list[dict[str, Any]]
         table = stats.paired_deltas(rec.trials, axis.name, baseline, metric, axes=axes, n_boot=n_boot)
         others = [a for a in axes if a != axis.name]
         table = _ordered(table.rename(columns={"level": axis.name}), rec, [*others, axis.name])
-        out.append({"axis": axis.name, "baseline": axis.labels[0], "rows": _effect_rows(table, axis.name, others, metric),
+        out.append({"axis": axis.name, "baseline": axis.labels[0],
+                    "rows": _effect_rows(table, axis.name, others, metric),
                     "speed": _speed_rows(rec, axis, baseline, others, n_boot)})
     return out
 

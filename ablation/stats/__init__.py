@@ -20,7 +20,7 @@ from ablation.stats.tables import effect_interval, evaluation_metrics, paired_de
 
 __all__ = [
     "LEVEL", "N_BOOT", "MIN_SEEDS", "BOOTSTRAP_MIN_N", "CHANCE_MARGIN", "TRAIN_FRACTION", "REGRESSION_FRACTION",
-    "VERDICTS", "DERIVED_METRICS", "Interval", "mean_interval", "bootstrap_ci", "one_sided_p", "tost_p", "holm", "summarize",
-    "paired_deltas", "effect_interval", "evaluation_metrics", "claim_verdict", "claim_verdicts", "decide",
+    "VERDICTS", "DERIVED_METRICS", "Interval", "mean_interval", "bootstrap_ci", "one_sided_p", "tost_p", "holm",
+    "summarize", "paired_deltas", "effect_interval", "evaluation_metrics", "claim_verdict", "claim_verdicts", "decide",
     "chance_error", "first_epoch_below", "epochs_to_reach", "matches", "select", "axis_label", "axes_from_points",
 ]

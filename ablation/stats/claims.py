@@ -11,12 +11,13 @@ The verdict, in this order of precedence:
 
 1. ``cannot be tested``: the metric or an axis does not exist, or no run completed.
 2. ``arm did not train``: a grid point the claim compares has a mean test error within
-   ``CHANCE_MARGIN`` of chance (1 - 1/classes) or a training error (a clean pass over its
-   training set) of at least ``TRAIN_FRACTION`` of chance; for regression, a mean test or training
-   RMSE of at least ``REGRESSION_FRACTION`` of the RMSE of predicting the training set's mean
+   ``CHANCE_MARGIN`` of chance (1 - 1/classes) or a training error (a clean pass over its training
+   set) of at least ``TRAIN_FRACTION`` of chance; for regression, a mean test or training RMSE of at
+   least ``REGRESSION_FRACTION`` of the RMSE of predicting the training set's mean
    (``baseline_test_rmse``, ``baseline_train_rmse``: it explains under ~10% of the variance). The
-   verdict names the point and its errors. Claims about the metric at initialization (``*_init``) or about divergence are exempt,
-   and a claim may allow one side not to train when that is what it says (``allow_untrained``).
+   verdict names the point and its errors. Claims about the metric at initialization (``*_init``) or
+   about divergence are exempt, and a claim may allow one side not to train when that is what it
+   says (``allow_untrained``).
 3. ``too few seeds``: fewer than ``MIN_SEEDS`` per-seed values; the numbers are still shown.
 4. From the interval over seeds (Student's t below 30 seeds; ``stats.intervals``):
    ``lower``: supported when it lies below the threshold, not supported when above;
@@ -404,7 +405,8 @@ def _untrained(arm: pd.DataFrame, regression: bool, chance: float) -> str | None
                     f"(mean: {base_train:.4g})")
         return None
     test, train = mean("test_error"), mean("train_error")
-    if (np.isfinite(test) and test >= chance - CHANCE_MARGIN) or (np.isfinite(train) and train >= TRAIN_FRACTION * chance):
+    if (np.isfinite(test) and test >= chance - CHANCE_MARGIN) or \
+            (np.isfinite(train) and train >= TRAIN_FRACTION * chance):
         return f"test error {test:.1%}, training error {train:.1%} (chance {chance:.0%})"
     return None
 
