@@ -254,6 +254,8 @@ def test_python_values_become_study_file_values(tmp_path, monkeypatch):
     assert csv.data.options == {"target": "y"} and f'path = "{tmp_path / "t.csv"}"' in csv.source_text
     monkeypatch.chdir(tmp_path.parent)
     assert spec.loads(csv.source_text).hash == csv.hash  # the run folder's study.toml is this study, from anywhere
+    binary = ablation.run(csv, out=tmp_path / "runs", progress=False, report=False).trials  # 2 classes, 20 epochs
+    assert list(binary["status"]) == ["completed"] and list(binary["num_classes"]) == [2]
 
 
 def _write_csv(folder: Path) -> Path:
