@@ -250,7 +250,8 @@ def test_python_values_become_study_file_values(tmp_path, monkeypatch):
         ablation.Study("py", model="mlp", data={"x_train": x, "y_train": x, "x_test": x}, grid={"dropout": [0.1]})
     _write_csv(tmp_path)
     monkeypatch.chdir(tmp_path)  # a relative path starts at the current folder from Python
-    csv = ablation.Study("py", model="mlp", data={"path": "t.csv", "target": "y"}, grid={"dropout": [0.1]})
+    csv = ablation.Study("py", model="mlp", model_args={"hidden": [8]}, data={"path": "t.csv", "target": "y"},
+                         grid={"dropout": [0.1]})
     assert csv.data.options == {"target": "y"} and f'path = "{tmp_path / "t.csv"}"' in csv.source_text
     monkeypatch.chdir(tmp_path.parent)
     assert spec.loads(csv.source_text).hash == csv.hash  # the run folder's study.toml is this study, from anywhere
