@@ -203,7 +203,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
     elif args.what == "datasets":
         from ablation import data
 
-        names = data.list_datasets()
+        from ablation import sources
+
+        names = data.list_datasets() + [f"{n} (keras.datasets)" for n in data.KERAS_DATASETS]
+        names += ["tfds:<name> (tensorflow_datasets" + ("" if sources.tfds_installed() else ", not installed") + ")",
+                  "your file: [data] path = \"file.npz\" | \".csv\" | \".parquet\" (docs/internals.md section 2)"]
     else:
         from ablation import spec
 

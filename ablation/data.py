@@ -32,6 +32,13 @@ for mnist1d / digits a seeded stratified random holdout (by default ``round(0.1 
 
 Training subsets (:meth:`Dataset.subset`) are stratified, exact in size and nested for one seed
 (Srivastava et al. 2014, Fig. 10 trains on random subsets of 100 ... 50K MNIST examples).
+
+Besides the built-in names, :func:`load` reads your files (``load("my.npz")``, ``load("my.csv",
+target="label")``), any array data set of ``keras.datasets`` (``load("cifar10")``) and, when the
+package is installed, ``tensorflow_datasets`` (``load("tfds:beans")``); :func:`from_arrays` wraps
+arrays you hold (module :mod:`ablation.sources`). A data set's task is classification (int labels
+``0..k-1``, any k >= 2) or regression (float targets, stored as ``(n, t)``; ``num_classes`` is 0,
+holdouts and subsets are random instead of stratified, still nested for one seed).
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ablation import checks
+from ablation import checks, sources, tasks
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -97,6 +104,13 @@ def _stratified_holdout(y: np.ndarray, size: int, seed: int, num_classes: int) -
     return np.sort(np.concatenate(chosen))
 
 
+def _holdout(y: np.ndarray, size: int, seed: int, num_classes: int, task: str) -> np.ndarray:
+    """Sorted indices of a random holdout of ``size`` examples: stratified for classification."""
+    if task == tasks.REGRESSION:
+        return np.sort(np.random.default_rng(seed).permutation(len(y))[:size])
+    return _stratified_holdout(y, size, seed, num_classes)
+
+
 def _stratified_order(y: np.ndarray, seed: int, num_classes: int) -> np.ndarray:
     """All indices of ``y`` in the order a nested stratified subset takes them (one per seed).
 
@@ -122,15 +136,18 @@ def _stratified_order(y: np.ndarray, seed: int, num_classes: int) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Dataset:
-    """A classification data set as read-only NumPy arrays.
+    """A data set as read-only NumPy arrays.
 
     Attributes:
-        x_train, y_train: training inputs (float32) and labels (int64, ``0..num_classes-1``).
+        x_train, y_train: training inputs (float32) and labels (int64, ``0..num_classes-1``) or, for
+            regression, float32 targets of shape ``(n, t)``.
         x_test, y_test: test inputs and labels.
-        num_classes: number of classes k.
+        num_classes: number of classes k (0 for regression).
         input_shape: shape of one input, e.g. ``(784,)`` or ``(28, 28, 1)``.
-        name: the data set's registered name (decides the validation policy).
-        x_val, y_val: validation data; None until :meth:`validation_split` holds some out.
+        name: the data set's registered name or file name (decides the validation policy).
+        x_val, y_val: validation data; None until :meth:`validation_split` holds some out (or the
+            source brought its own).
+        task: "classification" or "regression" (``ablation.tasks``).
     """
 
     x_train: np.ndarray
@@ -142,8 +159,10 @@ class Dataset:
     name: str
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
+    task: str = tasks.CLASSIFICATION
 
     def __post_init__(self) -> None:
+        tasks.check(self.task)
         for split in ("train", "test", "val"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
             if (x is None) != (y is None) or (x is not None and len(x) != len(y)):
@@ -154,6 +173,13 @@ class Dataset:
     def num_train(self) -> int:
         """Number of training examples."""
         return len(self.y_train)
+
+    @property
+    def num_outputs(self) -> int:
+        """Output units a model needs: one per class, or one per regression target."""
+        if self.task == tasks.REGRESSION:
+            return int(np.prod(np.shape(self.y_train)[1:])) or 1
+        return self.num_classes
 
     @property
     def num_val(self) -> int:
@@ -176,7 +202,8 @@ class Dataset:
         mnist / fashion_mnist hold out the LAST ``size`` training examples (default 10,000: the
         50K/10K split of Srivastava et al. 2014, App. B.1); ``seed`` is then unused. Every other data
         set holds out a stratified random ``size`` examples chosen by ``seed`` (default
-        ``round(0.1 * num_train)``). The remaining training examples keep their order.
+        ``round(0.1 * num_train)``; random, not stratified, for regression). The remaining training
+        examples keep their order.
 
         Args:
             size: number of validation examples, ``0 <= size < num_train``; 0 means no validation
@@ -200,7 +227,7 @@ class Dataset:
         if tail:
             keep, held = slice(0, n - size), slice(n - size, n)
         else:
-            held = _stratified_holdout(self.y_train, size, seed, self.num_classes)
+            held = _holdout(self.y_train, size, seed, self.num_classes, self.task)
             keep = np.setdiff1d(np.arange(n), held, assume_unique=True)
         return dataclasses.replace(
             self, x_train=_take(self.x_train, keep), y_train=_take(self.y_train, keep),
@@ -214,7 +241,8 @@ class Dataset:
         all it has, and the rest goes evenly to the other classes, so n stays exact. For one seed
         the subsets are nested (``subset(100)`` is inside ``subset(500)``), since each is a prefix of
         one seed-dependent sequence. The examples come back in a shuffled order fixed by
-        ``(seed, n)``.
+        ``(seed, n)``. Regression subsets are prefixes of one seed-dependent permutation (nested,
+        not stratified).
 
         Args:
             n: number of training examples, ``1 <= n <= num_train``.
@@ -226,14 +254,19 @@ class Dataset:
         n = _check_int("n", n, 1, self.num_train,
                        f" (the number of training examples of '{self.name}')")
         seed = _check_seed(seed)
-        chosen = _stratified_order(self.y_train, seed, self.num_classes)[:n]
+        if self.task == tasks.REGRESSION:
+            chosen = np.random.default_rng(seed).permutation(self.num_train)[:n]
+        else:
+            chosen = _stratified_order(self.y_train, seed, self.num_classes)[:n]
         chosen = np.random.default_rng([seed, n]).permutation(chosen)
         return dataclasses.replace(self, x_train=_take(self.x_train, chosen),
                                    y_train=_take(self.y_train, chosen))
 
     def describe(self) -> str:
         """A few lines: name, classes, input shape and the shape and dtype of every split."""
-        lines = [f"Dataset '{self.name}': {self.num_classes} classes, input shape {self.input_shape}"]
+        what = f"{self.num_classes} classes" if self.task == tasks.CLASSIFICATION else \
+            f"regression, {self.num_outputs} target{'s' if self.num_outputs > 1 else ''}"
+        lines = [f"Dataset '{self.name}': {what}, input shape {self.input_shape}"]
         for split in ("train", "val", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
             if x is not None:
@@ -241,8 +274,9 @@ class Dataset:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
+        task = "" if self.task == tasks.CLASSIFICATION else f", task={self.task!r}"
         return (f"Dataset(name={self.name!r}, num_classes={self.num_classes}, input_shape="
-                f"{self.input_shape}, train={self.num_train}, val={self.num_val}, test={self.num_test})")
+                f"{self.input_shape}, train={self.num_train}, val={self.num_val}, test={self.num_test}{task})")
 
 
 def _shape(array: Any) -> str:
@@ -394,11 +428,15 @@ _SOURCES: dict[str, _Source] = {
 
 
 DISPLAY_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "mnist1d": "MNIST-1D", "digits": "digits (8x8)"}
+KERAS_DATASETS = tuple(sorted(set(sources.KERAS_DATASETS) - set(_SOURCES)))  # besides the built-in names
+_TEST_SPLIT_SEED = 0  # the test split of a table (CSV / Parquet) without one
 
 
-def train_examples(name: str, **options: Any) -> int:
-    """How many training examples ``load(name, **options)`` gives, without loading anything."""
-    _source(name)
+def train_examples(name: str, **options: Any) -> int | None:
+    """How many training examples ``load(name, **options)`` gives, without loading anything (None: not
+    known without loading, as for files and downloaded sets)."""
+    if name not in _SOURCES:
+        return None
     if name in ("mnist", "fashion_mnist"):
         return 60_000
     if name == "digits":
@@ -407,24 +445,76 @@ def train_examples(name: str, **options: Any) -> int:
 
 
 def list_datasets() -> list[str]:
-    """Names accepted by :func:`load`, sorted."""
+    """The built-in names accepted by :func:`load`, sorted (``KERAS_DATASETS``, ``tfds:<name>`` and files
+    are accepted too)."""
     return sorted(_SOURCES)
 
 
-def dataset_options(name: str) -> tuple[str, ...]:
-    """The keyword options ``load(name, ...)`` accepts (e.g. ``('data_dir', 'flatten')``)."""
-    return tuple(sorted(_source(name).options + ("flatten",)))
+def kind_of(name: Any) -> str:
+    """Which source ``load(name)`` reads: "builtin", "file" (a .npz / .csv / .parquet path), "keras" or "tfds".
+
+    Raises:
+        ValueError: none of them (the message lists what is accepted).
+    """
+    if isinstance(name, os.PathLike) or (isinstance(name, str) and sources.file_kind(name)):
+        return "file"
+    if name in _SOURCES:
+        return "builtin"
+    if name in sources.KERAS_DATASETS:
+        return "keras"
+    if sources.is_tfds(name) and len(name) > len(sources.TFDS_PREFIX):
+        return "tfds"
+    if name in sources.KERAS_UNSUPPORTED:
+        raise checks.invalid("name", f"a data set of arrays (keras.datasets.{name} {sources.KERAS_UNSUPPORTED[name]})",
+                             name)
+    raise checks.invalid("name", f"one of {', '.join(list_datasets())}, a keras.datasets name "
+                         f"({', '.join(KERAS_DATASETS)}), 'tfds:<name>' or a path to a .npz, .csv or .parquet file",
+                         name)
+
+
+def natural_task(name: Any) -> str:
+    """The task of a named data set ("regression" for keras' housing sets); files and arrays may be either."""
+    if kind_of(name) == "keras":
+        return sources.KERAS_DATASETS[name][0]
+    return tasks.CLASSIFICATION
+
+
+def _options_kind(name: Any) -> str:
+    kind = kind_of(name)
+    return sources.file_kind(name) if kind == "file" else kind
+
+
+def dataset_options(name: Any) -> tuple[str, ...]:
+    """The keyword options ``load(name, ...)`` accepts (e.g. ``('data_dir', 'flatten')``), besides ``task``."""
+    if kind_of(name) == "builtin":
+        return tuple(sorted(_source(name).options + ("flatten",)))
+    return tuple(sorted(sources.options_of(_options_kind(name), str(name))))
+
+
+def check_options(name: Any, task: str | None = None, **options: Any) -> None:
+    """Raise the ValueError :func:`load` would raise for these options, without loading anything."""
+    kind = kind_of(name)
+    _check_task(name, kind, task)
+    if kind == "builtin":
+        _resolve_options(name, options)
+    else:
+        sources.check_options(_options_kind(name), str(name), options)
+
+
+def _check_task(name: Any, kind: str, task: str | None) -> str:
+    natural = natural_task(name)
+    if task is None:
+        return natural
+    tasks.check(task)
+    if kind in ("builtin", "keras") and task != natural:
+        raise checks.invalid("task", f"{natural!r} ({name} is a {natural} data set)", task)
+    return task
 
 
 def _source(name: str) -> _Source:
     if name not in _SOURCES:
         raise checks.invalid("name", f"one of {', '.join(list_datasets())}", name)
     return _SOURCES[name]
-
-
-def check_options(name: str, **options: Any) -> None:
-    """Raise the ValueError :func:`load` would raise for these options, without loading anything."""
-    _resolve_options(name, options)
 
 
 def _check_option(key: str, value: Any) -> Any:
@@ -466,31 +556,192 @@ def _cached_arrays(name: str, options: tuple[tuple[str, Any], ...]) -> tuple[np.
     return tuple(_readonly(a) for a in _SOURCES[name].loader(**dict(options)))
 
 
+@functools.lru_cache(maxsize=8)
+def _cached_raw(kind: str, name: str, stamp: Any, options: tuple[tuple[str, Any], ...]) -> sources.Raw:
+    """The raw arrays of a file, keras or tfds source (``stamp``: a file's size and mtime, so an edit reloads)."""
+    opts = dict(options)
+    if kind == "file":
+        if sources.file_kind(name) == "npz":
+            return sources.read_npz(name)
+        return sources.read_table(name, opts["target"], opts["features"], opts["task"])
+    if kind == "keras":
+        return sources.read_keras(name, opts.get("label_mode"))
+    return sources.read_tfds(name, opts["train_split"], opts["test_split"], opts["data_dir"])
+
+
 def clear_cache() -> None:
     """Forget the arrays cached by :func:`load` (frees their memory)."""
     _cached_arrays.cache_clear()
+    _cached_raw.cache_clear()
 
 
-def load(name: str, **options: Any) -> Dataset:
-    """Load a data set by name (cached in-process; arrays are read-only).
+def load(name: str | os.PathLike, *, task: str | None = None, **options: Any) -> Dataset:
+    """Load a data set by name or path (cached in-process; arrays are read-only).
 
     Args:
-        name: one of :func:`list_datasets`: ``mnist``, ``fashion_mnist``, ``mnist1d``, ``digits``.
+        name: a built-in name (:func:`list_datasets`: ``mnist``, ``fashion_mnist``, ``mnist1d``,
+            ``digits``), a ``keras.datasets`` name (``KERAS_DATASETS``: ``cifar10``, ...),
+            ``tfds:<name>`` (needs ``tensorflow_datasets``) or the path of a ``.npz``, ``.csv`` or
+            ``.parquet`` file (:mod:`ablation.sources` says what each holds).
+        task: "classification" or "regression"; default the data set's own (classification for
+            files, regression for keras' housing sets).
         **options: see :func:`dataset_options`.
-            flatten (all, default True): inputs as ``(d,)``; False keeps ``(H, W, 1)`` / ``(40, 1)``.
+            flatten (all): inputs as ``(d,)``; built-in sets default True (False keeps ``(H, W, 1)`` /
+                ``(40, 1)``), every other source False (inputs keep their shape).
             data_dir (mnist, fashion_mnist): a folder of the four IDX files, gzipped or not; default
                 the environment variable ``ABLATION_MNIST_DIR`` / ``ABLATION_FASHION_MNIST_DIR``,
                 else Keras' downloader.
             num_samples (mnist1d, default 5000): examples generated, a multiple of 10; 80% train.
             seed (mnist1d, default 42, the package's): generator seed.
+            standardize (files, keras, tfds, default False): scale every input feature to mean 0
+                and standard deviation 1 with the training split's statistics.
+            target, features, test_fraction (CSV / Parquet): the target column (required), the
+                input columns (default: all others), the fraction of rows held out as the test set
+                (default 0.2; stratified for classification, seed 0).
+            label_mode (cifar100): "fine" (default) or "coarse".
+            train_split, test_split, data_dir (tfds): the splits (default "train", "test") and
+                tensorflow_datasets' data folder.
 
     Returns:
-        A :class:`Dataset` without validation data (see :meth:`Dataset.validation_split`).
+        A :class:`Dataset` without validation data (see :meth:`Dataset.validation_split`), except for
+        a ``.npz`` file with ``x_val`` and ``y_val``.
     """
-    flatten, key = _resolve_options(name, options)
-    x_train, y_train, x_test, y_test = _cached_arrays(name, key)
-    sample_shape = x_train.shape[1:]
-    input_shape = (int(np.prod(sample_shape)),) if flatten else sample_shape + (1,)
-    return Dataset(x_train=x_train.reshape((-1,) + input_shape), y_train=y_train,
-                   x_test=x_test.reshape((-1,) + input_shape), y_test=y_test,
-                   num_classes=10, input_shape=tuple(int(d) for d in input_shape), name=name)
+    kind = kind_of(name)
+    task = _check_task(name, kind, task)
+    if kind == "builtin":
+        flatten, key = _resolve_options(name, options)
+        x_train, y_train, x_test, y_test = _cached_arrays(name, key)
+        sample_shape = x_train.shape[1:]
+        input_shape = (int(np.prod(sample_shape)),) if flatten else sample_shape + (1,)
+        return Dataset(x_train=x_train.reshape((-1,) + input_shape), y_train=y_train,
+                       x_test=x_test.reshape((-1,) + input_shape), y_test=y_test,
+                       num_classes=10, input_shape=tuple(int(d) for d in input_shape), name=name)
+    opts = sources.check_options(_options_kind(name), str(name), options)
+    if kind == "file":
+        path = Path(name).expanduser().resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"{name}: no such data file")
+        stat = path.stat()
+        stamp, shown, name = (stat.st_size, stat.st_mtime_ns), path.name, str(path)
+    else:
+        stamp, shown = None, str(name)
+    read = {k: opts[k] for k in ("target", "features", "label_mode", "train_split", "test_split", "data_dir")
+            if k in opts}
+    if "target" in read:
+        read["task"] = task
+    raw = _cached_raw(kind, str(name), stamp, tuple(sorted(read.items())))
+    return _finish(raw, shown, task, flatten=opts["flatten"], standardize=opts["standardize"],
+                   test_fraction=opts.get("test_fraction", sources.DEFAULT_TEST_FRACTION))
+
+
+def from_arrays(x_train: Any, y_train: Any, x_test: Any, y_test: Any, x_val: Any = None, y_val: Any = None, *,
+                task: str = tasks.CLASSIFICATION, name: str = "arrays", flatten: bool = False,
+                standardize: bool = False) -> Dataset:
+    """A :class:`Dataset` of arrays you hold (checked and converted as :func:`load` does with a ``.npz``).
+
+    Args:
+        x_train, y_train, x_test, y_test: inputs (numbers, one row per example) and targets (int
+            labels ``0..k-1`` for classification; floats ``(n,)`` or ``(n, t)`` for regression).
+        x_val, y_val: an optional validation set of your own (both or neither).
+        task: "classification" or "regression".
+        name: the data set's name in messages and reports.
+        flatten, standardize: as for :func:`load`.
+    """
+    arrays = x_train if isinstance(x_train, sources.Arrays) else sources.Arrays.of(x_train, y_train, x_test, y_test,
+                                                                                   x_val, y_val)
+    checks.boolean("flatten", flatten)
+    checks.boolean("standardize", standardize)
+    return _finish(sources.Raw(**arrays.arrays), name, tasks.check(task), flatten=flatten, standardize=standardize,
+                   test_fraction=sources.DEFAULT_TEST_FRACTION)
+
+
+def load_spec(d: Any) -> Dataset:
+    """The data set a study's ``[data]`` names (an ``ablation.spec.DataSpec``): its file, arrays or name."""
+    if d.arrays is not None:
+        return from_arrays(d.arrays, None, None, None, task=d.task, **d.options)
+    return load(d.file if d.file is not None else d.name, task=d.task, **d.options)
+
+
+# --------------------------------------------------------------------------- one form for every source
+
+
+def _finish(raw: sources.Raw, name: str, task: str, *, flatten: bool, standardize: bool,
+            test_fraction: float) -> Dataset:
+    """Check and convert a source's arrays: targets for the task, float32 inputs, the test split if missing."""
+    splits = {"train": (raw.x_train, raw.y_train), "test": (raw.x_test, raw.y_test), "val": (raw.x_val, raw.y_val)}
+    ys = {s: _targets(y, f"y_{s}", name, task) for s, (_, y) in splits.items() if y is not None}
+    xs = {s: _inputs(x, f"x_{s}", name) for s, (x, _) in splits.items() if x is not None}
+    for s in xs:
+        if len(xs[s]) != len(ys[s]):
+            raise ValueError(f"{name}: x_{s} has {len(xs[s])} examples but y_{s} has {len(ys[s])}")
+        if xs[s].shape[1:] != xs["train"].shape[1:]:
+            raise ValueError(f"{name}: x_{s} examples have shape {xs[s].shape[1:]}, x_train examples "
+                             f"{xs['train'].shape[1:]}")
+        if task == tasks.REGRESSION and ys[s].shape[1:] != ys["train"].shape[1:]:
+            raise ValueError(f"{name}: y_{s} has {ys[s].shape[1]} targets per example, y_train {ys['train'].shape[1]}")
+    if len(xs["train"]) < 2:
+        raise ValueError(f"{name}: x_train has {len(xs['train'])} examples; a data set needs at least 2")
+    num_classes = 0
+    if task == tasks.CLASSIFICATION:
+        num_classes = int(max(int(y.max()) for y in ys.values() if len(y))) + 1
+        if num_classes < 2:
+            raise ValueError(f"{name}: every label is 0; classification needs at least 2 classes")
+    if "test" not in xs:
+        n = len(ys["train"])
+        size = min(n - 1, max(1, round(test_fraction * n)))
+        held = _holdout(ys["train"], size, _TEST_SPLIT_SEED, num_classes, task)
+        keep = np.setdiff1d(np.arange(n), held, assume_unique=True)
+        xs["test"], ys["test"] = xs["train"][held], ys["train"][held]
+        xs["train"], ys["train"] = xs["train"][keep], ys["train"][keep]
+    if raw.scale:
+        xs = {s: x / np.float32(raw.scale) for s, x in xs.items()}
+    if standardize:
+        mean, std = xs["train"].mean(axis=0), xs["train"].std(axis=0)
+        std = np.where(std > 0, std, 1.0).astype(np.float32)
+        xs = {s: ((x - mean) / std).astype(np.float32) for s, x in xs.items()}
+    if flatten:
+        xs = {s: x.reshape(len(x), -1) for s, x in xs.items()}
+    xs = {s: _readonly(np.ascontiguousarray(x, dtype=np.float32)) for s, x in xs.items()}
+    ys = {s: _readonly(y) for s, y in ys.items()}
+    return Dataset(x_train=xs["train"], y_train=ys["train"], x_test=xs["test"], y_test=ys["test"],
+                   x_val=xs.get("val"), y_val=ys.get("val"), num_classes=num_classes,
+                   input_shape=tuple(int(d) for d in xs["train"].shape[1:]), name=name, task=task)
+
+
+def _inputs(x: Any, key: str, name: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: {key} holds {x.dtype} values; expected numbers")
+    if x.ndim == 0:
+        raise ValueError(f"{name}: {key} is a scalar; expected one row per example")
+    x = x.reshape(len(x), 1) if x.ndim == 1 else x
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name}: {key} holds NaN or infinite values")
+    return x
+
+
+def _targets(y: Any, key: str, name: str, task: str) -> np.ndarray:
+    """Classification: int64 labels ``(n,)``, each an integer >= 0; regression: finite float32 ``(n, t)``."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        hint = " (text labels are numbered for CSV / Parquet files only)" if task == tasks.CLASSIFICATION else ""
+        raise ValueError(f"{name}: {key} holds {y.dtype} values; expected numbers{hint}")
+    if task == tasks.REGRESSION:
+        if y.ndim not in (1, 2):
+            raise ValueError(f"{name}: {key} has shape {y.shape}; regression targets are (n,) or (n, t)")
+        y = y.reshape(len(y), -1).astype(np.float32)
+        if not np.isfinite(y).all():
+            raise ValueError(f"{name}: {key} holds NaN or infinite values")
+        return y
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"{name}: {key} has shape {y.shape}; classification labels are one integer per example, "
+                         f"shape (n,) (one-hot labels: take their argmax)")
+    if y.dtype.kind == "f" and not (np.isfinite(y).all() and np.all(y == np.round(y))):
+        raise ValueError(f"{name}: {key} holds non-integer values; classification labels are integers 0..k-1 "
+                         f"(for float targets set task = \"regression\")")
+    if len(y) and y.min() < 0:
+        raise ValueError(f"{name}: {key} holds negative labels; classification labels are integers 0..k-1")
+    return y.astype(np.int64)

@@ -70,12 +70,16 @@ class AblationHyperModel(kt.HyperModel):
         """The trial's data: loaded once per process, validation held out, training subset drawn.
 
         The validation split uses a fixed seed (0), so every trial of a study is judged on the same
-        held-out examples; the training subset uses the trial's seed, and is nested across sizes.
+        held-out examples (a source with its own validation set keeps it); the training subset uses the
+        trial's seed, and is nested across sizes.
         """
-        key = (cfg.data_name, tuple(sorted(cfg.data_options.items())), cfg.validation_size)
+        from ablation.spec import canonical_json
+
+        d = cfg.data
+        key = (d.name, d.file, d.digest, d.task, canonical_json(d.options), cfg.validation_size)
         if key not in self._data_cache:
-            ds = data_module.load(cfg.data_name, **cfg.data_options)
-            if cfg.validation_size:
+            ds = data_module.load_spec(d)
+            if cfg.validation_size and ds.x_val is None:
                 ds = ds.validation_split(cfg.validation_size, seed=0)
             self._data_cache[key] = ds
         ds = self._data_cache[key]

@@ -2,8 +2,8 @@
 
 A trial's row holds three kinds of metric:
 
-- the runner's own (:data:`ALWAYS`; :data:`NEEDS_VALIDATION` when the study holds out a validation
-  set; :data:`NEEDS_EARLY_STOPPING` when some trial stops early),
+- the runner's own, by task (:func:`always`; :func:`needs_validation` when the study has a
+  validation set; :func:`needs_early_stopping` when some trial stops early),
 - the probes' per-trial summaries (``ablation.probes.SUMMARY_KEYS``; :data:`PROBE_OF` says which
   probe records each one), when that probe is on,
 - evaluation columns ``<metric>@<mode>`` / ``<metric>@<mode>:k=<k>`` (``test_error@mc_dropout:k=50``,
@@ -19,21 +19,45 @@ from __future__ import annotations
 import difflib
 import re
 
+from ablation import tasks
 from ablation.probes import NEEDS_TARGET, SUMMARIES
 from ablation.spec import SpecError, StudySpec
 
 PROBE_OF: dict[str, str] = {key: probe for probe, keys in SUMMARIES.items() for key in keys}
 
-ALWAYS = ("test_loss", "test_accuracy", "test_error", "train_loss", "train_error", "first_epoch_time_s",
-          "time_per_epoch_s", "train_size", "wall_time_s", "epochs_run", "steps_run")
-NEEDS_VALIDATION = ("val_loss", "val_error", "best_val_error", "best_val_epoch")
-NEEDS_EARLY_STOPPING = ("test_loss_at_stop", "test_accuracy_at_stop", "test_error_at_stop", "early_stopped",
-                        "stopped_epoch", "best_epoch")
+TIMINGS = ("first_epoch_time_s", "time_per_epoch_s", "train_size", "wall_time_s", "epochs_run", "steps_run")
 ALWAYS_DERIVED = ("diverged",)  # 1 for a diverged trial, 0 for a completed one (ablation.stats)
-NEEDS_CURVES = ("epochs_to_baseline_best",)  # computed per pair from the validation curves (ablation.stats)
-EVALUATED = ("test_error", "test_loss")  # the metrics every evaluation mode records
+NEEDS_CURVES = ("epochs_to_baseline_best",)  # classification: per pair from the validation error curves (stats)
+EVALUATED = ("test_error", "test_loss")  # the metrics every evaluation mode records (classification)
 EVALUATION_RE = re.compile(r"^(test_error|test_loss)@(weight_scaling|mc_dropout|dropconnect_scaling|"
                            r"dropconnect_gaussian|dropconnect_mc)(?::k=(\d+))?$")
+
+
+def always(task: str = tasks.CLASSIFICATION) -> tuple[str, ...]:
+    """The runner's metrics of every completed trial: test and training scores of the task, timings;
+    for regression also the RMSE of predicting the training mean (``baseline_test_rmse``, ...)."""
+    scores = tasks.SCORES[tasks.check(task)]
+    out = [f"test_{k}" for k in scores] + [f"train_{k}" for k in scores if k != "accuracy"]
+    if task == tasks.REGRESSION:
+        out += ["baseline_test_rmse", "baseline_train_rmse"]
+    return tuple(out) + TIMINGS
+
+
+def needs_validation(task: str = tasks.CLASSIFICATION) -> tuple[str, ...]:
+    """The metrics a trial records when the study has a validation set."""
+    primary = tasks.primary(task)
+    return ("val_loss", f"val_{primary}", f"best_val_{primary}", "best_val_epoch")
+
+
+def needs_early_stopping(task: str = tasks.CLASSIFICATION) -> tuple[str, ...]:
+    """The metrics a trial records when it may stop early (test scores at the stop, when it stopped)."""
+    return tuple(f"test_{k}_at_stop" for k in tasks.SCORES[tasks.check(task)]) + (
+        "early_stopped", "stopped_epoch", "best_epoch")
+
+
+ALWAYS = always()
+NEEDS_VALIDATION = needs_validation()
+NEEDS_EARLY_STOPPING = needs_early_stopping()
 
 
 def early_stopping_used(spec: StudySpec) -> bool:
@@ -71,11 +95,12 @@ def evaluation_columns(spec: StudySpec) -> list[str]:
 
 def recorded(spec: StudySpec) -> list[str]:
     """Every metric column the study's trials record."""
-    out = list(ALWAYS) + list(ALWAYS_DERIVED)
-    if spec.data.validation_size > 0:
-        out += list(NEEDS_VALIDATION) + list(NEEDS_CURVES)
+    task, validation = spec.task, spec.data.has_validation
+    out = list(always(task)) + list(ALWAYS_DERIVED)
+    if validation:
+        out += list(needs_validation(task)) + (list(NEEDS_CURVES) if task == tasks.CLASSIFICATION else [])
     if early_stopping_used(spec):
-        out += NEEDS_EARLY_STOPPING
+        out += needs_early_stopping(task)
     out += [k for k, probe in PROBE_OF.items() if probe in spec.probes
             and (k not in NEEDS_TARGET or spec.evaluate.target_train_error is not None)]
     return out + evaluation_columns(spec)
@@ -83,11 +108,12 @@ def recorded(spec: StudySpec) -> list[str]:
 
 def claim_metric_problem(spec: StudySpec, metric: str) -> str | None:
     """Why the runs of ``spec`` would not produce the column ``metric`` (None if they would)."""
-    if metric in ALWAYS or metric in ALWAYS_DERIVED:
+    task = spec.task
+    if metric in always(task) or metric in ALWAYS_DERIVED:
         return None
-    if metric in NEEDS_VALIDATION or metric in NEEDS_CURVES:
-        return None if spec.data.validation_size > 0 else "needs data.validation_size > 0"
-    if metric in NEEDS_EARLY_STOPPING:
+    if metric in needs_validation(task) or (metric in NEEDS_CURVES and task == tasks.CLASSIFICATION):
+        return None if spec.data.has_validation else "needs data.validation_size > 0"
+    if metric in needs_early_stopping(task):
         return None if early_stopping_used(spec) else "needs train.early_stopping"
     if metric in PROBE_OF:
         if PROBE_OF[metric] not in spec.probes:
@@ -100,7 +126,7 @@ def claim_metric_problem(spec: StudySpec, metric: str) -> str | None:
         return "is neither a runner metric, a probe summary key nor an evaluation column"
     if metric in evaluation_columns(spec):
         return None
-    mode, k = m.group(2), m.group(3)
+    mode = m.group(2)
     if mode in ("weight_scaling", "mc_dropout"):
         if not spec.evaluate.mc_dropout_k:
             return "needs evaluate.mc_dropout_k"

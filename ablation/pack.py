@@ -15,10 +15,12 @@ Training runs in ``model.fit`` (backend-neutral: TensorFlow or JAX) on a generat
 batches, with ``steps_per_execution`` covering an epoch (capped). Validation, test and the clean
 training-set evaluation run every member at once through one compiled forward pass.
 
-Recorded losses are the data loss (cross-entropy) everywhere; weight penalties are part of the
-training objective but never of a recorded loss. The ``train`` curves are Keras' running averages
-over each epoch with dropout on; ``train_loss`` / ``train_error`` of a trial are a clean pass
-over its whole training set with dropout off, at the weights its test metrics use.
+Losses and scores follow the study's task (``ablation.tasks``: cross-entropy, accuracy and error for
+classification; mean squared error, RMSE and MAE for regression). Recorded losses are the data loss
+everywhere; weight penalties are part of the training objective but never of a recorded loss. The
+``train`` curves are Keras' running averages over each epoch with dropout on; ``train_loss`` /
+``train_error`` of a trial are a clean pass over its whole training set with dropout off, at the
+weights its test metrics use.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from ablation import backend, evaluation, stopping, training
+from ablation import backend, evaluation, stopping, tasks, training
 from ablation import probes as probes_module
 from ablation.trial import Member, TrialRecord, every_steps, new_result
 
@@ -67,7 +69,7 @@ def recipe_key(cfg: Any) -> tuple:
     from ablation.spec import canonical_json
 
     train = {k: v for k, v in dataclasses.asdict(cfg.train).items() if k != "early_stopping"}
-    return (cfg.data_name, canonical_json(cfg.data_options), cfg.validation_size, cfg.train_size,
+    return (cfg.data_name, cfg.data.digest, canonical_json(cfg.data_options), cfg.validation_size, cfg.train_size,
             canonical_json(train))
 
 
@@ -154,13 +156,9 @@ class _Batches(keras.utils.PyDataset):
         self._draw()
 
 
-def _ce_error(out: np.ndarray, y: np.ndarray, probabilities: bool) -> tuple[float, float]:
-    """Mean cross-entropy and error rate of one member's outputs on labelled data."""
-    logp = evaluation.log_softmax(out, probabilities)
-    y = np.asarray(y).reshape(-1).astype(int)
-    nll = -logp[np.arange(len(y)), y]
-    with np.errstate(invalid="ignore"):
-        return float(np.mean(nll)), float(np.mean(np.argmax(logp, axis=-1) != y))
+def _scores(s: _State, out: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """One member's scores on labelled data (``tasks.SCORES`` of its task)."""
+    return tasks.score(s.member.cfg.task, out, y, s.member.probabilities)
 
 
 class Pack:
@@ -182,6 +180,7 @@ class Pack:
             raise ValueError(f"Invalid value for argument 'members': expected trials with one training recipe. "
                              f"Received: {len(keys)} recipes")
         self.states = [_State(m, new_result(m.cfg, m.trial_id)) for m in members]
+        self.task = members[0].cfg.task
         self.n = len(members[0].data.x_train)
         self.batch_size = min(self.train.batch_size, self.n)
         self.steps = steps_per_epoch(self.n, self.batch_size)
@@ -194,12 +193,9 @@ class Pack:
                                      name="pack")
             shared = keras.Input(self.states[0].model.inputs[0].shape[1:], name="x")
             self.eval_model = keras.Model(shared, [s.model(shared) for s in self.states], name="pack_eval")
-            metrics = {f"m{r}": [keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                                 keras.metrics.SparseCategoricalCrossentropy(
-                                     name="ce", from_logits=not s.member.probabilities)]
-                       for r, s in enumerate(self.states)}
-            losses = {f"m{r}": keras.losses.SparseCategoricalCrossentropy(from_logits=not s.member.probabilities)
-                      for r, s in enumerate(self.states)}
+            compiled = [tasks.compiled(self.task, s.member.probabilities) for s in self.states]
+            losses = {f"m{r}": loss for r, (loss, _) in enumerate(compiled)}
+            metrics = {f"m{r}": member_metrics for r, (_, member_metrics) in enumerate(compiled)}
             self.jit = training.use_xla([s.model for s in self.states], self.train)
             self.model.compile(optimizer=training.make_optimizer(self.train), loss=losses, metrics=metrics,
                                jit_compile=self.jit,
@@ -222,7 +218,8 @@ class Pack:
             ys.append(data.y_train[idx])
         built = probes_module.build(self.spec.probes, models=[s.model for s in self.states], probe_xs=xs,
                                     probe_ys=ys, every_steps=self.every,
-                                    target_train_error=self.spec.evaluate.target_train_error)
+                                    target_train_error=self.spec.evaluate.target_train_error,
+                                    loss=tasks.probe_loss(self.task))
         for s, member_probes in zip(self.states, built):
             s.probes = member_probes
 
@@ -267,7 +264,9 @@ class Pack:
             s.result["backend"] = backend.name()
             s.result["xla"] = bool(self.jit)
             s.result["train_size"] = int(self.n)
-            s.result["num_classes"] = int(data.num_classes)
+            s.result["task"] = self.task
+            if self.task == tasks.CLASSIFICATION:
+                s.result["num_classes"] = int(data.num_classes)
             rows = probes_module.collect_rows(s.probes)
             if s.result["status"] == "completed":
                 s.result["metrics"].update(probes_module.collect_summary(s.probes))
@@ -284,32 +283,36 @@ class Pack:
                     s.model.set_weights(s.stop_weights)
             for s, out in zip(self.states, self.outputs(data.x_test)):
                 if s.stopper is not None and s.result["status"] == "completed":
-                    loss, err = _ce_error(out, data.y_test, s.member.probabilities)
-                    s.result["metrics"].update(test_loss_at_stop=loss, test_accuracy_at_stop=1 - err,
-                                               test_error_at_stop=err)
+                    scores = _scores(s, out, data.y_test)
+                    s.result["metrics"].update({f"test_{k}_at_stop": v for k, v in scores.items()})
             for s in self.states:  # then the best validation epoch's weights
                 if s.stopper is not None and s.stopper.best_weights is not None:
                     s.model.set_weights(s.stopper.best_weights)
         for s, out in zip(self.states, self.outputs(data.x_test)):
             if s.result["status"] == "completed":
-                loss, err = _ce_error(out, data.y_test, s.member.probabilities)
-                s.result["metrics"].update(test_loss=loss, test_accuracy=1 - err, test_error=err)
+                s.result["metrics"].update({f"test_{k}": v for k, v in _scores(s, out, data.y_test).items()})
         for s, out in zip(self.states, self.own_outputs(lambda st: st.member.data.x_train)):
             if s.result["status"] == "completed":
-                loss, err = _ce_error(out, s.member.data.y_train, s.member.probabilities)
-                s.result["metrics"].update(train_loss=loss, train_error=err)
+                scores = _scores(s, out, s.member.data.y_train)
+                scores.pop("accuracy", None)  # classification: train_loss and train_error
+                s.result["metrics"].update({f"train_{k}": v for k, v in scores.items()})
+        primary = tasks.primary(self.task)
         for s in self.states:
             if s.result["status"] != "completed":
                 continue
             m, h = s.result["metrics"], s.history
+            if self.task == tasks.REGRESSION:
+                y_train = s.member.data.y_train
+                m["baseline_test_rmse"] = tasks.mean_baseline_rmse(y_train, data.y_test)
+                m["baseline_train_rmse"] = tasks.mean_baseline_rmse(y_train, y_train)
             if s.stopper is not None:
                 m["early_stopped"] = float(s.stopper.stopped_epoch is not None)
                 m["stopped_epoch"] = float(s.stopper.stopped_epoch or len(h["epoch"]))
                 m["best_epoch"] = float(s.stopper.best_epoch or len(h["epoch"]))
-            if h.get("val_accuracy"):
-                val_err = [1.0 - a for a in h["val_accuracy"]]
-                m.update(val_loss=h["val_loss"][-1], val_error=val_err[-1], best_val_error=min(val_err),
-                         best_val_epoch=float(int(np.argmin(val_err)) + 1))
+            val = _val_primary(h, self.task)
+            if val:
+                m.update({"val_loss": h["val_loss"][-1], f"val_{primary}": val[-1], f"best_val_{primary}": min(val),
+                          "best_val_epoch": float(int(np.argmin(val)) + 1)})
             times = h["epoch_time_s"]
             if times:
                 m["first_epoch_time_s"] = times[0]
@@ -326,6 +329,13 @@ class Pack:
             rows += evaluation.dropconnect(s.model, data.x_test, data.y_test, modes=ev.dropconnect_inference,
                                            seed=s.member.cfg.seed)
         return rows
+
+
+def _val_primary(history: dict[str, list], task: str) -> list[float]:
+    """The per-epoch validation values of the task's primary metric (error from accuracy, or rmse)."""
+    if task == tasks.REGRESSION:
+        return list(history.get("val_rmse") or [])
+    return [1.0 - a for a in history.get("val_accuracy") or []]
 
 
 class _Monitor(keras.callbacks.Callback):
@@ -375,20 +385,20 @@ class _Monitor(keras.callbacks.Callback):
         for r, s in enumerate(pack.states):
             if not s.active:
                 continue
-            single = len(pack.states) == 1
-            loss = float(logs.get("ce" if single else f"m{r}_ce", math.nan))
-            acc = float(logs.get("accuracy" if single else f"m{r}_accuracy", math.nan))
+            running = tasks.epoch_logs(pack.task, logs, "" if len(pack.states) == 1 else f"m{r}_")
+            loss = running["loss"]
             h = s.history
             h["epoch"].append(e)
             h["step"].append(step)
             h["epoch_time_s"].append(seconds)
-            h.setdefault("loss", []).append(loss)
-            h.setdefault("accuracy", []).append(acc)
+            for key, value in running.items():
+                h.setdefault(key, []).append(value)
             val_loss = None
             if val is not None:
-                val_loss, val_err = _ce_error(val[r], data.y_val, s.member.probabilities)
-                h.setdefault("val_loss", []).append(val_loss)
-                h.setdefault("val_accuracy", []).append(1.0 - val_err)
+                scores = _scores(s, val[r], data.y_val)
+                val_loss = scores["loss"]
+                for key in ("loss", *tasks.CURVE_METRICS[pack.task]):
+                    h.setdefault(f"val_{key}", []).append(scores[key])
             if not math.isfinite(loss) or (val_loss is not None and not math.isfinite(val_loss)):
                 what = f"training loss became {loss}" if not math.isfinite(loss) else f"validation loss became {val_loss}"
                 s.result.update(status="diverged", reason=f"{what} in epoch {e}", failed_epoch=e)
@@ -412,11 +422,12 @@ class _Monitor(keras.callbacks.Callback):
         members = []
         for s in self.pack.states:
             h = s.history
-            val = h.get("val_accuracy") or []
+            val = _val_primary(h, self.pack.task)
             members.append({"trial": s.member.trial_id, "status": s.result["status"] if not s.active else "running",
                             "loss": h["loss"][-1] if h.get("loss") else None,
-                            "val_error": 1.0 - val[-1] if val else None})
-        return {"epoch": epoch, "epochs": self.pack.train.epochs, "time": time.time(), "members": members}
+                            "val": val[-1] if val else None})
+        return {"epoch": epoch, "epochs": self.pack.train.epochs, "time": time.time(),
+                "metric": f"val_{tasks.primary(self.pack.task)}", "members": members}
 
     def _retire(self, s: _State, epoch: int, step: int) -> None:
         """A member stops here (stopped early or diverged): its records end at ``epoch``."""

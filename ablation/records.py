@@ -25,7 +25,7 @@ KEY_COLUMNS = ("trial_id", "status", "seed", "point")
 # Trial statuses: the three a finished trial can have, and the two keras-tuner leaves behind
 # for a trial that has not finished (an interrupted run, or one in progress).
 STATUSES = ("completed", "diverged", "failed", "running", "pending")
-CURVE_METRICS = ("loss", "accuracy", "error")
+CURVE_METRICS = ("loss", "accuracy", "error", "rmse", "mae")  # error = 1 - accuracy; rmse, mae: regression
 FRAME_COLUMNS = {
     "trials": ("train_size",),
     "curves": ("epoch", "step", "split", "metric", "value"),
@@ -184,7 +184,7 @@ def _read_trial(t: rundir.TrialFiles, spec: spec_module.StudySpec) -> dict | Non
                     "epochs_run": result.get("epochs_run"), "steps_run": result.get("steps_run"),
                     "xla": result.get("xla"), "backend": result.get("backend"),
                     "pack_id": result.get("pack_id"), "pack_size": result.get("pack_size"),
-                    "num_classes": result.get("num_classes")})
+                    "num_classes": result.get("num_classes"), "task": result.get("task", "classification")})
         row.update(result.get("metrics") or {})
     if damaged and not row.get("reason"):
         row["reason"] = f"damaged file: {damaged}"
@@ -199,7 +199,7 @@ def _curve_rows(history: dict | None) -> Iterable[dict]:
     steps = history.get("step", [None] * len(epochs))
     out = []
     for split, prefix in (("train", ""), ("val", "val_")):
-        for metric in ("loss", "accuracy"):
+        for metric in ("loss", "accuracy", "rmse", "mae"):
             series = history.get(prefix + metric)
             if series is None:
                 continue

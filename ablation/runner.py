@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ablation import checks, cluster, files, records, rundir
+from ablation import checks, cluster, files, preflight, records, rundir
 from ablation.cluster import RunFailed
 from ablation.spec import SpecError, StudySpec
 
@@ -163,7 +163,9 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides
     overrides = {**(overrides or {}), "backend": spec.backend}
     out_dir = Path(out_dir)
     run_dir = out_dir / spec.run_name
-    preflight(spec, out_dir, None if in_process else (host, port))
+    if spec.in_memory and workers == 1:
+        in_process = True  # a function object or arrays given from Python exist only in this process
+    preflight.check(spec, out_dir, None if in_process else (host, port), workers=workers)
     say = _Console(progress)
     command = command or _default_command(spec, overrides)
     fresh = not run_dir.exists()
@@ -243,8 +245,14 @@ def _run_local_cluster(oracle: Any, spec: StudySpec, run_dir: Path, workers: int
 
 
 def _worker_args(spec: StudySpec, run_dir: Path, overrides: dict | None, pack_size: int | None) -> list[str]:
-    """The ``ablation worker`` arguments that name this run: the study copy, --out, profile, overrides."""
-    args = [str(run_dir / rundir.STUDY), "--out", str(run_dir.parent)]
+    """The ``ablation worker`` arguments that name this run: the study, --out, profile, overrides.
+
+    A study with relative paths (``data.path``, a factory's file) is read where it lies, so that they
+    resolve as they did for the chief; otherwise the run folder's copy.
+    """
+    study = spec.path.resolve() if spec.path is not None and (spec.data.file or spec.model.factory) else (
+        run_dir / rundir.STUDY)
+    args = [str(study), "--out", str(run_dir.parent)]
     if spec.profile:
         args += ["--profile", spec.profile]
     for key, value in (overrides or {}).items():  # OVERRIDABLE: precision, jit_compile, backend
@@ -269,84 +277,6 @@ def _write_problem(exc: BaseException) -> str | None:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
-# ----------------------------------------------------------------------------- checks before any work
-
-def preflight(spec: StudySpec, out_dir: str | os.PathLike, address: tuple[str, int] | None = None) -> None:
-    """Everything that can be checked before the first trial; raises a one-line error, writes nothing.
-
-    Checks the output folder (a folder, writable, not inside a run folder), the data set (it loads;
-    ``validation_size`` and every training-set size fit its training split), every claim's
-    metric (:func:`ablation.metrics.check_claims`) and, for a chief, ``address`` (this machine
-    can listen there).
-    """
-    from ablation import metrics
-
-    check_out_dir(out_dir, spec.run_name)
-    _check_data(spec)
-    metrics.check_claims(spec)
-    if address is not None:
-        cluster.check_address(*address)
-
-
-def check_out_dir(out_dir: str | os.PathLike, run_name: str | None = None) -> None:
-    """``out_dir`` can hold run folders: a folder (or a path where one can be made) this process can
-    write, not inside a run folder; ``run_name`` never leaves it."""
-    out = Path(out_dir)
-    shown = str(out_dir)
-    if out.exists() and not out.is_dir():
-        raise checks.invalid("out", "a folder for run folders (it is a file)", shown)
-    existing = out
-    while not existing.exists():
-        if existing.parent == existing:
-            break
-        existing = existing.parent
-    if existing.exists() and not existing.is_dir():
-        raise checks.invalid("out", f"a folder for run folders ({existing} is a file)", shown)
-    for folder in [out, *out.resolve().parents]:
-        if (folder / rundir.SPEC).is_file() and (folder / rundir.RUN).is_file():
-            raise checks.invalid("out", f"a folder outside any run folder ({folder} is a run folder)", shown)
-    writable = existing if existing.exists() else None
-    if run_name is not None:
-        target = (out / run_name).resolve()
-        if target.parent != out.resolve():
-            raise checks.invalid("out", f"a folder that holds {run_name!r} itself", shown)
-        if (out / run_name).is_dir():
-            writable = out / run_name
-    if writable is not None and not os.access(writable, os.W_OK | os.X_OK):
-        raise checks.invalid("out", f"a folder this process can write ({writable} is not writable)", shown)
-
-
-def _check_data(spec: StudySpec) -> None:
-    """The data set loads, and the validation and training-set sizes fit its training split."""
-    from ablation import data
-
-    try:
-        ds = data.load(spec.data.name, **spec.data.options)
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise SpecError(f"data.{spec.data.name}", str(exc).splitlines()[0]) from exc
-    n, name, held = ds.num_train, spec.data.name, spec.data.validation_size
-    if held >= n:
-        raise SpecError("data.validation_size", f"expected an integer in [0, {n - 1}] (the {name} training split "
-                        f"has {n} examples). Received: validation_size={held}")
-    room = n - held
-    why = f"the {name} training split has {n} examples" + (f", {held} held out for validation" if held else "")
-    for path, size in train_sizes(spec):
-        if size > room:
-            raise SpecError(path, f"expected an integer in [1, {room}] ({why}). Received: train_size={size}")
-
-
-def train_sizes(spec: StudySpec) -> list[tuple[str, int]]:
-    """Every training-set size the study asks for, with the key path that asks."""
-    out = [("data.train_size", spec.data.train_size)] if spec.data.train_size is not None else []
-    for axis in spec.grid:
-        if axis.name == "train_size":
-            out += [("grid.train_size", v) for v in axis.values]
-        elif axis.section == "config":
-            out += [(f"grid.config.{label}.train_size", v["train_size"]) for label, v in zip(axis.labels, axis.values)
-                    if isinstance(v, dict) and v.get("train_size") is not None]
-    return out
 
 
 # ----------------------------------------------------------------------------- run.json
@@ -500,7 +430,7 @@ class _Progress:
         self.seen: set[str] = {p.parent.name for p in run_dir.glob(f"trial_*/{rundir.RESULT}")}
         self.already = len(self.seen)
         self.best: tuple[float, str] | None = None
-        self.metric = "val_error" if spec.data.validation_size else "test_error"
+        self.metric = spec.objective
         self._last_note = time.monotonic()
         self._running: list[tuple[dict, list[dict]]] = []
 
@@ -553,9 +483,10 @@ class _Progress:
     def _note_line(self) -> str:
         parts = []
         for note, members in self._running:
-            vals = [m["val_error"] for m in members if isinstance(m.get("val_error"), (int, float))]
+            vals = [m["val"] for m in members if isinstance(m.get("val"), (int, float))]
             losses = [m["loss"] for m in members if isinstance(m.get("loss"), (int, float))]
-            how = (f"val_error {min(vals):.4f}" if vals else f"loss {min(losses):.4f}" if losses else "")
+            how = (f"{note.get('metric', 'val')} {min(vals):.4f}" if vals else f"loss {min(losses):.4f}" if losses
+                   else "")
             what = f"{len(members)} trial{'s' if len(members) > 1 else ''}"
             parts.append(f"{what} at epoch {note['epoch']}/{note['epochs']}" + (f" (best {how})" if how else ""))
         return (f"  training: {'; '.join(parts)}  [{len(self.seen)}/{self.total} done, elapsed "

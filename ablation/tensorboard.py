@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 FOLDER = "tensorboard"
-FINAL_METRICS = ("test_error", "test_loss", "val_error", "best_val_error", "train_error")
+FINAL_METRICS = ("test_error", "test_loss", "val_error", "best_val_error", "train_error",
+                 "test_rmse", "val_rmse", "best_val_rmse", "train_rmse")  # those a trial has (rmse: regression)
 
 
 def available() -> bool:
@@ -85,7 +86,7 @@ def write_trial(run_dir: str | os.PathLike, spec: Any, result: dict[str, Any], h
                                      trial_id=trial_id))]
     epochs = history.get("epoch", [])
     for split, prefix in (("train", ""), ("val", "val_")):
-        for key, name in ((f"{prefix}loss", "loss"), (f"{prefix}accuracy", "error")):
+        for key, name in ((f"{prefix}loss", "loss"), (f"{prefix}accuracy", "error"), (f"{prefix}rmse", "rmse")):
             for epoch, value in zip(epochs, history.get(key, [])):
                 if value is not None:
                     out.append((int(epoch), scalar_pb(f"{split}/{name}", 1.0 - value if name == "error" else value)))

@@ -59,8 +59,8 @@ class Member:
 def new_result(cfg: TrialConfig, trial_id: str) -> dict[str, Any]:
     """The ``result.json`` skeleton of a trial (status completed until something says otherwise)."""
     return {"trial_id": trial_id, "status": "completed", "reason": None, "failed_epoch": None,
-            "point": cfg.point, "seed": cfg.seed, "train_size": cfg.train_size, "metrics": {}, "evaluations": [],
-            "wall_time_s": 0.0, "epochs_run": 0, "steps_run": 0}
+            "point": cfg.point, "seed": cfg.seed, "train_size": cfg.train_size, "task": cfg.task, "metrics": {},
+            "evaluations": [], "wall_time_s": 0.0, "epochs_run": 0, "steps_run": 0}
 
 
 def failed(cfg: TrialConfig, trial_id: str, exc: BaseException) -> TrialRecord:
@@ -78,11 +78,16 @@ def every_steps(spec: StudySpec) -> int | None:
 
 
 def build_model(cfg: TrialConfig, ds: data_module.Dataset) -> keras.Model:
-    """The trial's model: the zoo's, built under the trial's seed and precision policy."""
+    """The trial's model, built under the trial's seed and precision policy: the zoo's, or the user's
+    function's (``ablation.factory``), with ``num_classes`` output units (classes, or regression targets)."""
     keras.utils.set_random_seed(cfg.seed)
     with training.precision_policy(cfg.train.precision):
+        if cfg.factory is not None:
+            from ablation import factory
+
+            return factory.call(cfg.factory, cfg.model_args, ds.input_shape, ds.num_outputs)
         return zoo.create(cfg.model_name, **{**cfg.model_args, "input_shape": ds.input_shape,
-                                             "num_classes": ds.num_classes})
+                                             "num_classes": ds.num_outputs})
 
 
 def prepare(cfg: TrialConfig, trial_id: str, ds: data_module.Dataset) -> Member:

@@ -345,9 +345,8 @@ class AblationTuner(base_tuner.BaseTuner):
 
     def __init__(self, spec: StudySpec, out_dir: str | os.PathLike,
                  on_trial_end: Callable | None = None, pack_size: int | None = None) -> None:
-        objective = "val_error" if spec.data.validation_size else "test_error"
         hypermodel = AblationHyperModel(spec)
-        oracle = _StudyOracle(objective=kt.Objective(objective, "min"), max_trials=spec.n_trials,
+        oracle = _StudyOracle(objective=kt.Objective(spec.objective, "min"), max_trials=spec.n_trials,
                               max_consecutive_failed_trials=spec.n_trials + 1, max_retries_per_trial=0,
                               spec=spec, declare=hypermodel.declare_hyperparameters, on_trial_end=on_trial_end)
         self.spec = spec
@@ -469,8 +468,11 @@ class AblationTuner(base_tuner.BaseTuner):
     def _params(self, trial: Any) -> int:
         key = self._key(trial)
         if key not in self._param_counts:
-            member = self.hypermodel.member(trial.hyperparameters)
-            self._param_counts[key] = member.model.count_params()
+            try:
+                member = self.hypermodel.member(trial.hyperparameters)
+                self._param_counts[key] = member.model.count_params()
+            except Exception:  # noqa: BLE001 - a user's model function that raises: its trial records it
+                self._param_counts[key] = 0
             keras.backend.clear_session()
         return self._param_counts[key]
 

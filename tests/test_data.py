@@ -77,9 +77,11 @@ def test_list_datasets_and_options():
 
 
 def test_unknown_name_lists_datasets():
-    with pytest.raises(ValueError, match=r"argument 'name': expected one of digits, fashion_mnist, "
-                                         r"mnist, mnist1d. Received: name='cifar10'"):
-        data.load("cifar10")
+    with pytest.raises(ValueError, match=r"argument 'name': expected one of digits, fashion_mnist, mnist, mnist1d, "
+                                         r"a keras.datasets name \(boston_housing, california_housing, cifar10, "
+                                         r"cifar100\), 'tfds:<name>' or a path to a .npz, .csv or .parquet file. "
+                                         r"Received: name='svhn'"):
+        data.load("svhn")
     with pytest.raises(ValueError, match="Received: name='svhn'"):
         data.dataset_options("svhn")
 
@@ -479,3 +481,224 @@ def test_dataset_checks_lengths():
     with pytest.raises(ValueError, match=r"x_train and y_train must both be None or have the same length"):
         data.Dataset(x_train=x, y_train=np.zeros(3, np.int64), x_test=x, y_test=np.zeros(4, np.int64),
                      num_classes=2, input_shape=(2,), name="toy")
+
+
+# --------------------------------------------------------------------------- your files, keras.datasets, tfds, arrays
+
+
+def _npz(path: Path, n_train=40, n_test=10, shape=(4, 4, 1), classes=3, **extra) -> Path:
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.random((n_train, *shape), dtype=np.float32), "y_train": np.arange(n_train) % classes,
+              "x_test": rng.random((n_test, *shape), dtype=np.float32), "y_test": np.arange(n_test) % classes}
+    arrays.update(extra)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return path
+
+
+def test_npz_keeps_shapes_and_its_own_validation_set(tmp_path):
+    path = _npz(tmp_path / "mine.npz", x_val=np.zeros((6, 4, 4, 1), np.float32), y_val=np.arange(6) % 3)
+    ds = data.load(path)
+    assert (ds.name, ds.input_shape, ds.num_classes, ds.num_train, ds.num_val, ds.num_test) == \
+        ("mine.npz", (4, 4, 1), 3, 40, 6, 10)
+    assert ds.x_train.dtype == np.float32 and ds.y_train.dtype == np.int64 and not ds.x_train.flags.writeable
+    assert data.load(path, flatten=True).input_shape == (16,)
+    with pytest.raises(ValueError, match="already has a validation set"):
+        ds.validation_split(5)
+    small = ds.subset(9, seed=1)  # stratified: 3 per class
+    assert np.bincount(small.y_train).tolist() == [3, 3, 3]
+
+
+def test_binary_labels_of_any_integer_or_integral_float_dtype(tmp_path):
+    path = _npz(tmp_path / "b.npz", classes=2, y_train=(np.arange(40) % 2).astype(np.float32))
+    ds = data.load(path)
+    assert ds.num_classes == 2 and ds.y_train.dtype == np.int64 and ds.num_outputs == 2
+
+
+@pytest.mark.parametrize("edit, match", [
+    ({"y_test": None}, r"b\.npz: missing array\(s\) y_test; a \.npz data set holds x_train, y_train, x_test, y_test"),
+    ({"x_val": np.zeros((2, 4, 4, 1))}, r"holds only one of x_val, y_val"),
+    ({"y_train": np.arange(40) * 0.5}, r"y_train holds non-integer values; .* set task = \"regression\""),
+    ({"y_train": -np.ones(40)}, r"y_train holds negative labels"),
+    ({"y_train": np.zeros(40)}, None),  # fine: the test set has the other classes
+    ({"y_train": np.zeros((40, 3))}, r"y_train has shape \(40, 3\); classification labels are one integer per "
+                                     r"example, shape \(n,\) \(one-hot labels: take their argmax\)"),
+    ({"y_train": np.arange(39) % 3}, r"x_train has 40 examples but y_train has 39"),
+    ({"x_test": np.zeros((10, 5, 4, 1))}, r"x_test examples have shape \(5, 4, 1\), x_train examples \(4, 4, 1\)"),
+    ({"x_train": np.full((40, 4, 4, 1), np.nan)}, r"x_train holds NaN or infinite values"),
+    ({"x_train": np.array(["a"] * 40)}, r"x_train holds <U1 values; expected numbers"),
+])
+def test_npz_errors_name_the_file_and_the_array(tmp_path, edit, match):
+    path = _npz(tmp_path / "b.npz", **edit)
+    if match is None:
+        assert data.load(path).num_classes == 3
+        return
+    with pytest.raises(ValueError, match=match):
+        data.load(path)
+
+
+def test_object_arrays_are_never_unpickled(tmp_path):
+    path = tmp_path / "o.npz"
+    np.savez(path, x_train=np.array([{"a": 1}] * 4, dtype=object), y_train=np.zeros(4), x_test=np.zeros(2),
+             y_test=np.zeros(2))
+    with pytest.raises(ValueError, match=r"o\.npz: cannot be read as \.npz \(ValueError: Object arrays cannot be "
+                                         r"loaded when allow_pickle=False\)"):
+        data.load(path)
+
+
+def _csv(path: Path, n=50, **columns) -> Path:
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"a": rng.random(n), "b": rng.integers(0, 5, n), "label": np.arange(n) % 2,
+                          "price": rng.random(n) * 100, **columns})
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_csv_classification_regression_and_the_stratified_test_split(tmp_path):
+    path = _csv(tmp_path / "t.csv", city=["paris", "rome"] * 25)
+    ds = data.load(path, target="label", features=["a", "b"], test_fraction=0.2)
+    assert (ds.input_shape, ds.num_classes, ds.num_train, ds.num_test) == ((2,), 2, 40, 10)
+    assert np.bincount(ds.y_test).tolist() == [5, 5]  # stratified
+    assert data.load(path, target="label", features=["a", "b"]).x_test.tobytes() == ds.x_test.tobytes()  # seed 0
+    words = data.load(path, target="city", features=["a"])
+    assert words.num_classes == 2 and set(words.y_train) == {0, 1}  # paris -> 0, rome -> 1
+    reg = data.load(path, task="regression", target="price", features=["a", "b", "label"], standardize=True)
+    assert reg.task == "regression" and reg.y_train.shape == (40, 1) and reg.num_outputs == 1 and reg.num_classes == 0
+    assert np.allclose(reg.x_train.mean(axis=0), 0, atol=1e-5)
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"target": "label"}, r"t\.csv: feature column\(s\) 'city' \((object|str)\) are not numeric; encode them as numbers"),
+    ({"target": "nope"}, r"t\.csv: no column 'nope' \(data\.target\); its columns: a, b, label, price, city"),
+    ({"target": "label", "features": ["a", "zz"]}, r"no column\(s\) 'zz' \(data\.features\)"),
+    ({"target": "price", "features": ["a"]}, r"y_train holds non-integer values"),
+    ({"target": "city", "features": ["a"], "task": "regression"}, r"the target column 'city' is not numeric"),
+    ({}, r"argument 'target': expected the name of the target column \(required for a CSV file\)"),
+    ({"target": "label", "test_fraction": 1.0}, r"argument 'test_fraction': expected a float in \(0, 1\)"),
+    ({"target": "label", "features": ["label"]}, r"argument 'features': expected columns other than the target"),
+])
+def test_csv_errors(tmp_path, options, match):
+    path = _csv(tmp_path / "t.csv", city=["paris", "rome"] * 25)
+    with pytest.raises(ValueError, match=match):
+        data.load(path, **options)
+
+
+def test_csv_missing_values_are_refused(tmp_path):
+    path = _csv(tmp_path / "t.csv", gap=[np.nan] * 3 + [1.0] * 47)
+    with pytest.raises(ValueError, match=r"feature column\(s\) 'gap' \(3 missing\) have missing values"):
+        data.load(path, target="label")
+
+
+def test_parquet_is_read_with_pandas_and_needs_pyarrow(tmp_path, monkeypatch):
+    import pandas as pd
+
+    path = tmp_path / "t.parquet"
+    path.write_bytes(b"PAR1")
+    frame = pd.DataFrame({"a": np.arange(20.0), "label": np.arange(20) % 2})
+
+    def missing(*args, **kwargs):
+        raise ImportError("Unable to find a usable engine; tried using: 'pyarrow', 'fastparquet'.")
+
+    monkeypatch.setattr(pd, "read_parquet", missing)
+    with pytest.raises(ValueError, match=r"t\.parquet: reading Parquet needs pyarrow or fastparquet \(pip install "
+                                         r"pyarrow\)"):
+        data.load(path, target="label")
+    monkeypatch.setattr(pd, "read_parquet", lambda p: frame)
+    data.clear_cache()
+    assert data.load(path, target="label").num_train == 16
+
+
+def test_keras_datasets_are_scaled_and_never_downloaded_here(monkeypatch):
+    import keras
+
+    calls = []
+
+    def fake(label_mode=None):
+        calls.append(label_mode)
+        x = np.full((12, 32, 32, 3), 255, np.uint8)
+        return (x, (np.arange(12) % 4)[:, None]), (x[:4], (np.arange(4) % 4)[:, None])
+
+    monkeypatch.setattr(keras.datasets.cifar100, "load_data", fake)
+    data.clear_cache()
+    ds = data.load("cifar100", label_mode="coarse")
+    assert calls == ["coarse"] and ds.input_shape == (32, 32, 3) and ds.x_train.max() == 1.0
+    assert ds.num_classes == 4 and ds.y_train.shape == (12,)
+    assert data.dataset_options("cifar100") == ("flatten", "label_mode", "standardize")
+
+
+def test_keras_download_failure_is_one_line_with_advice(monkeypatch):
+    import keras
+
+    def offline():
+        raise Exception("URL fetch failure on https://example.org/cifar-10.tar.gz: None --\n[Errno -2] Name "
+                        "or service not known")
+
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    data.clear_cache()
+    with pytest.raises(RuntimeError) as info:
+        data.load("cifar10")
+    message = str(info.value)
+    assert "\n" not in message and "keras.datasets.cifar10.load_data()" in message and "data.path" in message
+
+
+def test_keras_regression_sets_and_refused_names(monkeypatch):
+    import keras
+
+    monkeypatch.setattr(keras.datasets.boston_housing, "load_data",
+                        lambda: ((np.ones((8, 13)), np.arange(8.0)), (np.ones((3, 13)), np.arange(3.0))))
+    data.clear_cache()
+    ds = data.load("boston_housing")
+    assert ds.task == "regression" and ds.y_train.shape == (8, 1)
+    with pytest.raises(ValueError, match=r"argument 'task': expected 'regression' \(boston_housing is a regression "
+                                         r"data set\)"):
+        data.load("boston_housing", task="classification")
+    with pytest.raises(ValueError, match=r"expected a data set of arrays \(keras.datasets.imdb holds variable-length"):
+        data.load("imdb")
+    with pytest.raises(ValueError, match=r"argument 'task': expected 'classification' \(digits is a classification"):
+        data.load("digits", task="regression")
+
+
+def test_tfds_is_optional(monkeypatch):
+    import sys
+    import types
+
+    assert not sources_installed()  # the test environment keeps it uninstalled
+    with pytest.raises(RuntimeError, match=r"data set 'tfds:beans' needs tensorflow_datasets, which is not "
+                                           r"installed \(pip install tensorflow-datasets\)"):
+        data.load("tfds:beans")
+    fake = types.ModuleType("tensorflow_datasets")
+    x = np.full((6, 2, 2, 3), 51, np.uint8)
+    fake.load = lambda name, split, as_supervised, batch_size, data_dir: [(x, np.arange(6) % 2), (x[:2], np.arange(2))]
+    fake.as_numpy = lambda pair: pair
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
+    monkeypatch.setattr(data.sources, "tfds_installed", lambda: True)
+    data.clear_cache()
+    ds = data.load("tfds:beans")
+    assert ds.input_shape == (2, 2, 3) and ds.x_train.max() == pytest.approx(0.2) and ds.num_classes == 2
+
+
+def sources_installed() -> bool:
+    return data.sources.tfds_installed()
+
+
+def test_arrays_from_python_are_hashed_by_content():
+    x, y = np.random.default_rng(0).random((20, 3)), np.arange(20) % 2
+    a = data.sources.Arrays.of(x, y, x[:4], y[:4])
+    assert a.digest == data.sources.Arrays.of(x.copy(), y.copy(), x[:4], y[:4]).digest
+    assert a.digest != data.sources.Arrays.of(x + 1, y, x[:4], y[:4]).digest
+    ds = data.from_arrays(x, y, x[:4], y[:4])
+    assert ds.name == "arrays" and ds.num_classes == 2
+    with pytest.raises(ValueError, match=r"argument 'x_val': expected x_val and y_val both given or both None"):
+        data.sources.Arrays.of(x, y, x, y, x_val=x)
+
+
+def test_regression_holdout_and_subsets_are_random_and_nested():
+    rng = np.random.default_rng(3)
+    ds = data.from_arrays(rng.random((200, 2)), rng.random((200, 2)), rng.random((10, 2)), rng.random((10, 2)),
+                          task="regression")
+    assert ds.num_outputs == 2 and ds.validation_split().num_val == 20
+    small, large = ds.subset(30, seed=4), ds.subset(90, seed=4)
+    key = lambda d: {tuple(r) for r in d.x_train}  # noqa: E731
+    assert key(small) <= key(large) and key(small) != key(ds.subset(30, seed=5))
+    assert "regression, 2 targets" in ds.describe() and "task='regression'" in repr(ds)

@@ -14,15 +14,17 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ablation"
 LAYERS = [
     "checks", "files",                                     # one error style; atomic files
     "backend", "rundir", "tensorboard",                    # what differs between backends; the run folder
-    "zoo", "data", "stopping", "training", "probes", "evaluation",  # building blocks (own their name lists)
+    "zoo", "sources", "evaluation", "tasks", "data",       # building blocks (they own their name lists)
+    "stopping", "training", "probes",
     "spec",                                                # study file -> StudySpec
-    "trial", "metrics",                                    # a trial's config, data and model; recorded metrics
+    "factory", "trial", "metrics",                         # a trial's model (zoo or yours) and data; metrics
     "pack", "hypermodel",                                  # training members together
     "resume", "tuner", "cluster",                          # keras-tuner, run-folder repair, workers
+    "preflight",                                           # every check before the first trial
     "records",                                             # run folder -> long-form frames
     "stats",                                               # frames -> effects, intervals, verdicts
     "report",                                              # -> one HTML page
-    "runner", "cli", "__main__",                           # orchestration, the command line
+    "runner", "study", "cli", "__main__",                  # orchestration, the Python API, the command line
 ]
 
 

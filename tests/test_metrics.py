@@ -99,3 +99,21 @@ def test_check_claims_names_the_claim_and_what_exists(old, new, pattern):
         metrics.check_claims(s)
     assert re.search(pattern, str(info.value)), str(info.value)
     metrics.check_claims(spec.loads(STUDY + CLAIM))  # a valid claim passes
+
+
+def test_a_regression_study_records_rmse_not_error(tmp_path):
+    import numpy as np
+
+    x = np.random.default_rng(0).random((40, 3), dtype=np.float32)
+    np.savez(tmp_path / "r.npz", x_train=x, y_train=x.sum(axis=1), x_test=x[:8], y_test=x[:8].sum(axis=1))
+    text = ('[study]\nname = "r"\n[data]\npath = "r.npz"\ntask = "regression"\nvalidation_size = 8\n'
+            '[model]\nname = "mlp"\nhidden = [4]\n[train]\nepochs = 1\n[grid]\ndropout = [0.0, 0.5]\n')
+    s = spec.loads(text, base_dir=tmp_path)
+    names = set(metrics.recorded(s))
+    assert {"test_rmse", "test_mae", "train_rmse", "baseline_test_rmse", "val_rmse", "best_val_rmse"} <= names
+    assert not names & {"test_error", "test_accuracy", "val_error", "epochs_to_baseline_best"}
+    assert metrics.claim_metric_problem(s, "test_rmse") is None
+    claim = CLAIM.replace('metric = "test_error"', 'metric = "test_eror"')
+    with pytest.raises(spec.SpecError, match=r"'test_eror' is not a metric this study records; .*"
+                                             r"it records: test_loss, test_rmse, test_mae, train_loss"):
+        metrics.check_claims(spec.loads(text + claim, base_dir=tmp_path))

@@ -89,11 +89,12 @@ def test_progress_line_inside_a_trial(tmp_path, monkeypatch):
     (run_dir / "trial_0003" / "result.json").write_text('{"status": "completed", "point": {}, "seed": 0}')
     lines: list[str] = []
     watcher = runner._Progress(s, run_dir, runner._Console(lines.append))
-    members = [{"trial": "0001", "status": "running", "loss": 0.9, "val_error": 0.25},
-               {"trial": "0002", "status": "running", "loss": 0.8, "val_error": 0.125},
-               {"trial": "0003", "status": "running", "loss": 0.1, "val_error": 0.0},   # finished since
-               {"trial": "0004", "status": "diverged", "loss": None, "val_error": None}]
-    rundir.write_progress(run_dir, "worker0/0", {"epoch": 3, "epochs": 10, "time": time.time(), "members": members})
+    members = [{"trial": "0001", "status": "running", "loss": 0.9, "val": 0.25},
+               {"trial": "0002", "status": "running", "loss": 0.8, "val": 0.125},
+               {"trial": "0003", "status": "running", "loss": 0.1, "val": 0.0},   # finished since
+               {"trial": "0004", "status": "diverged", "loss": None, "val": None}]
+    rundir.write_progress(run_dir, "worker0/0", {"epoch": 3, "epochs": 10, "time": time.time(),
+                                                "metric": "val_error", "members": members})
     rundir.write_progress(run_dir, "worker1", {"epoch": 9, "epochs": 10, "time": time.time() - 3600,
                                                 "members": members[:1]})  # a note from an earlier invocation
     watcher.poll()

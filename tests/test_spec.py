@@ -110,7 +110,7 @@ def test_to_dict_is_json_and_keeps_axis_order():
 def test_hash_is_sha256_of_canonical_resolved_spec():
     s = spec.load(SAMPLE)
     d = s.to_dict()
-    del d["claims"], d["profile"], d["study"]["description"], d["study"]["pack"]
+    del d["claims"], d["profile"], d["study"]["description"], d["study"]["pack"], d["base_dir"]
     expected = hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     assert s.hash == expected and len(s.hash) == 64
     assert s.short_hash == expected[:8] and s.run_name == f"sample-{expected[:8]}"
@@ -289,8 +289,9 @@ ERRORS = [
      r"^grid: Invalid value for argument 'dropconnect': expected 0 when weight_standardization=True .* "
      r"\(at activation=relu, dropout=0\.0, dropconnect=0\.5, weight_standardization=true, config=plain\)$"),
     # data set and model names, model arguments
-    ('name = "mnist1d"', 'name = "mnsit"', r'^data\.name: expected one of digits, fashion_mnist, mnist, mnist1d\. '
-     r'Received: name="mnsit"$'),
+    ('name = "mnist1d"', 'name = "mnsit"', r'^data\.name: expected one of digits, fashion_mnist, mnist, mnist1d, a '
+     r'keras\.datasets name \(boston_housing, california_housing, cifar10, cifar100\), "tfds:<name>", or a file in '
+     r'data\.path\. Received: name="mnsit"$'),
     ('name = "mlp"', 'name = "mpl"', r'^model\.name: unknown model; did you mean "mlp"\? expected one of mlp, cnn'),
     ('activation = "relu"\nl2', 'activation = "relu"\ndropout = 1.5\nl2', r"^model\.dropout: expected a float in "
      r"\[0, 1\)\. Received: dropout=1\.5$"),
@@ -523,3 +524,192 @@ tolerance = 0.01
     assert c.against_metric == "test_error" and "of the same run" in spec.test_text(c)
     with pytest.raises(spec.SpecError, match=r"claims\[0\]\.against_metric: set either against"):
         spec.loads(base + 'against_metric = "test_error"\nagainst = { dropout = 0.0 }\n')
+
+
+# ----------------------------------------------------------------------------- your model, your data
+
+OWN = """
+[study]
+name = "own"
+seeds = [0, 1]
+
+[data]
+path = "d.npz"
+
+[model]
+factory = "m.py:build"
+width = 8
+
+[train]
+epochs = 1
+
+[grid]
+dropout = [0.0, 0.5]
+"""
+
+MODEL_PY = "def build(input_shape, num_classes, width=8, dropout=0.0):\n    raise RuntimeError('not here')\n"
+
+
+@pytest.fixture
+def own_dir(tmp_path):
+    """A study folder with a model file, a package, an .npz, an .npz with its own validation set, a CSV."""
+    import numpy as np
+
+    (tmp_path / "m.py").write_text(MODEL_PY)
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("raise RuntimeError('a package is never imported to be found')\n")
+    (tmp_path / "pkg" / "models.py").write_text(MODEL_PY)
+    x, y = np.zeros((20, 3), np.float32), np.arange(20) % 2
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x, y_test=y)
+    np.savez(tmp_path / "v.npz", x_train=x, y_train=y, x_test=x, y_test=y, x_val=x, y_val=y)
+    np.savez(tmp_path / "bad.npz", x_train=x, y_train=y, x_test=x)
+    (tmp_path / "t.csv").write_text("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)))
+    return tmp_path
+
+
+def own_error(text: str, folder: Path) -> str:
+    with pytest.raises(SpecError) as info:
+        spec.loads(text, source="own.toml", base_dir=folder)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_own_model_and_data_are_found_hashed_and_not_imported(own_dir):
+    s = spec.load(_write(own_dir / "own.toml", OWN))
+    f = s.model.factory
+    assert (f.reference, f.source, f.function_name) == ("m.py:build", str(own_dir / "m.py"), "build")
+    assert f.digest == hashlib.sha256((own_dir / "m.py").read_bytes()).hexdigest()
+    assert s.model.name == "m.py:build" and s.model.args == {"width": 8}
+    assert s.axis("dropout").section == "model"  # every key that is not a train key is the function's
+    assert (s.data.name, s.data.path, s.data.file, s.data.task) == ("file", "d.npz", str(own_dir / "d.npz"),
+                                                                     "classification")
+    assert s.objective == "test_error" and s.in_memory == []
+    text = spec.describe_grid(s)
+    assert f"model: function build of {own_dir / 'm.py'} (m.py:build; imported and run when the study runs)" in text
+    assert f"data: {own_dir / 'd.npz'} (d.npz); classification" in text
+    module = spec.load(_write(own_dir / "own2.toml", OWN.replace('"m.py:build"', '"pkg.models:build"')))
+    assert module.model.factory.source == str(own_dir / "pkg" / "models.py")  # pkg/__init__.py never ran
+    assert spec.from_dict(json.loads(json.dumps(s.to_dict()))).hash == s.hash
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_own_inputs_are_hashed_by_content_not_place(own_dir, tmp_path_factory):
+    s = spec.load(_write(own_dir / "own.toml", OWN))
+    moved = tmp_path_factory.mktemp("moved")
+    for name in ("m.py", "d.npz", "own.toml"):
+        (moved / name).write_bytes((own_dir / name).read_bytes())
+    assert spec.load(moved / "own.toml").hash == s.hash
+    (moved / "m.py").write_text(MODEL_PY + "# edited\n")
+    assert spec.load(moved / "own.toml").hash != s.hash
+    import numpy as np
+
+    np.savez(moved / "d.npz", x_train=np.ones((20, 3)), y_train=np.arange(20) % 2, x_test=np.ones((2, 3)),
+             y_test=np.arange(2))
+    assert spec.load(moved / "own.toml").data.digest != s.data.digest
+
+
+def test_own_data_variants(own_dir):
+    csv = spec.loads(OWN.replace('path = "d.npz"', 'path = "t.csv"\ntarget = "label"\ntest_fraction = 0.25'),
+                     base_dir=own_dir)
+    assert csv.data.options == {"target": "label", "test_fraction": 0.25}
+    val = spec.loads(OWN.replace('"d.npz"', '"v.npz"'), base_dir=own_dir)
+    assert val.data.given_validation and val.data.has_validation and val.objective == "val_error"
+    reg = spec.loads(OWN.replace('path = "d.npz"', 'path = "t.csv"\ntarget = "b"\ntask = "regression"'),
+                     base_dir=own_dir)
+    assert reg.task == "regression" and reg.objective == "test_rmse"
+    keras_set = spec.loads(OWN.replace('path = "d.npz"', 'name = "boston_housing"'), base_dir=own_dir)
+    assert keras_set.task == "regression"  # keras' housing sets are regression sets
+
+
+OWN_ERRORS = [
+    ('path = "d.npz"', 'path = "nope.npz"', r'^data\.path: no such file .*nope\.npz \(a relative path starts at the '
+     r"study file's folder, .*\)\. Received: path=\"nope\.npz\"$"),
+    ('path = "d.npz"', 'path = "d.txt"', r'^data\.path: expected a \.npz, \.csv or \.parquet file\. Received: '
+     r'path="d\.txt"$'),
+    ('path = "d.npz"', 'path = "d.npz"\nname = "digits"', r"^data\.path: set either name \(a data set\) or path"),
+    ('path = "d.npz"', 'path = "bad.npz"', r"^data\.path: bad\.npz: missing array\(s\) y_test; a \.npz data set "
+     r"holds x_train, y_train, x_test, y_test \(and optionally x_val, y_val\)\. It holds: x_train, y_train, x_test$"),
+    ('path = "d.npz"', 'path = "t.csv"', r"^data\.target: required key is missing for a CSV file \(the name of the "
+     r"target column\)$"),
+    ('path = "d.npz"', 'path = "t.csv"\ntarget = "lable"', r"^data\.target: no column 'lable' in t\.csv; its "
+     r"columns: a, b, label$"),
+    ('path = "d.npz"', 'path = "t.csv"\ntarget = "label"\nfeatures = ["a", "c"]', r"^data\.features: no column 'c' "
+     r"in t\.csv; its columns: a, b, label$"),
+    ('path = "d.npz"', 'path = "t.csv"\ntarget = "label"\ntest_fraction = 0', r"^data\.test_fraction: expected a "
+     r"float in \(0, 1\)\. Received: test_fraction=0$"),
+    ('path = "d.npz"', 'path = "d.npz"\ntest_fraction = 0.2', r"^data\.test_fraction: unknown key; expected one of "),
+    ('path = "d.npz"', 'path = "d.npz"\ntask = "ranking"', r'^data\.task: expected one of classification, '
+     r'regression\. Received: task="ranking"$'),
+    ('path = "d.npz"', 'name = "digits"\ntask = "regression"', r"^data\.task: expected 'classification' \(digits is a "
+     r"classification data set\)\. Received: task='regression'$"),
+    ('path = "d.npz"', 'path = "v.npz"\nvalidation_size = 5', r"^data\.validation_size: the data brings its own "
+     r"validation set \(x_val, y_val\); leave validation_size out\. Received: validation_size=5$"),
+    ('path = "d.npz"', 'name = "tfds:beans"', r"^data\.name: tfds:beans needs tensorflow_datasets, which is not "
+     r"installed \(pip install tensorflow-datasets\)\. Received: name=\"tfds:beans\"$"),
+    ('path = "d.npz"', 'name = "imdb"', r"^data\.name: keras\.datasets\.imdb holds variable-length sequences of word "
+     r"indices, not arrays of one shape; save it as arrays in a \.npz file and set data\.path"),
+    ('path = "d.npz"', 'name = "d.npz"', r"^data\.name: a file goes in data\.path, not data\.name"),
+    ('path = "d.npz"', "arrays = [1, 2]", r"^data\.arrays: expected arrays given from Python"),
+    ('path = "d.npz"', 'path = "d.npz"\ntask = "regression"\n[evaluate]\nmc_dropout_k = [5]',
+     r'^evaluate\.mc_dropout_k: this evaluation measures a classification error; not available with data\.task = '
+     r'"regression"$'),
+    ('seeds = [0, 1]', 'seeds = [0, 1]\nprobes = ["speed"]', None),  # classification: fine
+    ('path = "d.npz"', 'path = "d.npz"\ntask = "regression"', None),
+    ('seeds = [0, 1]\n', 'seeds = [0, 1]\nprobes = ["speed"]\n[data]\npath = "d.npz"\ntask = "regression"\n',
+     r"^study\.probes: the speed probe measures a classification error"),
+    ('factory = "m.py:build"', 'factory = "build"', r'^model\.factory: expected "package\.module:function" or '
+     r'"path/to/file\.py:function"\. Received: factory="build"$'),
+    ('factory = "m.py:build"', 'factory = "m.py:1st"', r"^model\.factory: expected a function name after the colon"),
+    ('factory = "m.py:build"', 'factory = "nope.py:build"', r"^model\.factory: no such file .*nope\.py \(a relative "
+     r"path starts at .*\)\. Received: factory=\"nope\.py:build\"$"),
+    ('factory = "m.py:build"', 'factory = "nopkg.models:build"', r"^model\.factory: no module 'nopkg\.models' on the "
+     r"import path \(the study's folder and the current folder: "),
+    ('factory = "m.py:build"', 'factory = "m.py:build"\nname = "mlp"', r"^model\.name: set either name \(a zoo "
+     r"model\) or factory \(your function\), not both$"),
+    ("width = 8", "width = 8\ninput_shape = [3]", r"^model\.input_shape: input_shape is passed by the runner"),
+    ("factory = ", "factory = 3\nx = ", r"^model\.factory: expected \"package\.module:function\""),
+]
+
+
+@pytest.mark.parametrize("old, new, pattern", OWN_ERRORS, ids=[(e[2] or "ok")[1:40] for e in OWN_ERRORS])
+def test_own_inputs_errors_name_the_key_path(own_dir, old, new, pattern):
+    text = edited(old, new, OWN)
+    if old == 'seeds = [0, 1]\n':  # this edit moves [data] above: drop the old one
+        text = text.replace('\n[data]\npath = "d.npz"\n\n', "\n", 1)
+    if pattern is None:
+        spec.loads(text, base_dir=own_dir)
+        return
+    message = own_error(text, own_dir)
+    assert re.search(pattern, message), message
+
+
+def test_doc_example_of_your_model_and_data_parses(tmp_path):
+    section = INTERNALS.read_text().split("## 2.")[1].split("## 3.")[0]
+    text = re.findall(r"```toml\n(.*?)```", section, re.S)[1]
+    (tmp_path / "houses.csv").write_text("rooms,age,price\n" + "".join(f"{i},{i % 7},{2.5 * i}\n" for i in range(30)))
+    (tmp_path / "my_model.py").write_text("def build(input_shape, num_classes, width=8, dropout=0.0):\n    pass\n")
+    s = spec.loads('[study]\nname = "doc"\n' + text, base_dir=tmp_path)
+    assert (s.task, s.data.path, s.model.factory.reference) == ("regression", "houses.csv", "my_model.py:build")
+    assert s.data.options == {"target": "price", "features": ("rooms", "age"), "test_fraction": 0.2,
+                              "standardize": True}
+    assert [a.section for a in s.grid] == ["model", "data"] and s.objective == "val_rmse"
+
+
+def test_a_builder_argument_without_default_is_required():
+    from conftest import TINY_STUDY
+
+    text = TINY_STUDY.replace("hidden = [16, 16]\n", "")
+    with pytest.raises(spec.SpecError, match=r"^model\.hidden: required key is missing: mlp\(\) needs hidden"):
+        spec.loads(text)
+    assert spec.loads(text.replace('dropout = [0.0, 0.5]', 'dropout = [0.0, 0.5]\nhidden = [[8], [8, 8]]')).n_trials == 16
+    text = text.split("[[claims]]")[0] + "[data]" + text.split("[data]")[1]  # no claim on the dropout axis
+    recipes = '\n[grid.config]\na = { hidden = [8] }\nb = { hidden = [8, 8], dropout = 0.5 }\n'
+    assert spec.loads(text.replace('dropout = [0.0, 0.5]\n', '') + recipes).n_trials == 8
+    with pytest.raises(spec.SpecError, match=r"^model\.hidden: required key is missing"):
+        spec.loads(text.replace('dropout = [0.0, 0.5]\n', '') + recipes.replace("a = { hidden = [8] }",
+                                                                                "a = { dropout = 0.1 }"))

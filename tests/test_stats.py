@@ -269,6 +269,27 @@ def test_the_untrained_arm_guard():
     assert stats.chance_error(trials.assign(num_classes=2)) == 0.5
 
 
+def test_the_untrained_arm_guard_of_regression_compares_with_predicting_the_mean():
+    """Regression has no chance level: an arm whose test (or training) RMSE is 95%+ of the RMSE of predicting the
+    training mean did not train; the classification rule does not apply (no test_error, no num_classes)."""
+    rows = []
+    for p, rmse in ((0.0, [1.00, 1.01, 0.99, 1.02, 1.00]), (0.5, [0.50, 0.52, 0.49, 0.51, 0.50])):
+        for seed, r in enumerate(rmse):
+            rows.append({"trial_id": f"{len(rows):04d}", "status": "completed", "seed": seed, "point": f"dropout={p}",
+                         "dropout": p, "task": "regression", "test_rmse": r, "train_rmse": r / 2,
+                         "baseline_test_rmse": 1.04, "baseline_train_rmse": 1.0})
+    trials = pd.DataFrame(rows)
+    claim = {"id": "R", "statement": "s", "metric": "test_rmse", "expect": "lower", "compare": {"dropout": "0.5"},
+             "against": {"dropout": "0.0"}}
+    v = stats.claim_verdict(claim, trials)
+    assert v["verdict"] == "arm did not train"
+    assert v["reason"] == ("dropout=0.0: test RMSE 1.004 (predicting the training mean: 1.04), training RMSE 0.502 "
+                           "(mean: 1)")
+    assert stats.claim_verdict(claim, trials.assign(baseline_test_rmse=1.1))["verdict"] == "supported"  # 1.004 < 1.045
+    assert stats.claim_verdict({**claim, "allow_untrained": ["against"]}, trials)["verdict"] == "supported"
+    assert stats.REGRESSION_FRACTION == 0.95
+
+
 def test_verdicts_of_a_study_carry_holm_adjusted_ones():
     claims = [_claim(id="A"), _claim(id="B", where={"train_size": "100"}), _claim(id="C", metric="test_acc")]
     out = stats.claim_verdicts(claims, _trials(), axes=["dropout", "train_size"])

@@ -104,10 +104,11 @@ class Tap(keras.layers.Layer):
 class _Member:
     """One probed model: its probe clone, the names of the clone's outputs, its probes and its batch."""
 
-    def __init__(self, model: keras.Model, x: Any, y: Any, index: int, *, hidden: bool, grads: bool) -> None:
+    def __init__(self, model: keras.Model, x: Any, y: Any, index: int, *, hidden: bool, grads: bool,
+                 float_targets: bool = False) -> None:
         self.model, self.index = model, index
         self.x = np.asarray(x)
-        self.labels = sparse_labels(y)
+        self.labels = np.asarray(y, dtype=np.float32) if float_targets else sparse_labels(y)
         self.hidden = hidden_indices(model) if hidden else []
         if hidden and not self.hidden:
             raise checks.invalid("model", "a zoo MLP with layers named 'act_1', 'dense_1', ... (docs/internals.md "
@@ -183,7 +184,8 @@ class ProbeNet:
         models: the probed models (a pack's members, or one model).
         xs, ys: one fixed probe batch per model.
         loss: the loss to differentiate (None: sparse categorical cross-entropy, on logits unless
-            the model outputs probabilities).
+            the model outputs probabilities; another loss gets the targets as floats, e.g. a
+            regression's mean squared error).
         hidden: expose the hidden layers' tensors (needs zoo layer names ``act_i``).
         grads: compute gradients (the ``gradients`` probe).
     """
@@ -191,8 +193,8 @@ class ProbeNet:
     def __init__(self, models: Sequence[keras.Model], xs: Sequence[Any], ys: Sequence[Any], loss: Any = None, *,
                  hidden: bool, grads: bool) -> None:
         self.grads = grads
-        self.members = [_Member(m, x, y, r, hidden=hidden, grads=grads) for r, (m, x, y) in
-                        enumerate(zip(models, xs, ys))]
+        self.members = [_Member(m, x, y, r, hidden=hidden, grads=grads, float_targets=loss is not None)
+                        for r, (m, x, y) in enumerate(zip(models, xs, ys))]
         self.loss = loss
         self._fns: dict[bool, Any] = {}
         self._layout: dict[bool, list[list[tuple[str, tuple[int, ...], float]]]] = {}

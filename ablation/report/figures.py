@@ -373,7 +373,7 @@ def _completed(frame: pd.DataFrame, column: str = "value") -> pd.DataFrame:
 
 def _learning_curves(ctx: _Context) -> Figure | None:
     curves = ctx.frames["curves"]
-    metric = next((m for m in ("error", "loss") if (curves["metric"] == m).any()), None)
+    metric = next((m for m in ("error", "rmse", "loss") if (curves["metric"] == m).any()), None)
     data = _completed(curves[curves["metric"] == metric]) if metric else curves.iloc[0:0]
     if data.empty:
         return None

@@ -28,7 +28,7 @@ from ablation.spec import scale
 from ablation.report import figures as figures_module
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-METRIC = "test_error"
+METRIC = "test_error"  # classification; a regression study's tables use test_rmse (primary_metric)
 _MINUS = "\u2212"
 _STATUS_ORDER = ("completed", "diverged", "failed", "running", "pending")
 
@@ -60,11 +60,19 @@ def render_html(rec: Any, *, n_boot: int = stats.N_BOOT) -> str:
     return env.get_template("report.html").render(**context(rec, n_boot=n_boot))
 
 
+def primary_metric(rec: Any) -> str:
+    """The metric of the results and effects tables: test_error, or test_rmse for a regression study."""
+    from ablation import tasks
+
+    task = getattr(getattr(rec, "spec", None), "task", tasks.CLASSIFICATION)
+    return f"test_{tasks.primary(task)}"
+
+
 def context(rec: Any, *, n_boot: int = stats.N_BOOT) -> dict[str, Any]:
     """Everything the template shows, as plain strings, lists and dicts."""
     trials = rec.trials
     axes = [a for a in rec.axes if a in trials.columns]
-    planned = figures_module.plan(rec, metric=METRIC, n_boot=n_boot)
+    planned = figures_module.plan(rec, metric=primary_metric(rec), n_boot=n_boot)
     drawn = [_draw(f) for f in planned]
     verdicts = stats.claim_verdicts(rec.spec.claims, trials, evaluations=rec.evaluations, curves=rec.curves,
                                     axes=axes, n_boot=n_boot)
@@ -137,8 +145,10 @@ def _header(rec: Any) -> dict[str, Any]:
     spec, meta, trials = rec.spec, rec.meta or {}, rec.trials
     counts = trials["status"].astype(str).value_counts() if len(trials) else pd.Series(dtype=int)
     order = [s for s in _STATUS_ORDER if s in counts] + [s for s in counts.index if s not in _STATUS_ORDER]
-    data = [("name", spec.data.name), *_items({**spec.data.options, "validation_size": spec.data.validation_size,
+    data = [("name", spec.data.label), *_items({**spec.data.options, "validation_size": spec.data.validation_size,
                                                "train_size": spec.data.train_size or "all"})]
+    if spec.data.task != "classification":
+        data.append(("task", spec.data.task))
     wall = meta.get("wall_time_s")
     return {
         "name": spec.name, "description": spec.description,
@@ -183,7 +193,8 @@ def _rules() -> list[str]:
         f"arm did not train: a compared grid point's mean test error is within {stats.CHANCE_MARGIN:.0%} of chance "
         f"(1 \u2212 1/classes) or its training error is at least {stats.TRAIN_FRACTION:.0%} of chance; claims about "
         "the network at initialization or about divergence are exempt, and a claim may allow a side not to train "
-        "when that is what it says.",
+        "when that is what it says. For regression, an arm did not train when its mean test or training RMSE is at "
+        f"least {stats.REGRESSION_FRACTION:.0%} of the RMSE of predicting the training set's mean.",
         "Holm: the verdicts of a study's claims taken together, with Holm's step-down adjustment of their p-values "
         "(one-sided t tests; two one-sided tests for \u201cnear\u201d), keep the family-wise error at 5%.",
     ]
@@ -233,18 +244,20 @@ def _ordered(frame: pd.DataFrame, rec: Any, columns: Sequence[str]) -> pd.DataFr
 
 
 def _results(rec: Any, axes: Sequence[str], n_boot: int) -> dict[str, Any]:
-    trials = rec.trials if METRIC in rec.trials.columns else rec.trials.assign(**{METRIC: np.nan})
-    table = _ordered(stats.summarize(trials, axes, METRIC, n_boot=n_boot), rec, axes)
-    fmt = lambda x: fmt_value(x, METRIC)  # noqa: E731
+    metric = primary_metric(rec)
+    trials = rec.trials if metric in rec.trials.columns else rec.trials.assign(**{metric: np.nan})
+    table = _ordered(stats.summarize(trials, axes, metric, n_boot=n_boot), rec, axes)
+    fmt = lambda x: fmt_value(x, metric)  # noqa: E731
     rows = [{"axes": [stats.axis_label(r[a]) for a in axes], "mean": fmt(r["mean"]),
              "ci": _ci(r["ci_lo"], r["ci_hi"], fmt), "n": int(r["n"]), "failed": int(r["n_failed"]),
              "diverged": int(r["n_diverged"])} for _, r in table.iterrows()]
-    return {"axes": list(axes), "metric": METRIC, "rows": rows}
+    return {"axes": list(axes), "metric": metric, "rows": rows}
 
 
 def _effects(rec: Any, axes: Sequence[str], n_boot: int) -> list[dict[str, Any]]:
     """Paired deltas of every varying axis against its first level in the study file."""
-    if METRIC not in rec.trials.columns:
+    metric = primary_metric(rec)
+    if metric not in rec.trials.columns:
         return []
     out = []
     for axis in rec.spec.grid:
@@ -252,10 +265,11 @@ def _effects(rec: Any, axes: Sequence[str], n_boot: int) -> list[dict[str, Any]]
         baseline = records_module.axis_column_value(axis, axis.labels[0])
         if column is None or column.map(str).nunique() < 2 or not stats.matches(column, baseline).any():
             continue
-        table = stats.paired_deltas(rec.trials, axis.name, baseline, METRIC, axes=axes, n_boot=n_boot)
+        table = stats.paired_deltas(rec.trials, axis.name, baseline, metric, axes=axes, n_boot=n_boot)
         others = [a for a in axes if a != axis.name]
         table = _ordered(table.rename(columns={"level": axis.name}), rec, [*others, axis.name])
-        out.append({"axis": axis.name, "baseline": axis.labels[0], "rows": _effect_rows(table, axis.name, others),
+        out.append({"axis": axis.name, "baseline": axis.labels[0],
+                    "rows": _effect_rows(table, axis.name, others, metric),
                     "speed": _speed_rows(rec, axis, baseline, others, n_boot)})
     return out
 
@@ -287,8 +301,8 @@ def _speed_rows(rec: Any, axis: Any, baseline: Any, others: Sequence[str], n_boo
     return rows
 
 
-def _effect_rows(table: pd.DataFrame, axis: str, others: Sequence[str]) -> list[dict[str, Any]]:
-    fmt = lambda x: fmt_effect(x, METRIC, "difference")  # noqa: E731
+def _effect_rows(table: pd.DataFrame, axis: str, others: Sequence[str], metric: str = METRIC) -> list[dict[str, Any]]:
+    fmt = lambda x: fmt_effect(x, metric, "difference")  # noqa: E731
     return [{"at": ", ".join(f"{a}={stats.axis_label(r[a])}" for a in others) or "\u2014",
              "level": stats.axis_label(r[axis]), "estimate": fmt(r["estimate"]),
              "ci": _ci(r["ci_lo"], r["ci_hi"], fmt), "n": int(r["n_pairs"]), "sign": _sign(r["ci_lo"], r["ci_hi"])}

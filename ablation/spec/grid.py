@@ -1,7 +1,8 @@
 """The ``[grid]`` of a study file: one axis per key, plus an optional named-configuration axis.
 
-An axis key is a model argument (checked by ``zoo.check_args``), a ``[train]`` key, or
-``train_size``; ``[grid.config]`` maps recipe names to tables of such overrides. Seeds are
+An axis key is a model argument (checked by ``zoo.check_args``; for a user's function, every key
+that is not a ``[train]`` key, checked against its signature when the study runs), a ``[train]``
+key, or ``train_size``; ``[grid.config]`` maps recipe names to tables of such overrides. Seeds are
 replicates (``study.seeds``), never an axis.
 """
 
@@ -17,12 +18,19 @@ from ablation.spec.schema import TRAIN_KEYS, Axis, DataSpec, ModelSpec, TrainSpe
 from ablation.spec.sections import check_model_args, check_train_value
 
 
-def override_section(key: str, path: str, model_keys: set[str], allow_config: bool) -> str:
-    """Which section an axis / recipe key overrides: "model", "train" or "data" (train_size)."""
+def override_section(key: str, path: str, model_keys: set[str] | None, allow_config: bool) -> str:
+    """Which section an axis / recipe key overrides: "model", "train" or "data" (train_size).
+
+    ``model_keys`` None (a user's function): every key that is not a train key is a model argument.
+    """
     if key == "train_size":
         return "data"
     if key in ("seed", "seeds"):
         raise SpecError(path, "seeds are replicates, not an axis; set them with study.seeds")
+    if model_keys is None:
+        if key == "config" and not allow_config:
+            raise SpecError(path, "a recipe cannot hold another config")
+        return "train" if key in TRAIN_KEYS else "model"
     in_model, in_train = key in model_keys, key in TRAIN_KEYS
     if in_model and in_train:
         raise SpecError(path, "ambiguous: both a model argument and a train key")
@@ -56,7 +64,7 @@ def parse_grid(t: dict, model: ModelSpec) -> tuple[Axis, ...]:
 
     if not t:
         raise SpecError("grid", "expected at least one axis. Received: grid={}")
-    model_keys = set(zoo.argument_names(model.name))
+    model_keys = None if model.factory is not None else set(zoo.argument_names(model.name))
     axes = []
     for name, raw in t.items():
         path = f"grid.{name}"
@@ -69,13 +77,28 @@ def parse_grid(t: dict, model: ModelSpec) -> tuple[Axis, ...]:
         v.unique(list(values), path)
         if section == "model":
             for val in values:
-                check_model_args(model.name, {**model.args, name: val}, path)
+                check_model_args(model.name, {**model.args, name: val}, path, model=model)
         axes.append(Axis(name=name, values=values, labels=_labels(values, path), section=section))
     _check_model_combinations(axes, model)
+    _check_required(axes, model)
     return tuple(axes)
 
 
-def _parse_config_axis(raw: Any, model: ModelSpec, model_keys: set[str]) -> Axis:
+def _check_required(axes: Sequence[Axis], model: ModelSpec) -> None:
+    """Every argument the zoo builder needs is given: in ``[model]``, by an axis, or by every recipe."""
+    if model.factory is not None:
+        return  # a user's function: its signature is checked when the study runs
+    from ablation import zoo
+
+    for name in zoo.required_arguments(model.name):
+        if name in model.args or any(a.name == name for a in axes) or any(
+                a.section == "config" and all(isinstance(r, dict) and name in r for r in a.values) for a in axes):
+            continue
+        raise SpecError(f"model.{name}", f"required key is missing: {model.name}() needs {name} (in [model], "
+                        f"as a grid axis, or in every [grid.config] recipe)")
+
+
+def _parse_config_axis(raw: Any, model: ModelSpec, model_keys: set[str] | None) -> Axis:
     """``[grid.config]``: recipe name -> table of model / train / train_size overrides."""
     if not isinstance(raw, dict) or not raw:
         raise SpecError("grid.config", f"expected a non-empty table of recipes. Received: config={show(raw)}")
@@ -88,7 +111,7 @@ def _parse_config_axis(raw: Any, model: ModelSpec, model_keys: set[str]) -> Axis
             recipe_values[key] = _check_override(section, key, value, f"{path}.{key}")
             if section == "model":
                 model_over[key] = recipe_values[key]
-        check_model_args(model.name, {**model.args, **model_over}, path)
+        check_model_args(model.name, {**model.args, **model_over}, path, model=model)
         values.append(recipe_values)
     return Axis(name="config", values=tuple(values), labels=tuple(raw), section="config")
 
@@ -101,7 +124,7 @@ def _check_model_combinations(axes: Sequence[Axis], model: ModelSpec) -> None:
     """zoo.check_args on every combination of the axes that change model arguments."""
     model_axes = [a for a in axes if a.section == "model" or
                   (a.section == "config" and any(_model_overrides(val) for val in a.values))]
-    if len(model_axes) < 2:
+    if len(model_axes) < 2 or model.factory is not None:
         return
     from ablation import zoo
 
@@ -122,8 +145,8 @@ def _check_model_combinations(axes: Sequence[Axis], model: ModelSpec) -> None:
 
 
 def check_early_stopping_needs_validation(train: TrainSpec, grid: Sequence[Axis], data: DataSpec) -> None:
-    """Early stopping watches the validation loss, so it needs data.validation_size > 0."""
-    if data.validation_size > 0:
+    """Early stopping watches the validation loss, so it needs a validation set."""
+    if data.has_validation:
         return
     used = [("train.early_stopping", train.early_stopping)]
     for a in grid:

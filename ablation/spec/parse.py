@@ -52,11 +52,15 @@ def load(path: str | Path, profile: str | None = None) -> StudySpec:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(str(path), f"cannot be read ({type(exc).__name__}: {exc})") from None
-    return dataclasses.replace(loads(text, profile=profile, source=str(path)), path=path)
+    return dataclasses.replace(loads(text, profile=profile, source=str(path), base_dir=path.resolve().parent),
+                               path=path)
 
 
-def loads(text: str, profile: str | None = None, source: str = "<string>") -> StudySpec:
-    """Parse and validate study-file text (see ``load``); ``source`` names it in TOML errors."""
+def loads(text: str, profile: str | None = None, source: str = "<string>",
+          base_dir: str | Path | None = None) -> StudySpec:
+    """Parse and validate study-file text (see ``load``); ``source`` names it in TOML errors; relative
+    paths (``data.path``, a ``model.factory`` file) start at ``base_dir`` (default: the current folder)."""
+    base_dir = str(Path(base_dir).resolve()) if base_dir is not None else str(Path.cwd())
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -67,12 +71,12 @@ def loads(text: str, profile: str | None = None, source: str = "<string>") -> St
         hint = f"did you mean profiles.{close[0]}? " if close else ""
         raise SpecError(f"profiles.{profile}", f"unknown profile; {hint}available profiles: "
                         f"{', '.join(sorted(profiles)) or '(none)'}")
-    base = parse_document(doc, None)  # the file itself must be valid, whatever the profile
+    base = parse_document(doc, None, base_dir=base_dir)  # the file itself must be valid, whatever the profile
     if profile is None:
         return dataclasses.replace(base, source_text=text)
     try:  # a profile may shrink an axis: inherited claims may then name values it no longer has
         spec = parse_document(_deep_merge(doc, profiles[profile]), profile,
-                              strict_claims="claims" in profiles[profile])
+                              strict_claims="claims" in profiles[profile], base_dir=base_dir)
     except SpecError as exc:
         if _in_table(exc.key, profiles[profile]):  # the profile set the bad value: blame it
             raise SpecError(f"profiles.{profile}.{exc.key}", exc.problem) from None
@@ -96,21 +100,37 @@ def pinned_backend(path: str | Path, profile: str | None = None) -> str | None:
     return backend if isinstance(backend, str) else None
 
 
-def parse_document(doc: dict, profile: str | None, strict_claims: bool = True) -> StudySpec:
-    """A parsed TOML document (profile already merged) as a ``StudySpec``."""
+def parse_document(doc: dict, profile: str | None, strict_claims: bool = True,
+                   base_dir: str | None = None) -> StudySpec:
+    """A parsed TOML document (profile already merged) as a ``StudySpec``; relative paths start at ``base_dir``."""
     v.check_keys(doc, "", set(SECTIONS) - {"profiles"})
     if "study" not in doc:
         raise SpecError("study", "required table is missing")
     study = parse_study(v.table(doc["study"], "study"))
-    data = parse_data(v.table(doc.get("data", {}), "data"))
-    model = parse_model(v.table(doc.get("model", {}), "model"))
+    data = parse_data(v.table(doc.get("data", {}), "data"), base_dir)
+    model = parse_model(v.table(doc.get("model", {}), "model"), base_dir)
     train = parse_train(v.table(doc.get("train", {}), "train"))
     evaluate = parse_evaluate(v.table(doc.get("evaluate", {}), "evaluate"))
     grid = parse_grid(v.table(doc.get("grid", {}), "grid"), model)
     check_early_stopping_needs_validation(train, grid, data)
+    check_task(data.task, study["probes"], evaluate)
     claims = parse_claims(doc.get("claims", []), grid, strict_claims)
     return StudySpec(**study, claims=claims, data=data, model=model, train=train, evaluate=evaluate,
-                     grid=grid, profile=profile)
+                     grid=grid, profile=profile, base_dir=base_dir)
+
+
+def check_task(task: str, probes: tuple[str, ...], evaluate: Any) -> None:
+    """What only classification measures is refused for regression, naming the key that asks for it."""
+    if task != "regression":
+        return
+    because = 'measures a classification error; not available with data.task = "regression"'
+    if "speed" in probes:
+        raise SpecError("study.probes", f"the speed probe {because}")
+    for key in ("mc_dropout_k", "dropconnect_inference"):
+        if getattr(evaluate, key):
+            raise SpecError(f"evaluate.{key}", f"this evaluation {because}")
+    if evaluate.target_train_error is not None:
+        raise SpecError("evaluate.target_train_error", f"the target training error {because}")
 
 
 def find_study(name_or_path: str | Path) -> Path:
@@ -145,7 +165,21 @@ def describe_grid(spec: StudySpec) -> str:
     n_points = math.prod(len(a.values) for a in spec.grid)
     seeds = f"{len(spec.seeds)} seed" + ("s" if len(spec.seeds) > 1 else "")
     lines.append(f"{sizes} = {n_points} points x {seeds} = {spec.n_trials} trials")
+    if spec.data.name in ("file", "arrays") or spec.data.task != "classification":
+        lines.append(f"data: {_data_line(spec)}")
+    if spec.model.factory is not None:
+        from ablation.spec import factory
+
+        lines.append(factory.describe(spec.model.factory))
     return "\n".join(lines)
+
+
+def _data_line(spec: StudySpec) -> str:
+    d = spec.data
+    what = f"{d.file} ({d.path})" if d.file else d.label
+    task = f"{d.task}" + (", its own validation set" if d.given_validation else
+                          f", {d.validation_size} held out for validation" if d.validation_size else "")
+    return f"{what}; {task}"
 
 
 # ----------------------------------------------------------------------------- helpers

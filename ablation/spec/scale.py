@@ -24,7 +24,7 @@ def paper_spec(spec: StudySpec) -> StudySpec | None:
     from ablation.spec.parse import loads
 
     try:
-        return loads(spec.source_text, profile=PAPER_PROFILE)
+        return loads(spec.source_text, profile=PAPER_PROFILE, base_dir=spec.base_dir)
     except SpecError:
         return None
 
@@ -37,17 +37,22 @@ def representative(spec: StudySpec, selection: Mapping[str, str]) -> TrialConfig
     return None
 
 
-def widths(cfg: TrialConfig) -> tuple[int, ...]:
-    """The hidden widths of a trial's model (an MLP's ``hidden``; a CNN's filters then dense widths)."""
+def widths(cfg: TrialConfig) -> tuple[int, ...] | None:
+    """The hidden widths of a trial's model (an MLP's ``hidden``; a CNN's filters then dense widths);
+    None for a user's function (its arguments say nothing the package can read)."""
     from ablation import zoo
 
+    if cfg.factory is not None:
+        return None
     args = {**zoo.variant_args(cfg.model_name), **cfg.model_args}
     if "hidden" in args:
         return tuple(int(w) for w in args["hidden"])
     return tuple(int(w) for w in (*args.get("filters", ()), *args.get("dense", ())))
 
 
-def _widths_text(w: tuple[int, ...]) -> str:
+def _widths_text(w: tuple[int, ...] | None) -> str:
+    if w is None:
+        return "your model"
     if not w:
         return "no hidden layers"
     return f"{len(w)} x {w[0]}" if len(set(w)) == 1 else "-".join(map(str, w))
@@ -57,15 +62,21 @@ def describe(cfg: TrialConfig) -> dict[str, Any]:
     """Data set, training examples, widths and epochs of one trial configuration."""
     from ablation import data
 
-    name = data.DISPLAY_NAMES.get(cfg.data_name, cfg.data_name)
-    n = cfg.train_size or data.train_examples(cfg.data_name, **cfg.data_options) - cfg.validation_size
-    return {"data": name, "train_examples": int(n), "widths": widths(cfg), "epochs": cfg.train.epochs}
+    name = data.DISPLAY_NAMES.get(cfg.data_name, cfg.data.label)
+    known = data.train_examples(cfg.data_name, **cfg.data_options)
+    n = cfg.train_size or (known - cfg.validation_size if known is not None else None)
+    return {"data": name, "train_examples": None if n is None else int(n), "widths": widths(cfg),
+            "epochs": cfg.train.epochs}
+
+
+def _train_text(n: int | None) -> str:
+    return "all train" if n is None else f"{n:,} train"
 
 
 def setup_text(cfg: TrialConfig, seeds: int | None = None) -> str:
     """``MNIST-1D (3,500 train), 3 x 64, 20 epochs[, 5 seeds]``."""
     d = describe(cfg)
-    text = f"{d['data']} ({d['train_examples']:,} train), {_widths_text(d['widths'])}, {d['epochs']} epochs"
+    text = f"{d['data']} ({_train_text(d['train_examples'])}), {_widths_text(d['widths'])}, {d['epochs']} epochs"
     return text + (f", {seeds} seed{'s' if seeds != 1 else ''}" if seeds is not None else "")
 
 
@@ -85,6 +96,6 @@ def scale_line(spec: StudySpec, selection: Mapping[str, str], seeds: int | None 
         factor = theirs[0] / mine[0]
         ratio = f" ({factor:g}x wider)" if factor > 1 else f" ({1 / factor:g}x narrower)"
     d = describe(paper_cfg)
-    paper_text = (f"{d['data']} ({d['train_examples']:,} train), {_widths_text(d['widths'])}{ratio}, "
+    paper_text = (f"{d['data']} ({_train_text(d['train_examples'])}), {_widths_text(d['widths'])}{ratio}, "
                   f"{d['epochs']} epochs, {len(paper.seeds)} seeds")
     return f"{text}; paper scale: {paper_text}"

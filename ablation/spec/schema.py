@@ -4,7 +4,9 @@ A grid point maps each axis name to a *label*: a string (keras-tuner's ``hp.Choi
 None or lists), e.g. ``"0.5"``, ``"none"``, ``"100-100"``; ``StudySpec.resolve(point, seed)``
 maps labels back to values and returns the full configuration of one trial. ``StudySpec.hash``
 covers the resolved spec (profile applied) except the description and the claims, which only
-affect the report.
+affect the report. A user's files are hashed by content, not by place: the hash holds the SHA-256 of
+a data file and, for a model function, its name and the SHA-256 of its source file, not their paths,
+so editing a file starts a new run, and moving the project or spelling a path another way does not.
 """
 
 from __future__ import annotations
@@ -29,20 +31,76 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Which data set to load and how to split it."""
+    """Which data set to load, for which task, and how to split it (``data.load_spec`` loads it)."""
 
-    name: str = "mnist1d"                     # a name from data.list_datasets()
-    options: dict[str, Any] = field(default_factory=dict)  # passed to data.load(name, **options)
+    name: str = "mnist1d"                     # built-in, keras.datasets or "tfds:<name>"; "file" / "arrays"
+    options: dict[str, Any] = field(default_factory=dict)  # loader options (data.load(..., **options))
     validation_size: int = 0                  # held out from the training set (0 = none)
     train_size: int | None = None             # fixed training-set size (None = all); an axis may vary it
+    task: str = "classification"              # "classification" | "regression" (ablation.tasks)
+    path: str | None = None                   # a data file, as written in the study (name "file")
+    file: str | None = None                   # its absolute path (not hashed: the digest is)
+    digest: str | None = None                 # sha256 of the file's bytes, or of the arrays
+    given_validation: bool = False            # the file or the arrays bring their own validation set
+    arrays: Any = field(default=None, compare=False, repr=False)  # sources.Arrays given from Python (not saved)
+
+    @property
+    def has_validation(self) -> bool:
+        """Whether the trials have a validation set (held out, or the source's own)."""
+        return self.validation_size > 0 or self.given_validation
+
+    @property
+    def label(self) -> str:
+        """What the report and messages call the data set: its name, or its file as written."""
+        return self.path or ("arrays in memory" if self.name == "arrays" else self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able fields; the fields of files, arrays and tasks only when used (so a study of a built-in
+        set keeps its hash), in-memory arrays by their digest only."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "arrays" or (f.name in _OPTIONAL_DATA and value == f.default):
+                continue
+            out[f.name] = jsonable(value)
+        return out
+
+
+@dataclass(frozen=True)
+class Factory:
+    """A user's function that builds the model (``[model] factory``; ``ablation.factory`` imports and calls it)."""
+
+    reference: str                            # "package.module:function" or "path/to/file.py:function", as written
+    digest: str                               # sha256 of the function's source file (or of its source text)
+    source: str | None = None                 # absolute path of that file (not hashed: the digest is)
+    function: Any = field(default=None, compare=False, repr=False)  # the function object given from Python
+
+    @property
+    def function_name(self) -> str:
+        """The part after the colon: the function (or ``Class.method``) in its module."""
+        return self.reference.rpartition(":")[2]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reference": self.reference, "digest": self.digest, "source": self.source}
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Which zoo builder or registered variant to build, with fixed arguments."""
+    """Which zoo builder or registered variant to build, or a user's function, with fixed arguments."""
 
-    name: str = "mlp"                         # "mlp", "cnn" or a name from zoo.list_models()
+    name: str = "mlp"                         # "mlp", "cnn", a name from zoo.list_models(); a factory's reference
     args: dict[str, Any] = field(default_factory=dict)  # keyword arguments (lists become tuples)
+    factory: Factory | None = None            # the user's function, when the study names one
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able fields (``factory`` only when there is one, so a zoo study keeps its hash)."""
+        out = {"name": self.name, "args": jsonable(self.args)}
+        if self.factory is not None:
+            out["factory"] = self.factory.to_dict()
+        return out
+
+
+_OPTIONAL_DATA = ("task", "path", "file", "digest", "given_validation")
 
 
 @dataclass(frozen=True)
@@ -87,6 +145,12 @@ class TrialConfig:
     data_options: dict[str, Any]
     train_size: int | None
     validation_size: int
+    data: DataSpec = field(default_factory=DataSpec)  # the whole [data] (file, arrays, task)
+    factory: Factory | None = None            # the user's model function, if any
+
+    @property
+    def task(self) -> str:
+        return self.data.task
 
 
 @dataclass(frozen=True)
@@ -111,9 +175,32 @@ class StudySpec:
     profile: str | None = None                # the profile merged in, if any (not hashed)
     source_text: str = ""                     # the study file verbatim (not hashed)
     path: Path | None = None                  # where it was read from (not hashed)
+    base_dir: str | None = None               # the folder relative paths were resolved against (not hashed)
 
     def __hash__(self) -> int:
         return int(self.hash[:16], 16)
+
+    @property
+    def task(self) -> str:
+        """The study's task: "classification" or "regression" (``data.task``)."""
+        return self.data.task
+
+    @property
+    def objective(self) -> str:
+        """The metric trials are ranked by: val_error / test_error (classification), val_rmse / test_rmse."""
+        from ablation import tasks
+
+        return tasks.objective(self.task, self.data.has_validation)
+
+    @property
+    def in_memory(self) -> list[str]:
+        """What exists only in this Python process (a function object, arrays): such a study runs here only."""
+        out = []
+        if self.model.factory is not None and self.model.factory.function is not None:
+            out.append(f"the model function {self.model.factory.reference}")
+        if self.data.arrays is not None:
+            out.append("the data arrays")
+        return out
 
     @property
     def axis_names(self) -> tuple[str, ...]:
@@ -134,12 +221,13 @@ class StudySpec:
                       "probes": list(self.probes), "probe_every_steps": self.probe_every_steps,
                       "probe_size": self.probe_size, "pack": self.pack, "backend": self.backend},
             "claims": [c.to_dict() for c in self.claims],
-            "data": jsonable(dataclasses.asdict(self.data)),
-            "model": jsonable(dataclasses.asdict(self.model)),
+            "data": self.data.to_dict(),
+            "model": self.model.to_dict(),
             "train": jsonable(dataclasses.asdict(self.train)),
             "evaluate": jsonable(dataclasses.asdict(self.evaluate)),
             "grid": [jsonable(dataclasses.asdict(a)) for a in self.grid],
             "profile": self.profile,
+            "base_dir": self.base_dir,
         }
 
     @classmethod
@@ -152,20 +240,27 @@ class StudySpec:
                    probes=tuple(study["probes"]), probe_every_steps=study["probe_every_steps"],
                    probe_size=study["probe_size"], pack=study.get("pack", True),
                    backend=study.get("backend"), claims=tuple(Claim.from_dict(c) for c in d["claims"]),
-                   data=DataSpec(**freeze(d["data"])), model=ModelSpec(**freeze(d["model"])),
+                   data=DataSpec(**freeze(d["data"])), model=_model_from_dict(d["model"]),
                    train=TrainSpec(**freeze(d["train"])),
                    evaluate=EvaluateSpec(**{k: tuple(v) if isinstance(v, list) else v
                                             for k, v in d["evaluate"].items()}),
                    grid=tuple(Axis(name=a["name"], values=freeze(a["values"]), labels=tuple(a["labels"]),
                                    section=a["section"]) for a in d["grid"]),
-                   profile=d.get("profile"), source_text=source_text)
+                   profile=d.get("profile"), source_text=source_text, base_dir=d.get("base_dir"))
 
     @property
     def hash(self) -> str:
-        """sha256 hex of the canonical JSON of the resolved spec, without description, claims, profile
-        and the packing switch (which only decides how trials share compiled steps)."""
+        """sha256 hex of the canonical JSON of the resolved spec, without description, claims, profile,
+        the packing switch (which only decides how trials share compiled steps) and the paths of the
+        user's files (their contents are hashed, see the module docstring)."""
         d = self.to_dict()
-        del d["claims"], d["profile"], d["study"]["description"], d["study"]["pack"]
+        del d["claims"], d["profile"], d["study"]["description"], d["study"]["pack"], d["base_dir"]
+        d["data"].pop("file", None)
+        d["data"].pop("path", None)  # the digest identifies the file, wherever and however it is named
+        if "factory" in d["model"]:  # the function's name and its source file's digest
+            f = d["model"].pop("factory")
+            d["model"]["name"] = f["reference"].rpartition(":")[2]
+            d["model"]["factory_digest"] = f["digest"]
         return hashlib.sha256(canonical_json(d).encode("utf-8")).hexdigest()
 
     @property
@@ -223,7 +318,7 @@ class StudySpec:
         return TrialConfig(point=labels, seed=seed, model_name=self.model.name, model_args=model_args,
                            train=train, data_name=self.data.name,
                            data_options=copy.deepcopy(self.data.options), train_size=train_size,
-                           validation_size=self.data.validation_size)
+                           validation_size=self.data.validation_size, data=self.data, factory=self.model.factory)
 
     def _check_point(self, point: Mapping[str, Any]) -> dict[str, str]:
         if not isinstance(point, Mapping):
@@ -257,10 +352,16 @@ def _apply(key: str, value: Any, model_args: dict, train_over: dict, train_size:
     return {**model_args, key: value}, train_over, train_size
 
 
+def _model_from_dict(d: Mapping[str, Any]) -> ModelSpec:
+    factory = d.get("factory")
+    return ModelSpec(name=d["name"], args=freeze(d["args"]),
+                     factory=None if factory is None else Factory(**factory))
+
+
 def canonical_json(data: Any) -> str:
     """Sorted-key, compact JSON: the form that is hashed."""
     return json.dumps(jsonable(data), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-__all__ = ["DataSpec", "ModelSpec", "TrainSpec", "EvaluateSpec", "Axis", "TrialConfig", "StudySpec", "label",
+__all__ = ["DataSpec", "ModelSpec", "Factory", "TrainSpec", "EvaluateSpec", "Axis", "TrialConfig", "StudySpec", "label",
            "canonical_json", "freeze", "same", "show", "TRAIN_KEYS"]

@@ -10,8 +10,8 @@ Modules: ``intervals`` (confidence intervals), ``frames`` (selecting, matching a
 
 from __future__ import annotations
 
-from ablation.stats.claims import (CHANCE_MARGIN, DERIVED_METRICS, MIN_SEEDS, TRAIN_FRACTION, VERDICTS, chance_error,
-                                   claim_verdict, claim_verdicts, decide)
+from ablation.stats.claims import (CHANCE_MARGIN, DERIVED_METRICS, MIN_SEEDS, REGRESSION_FRACTION, TRAIN_FRACTION,
+                                   VERDICTS, chance_error, claim_verdict, claim_verdicts, decide)
 from ablation.stats.curves import epochs_to_reach, first_epoch_below
 from ablation.stats.frames import axes_from_points, axis_label, matches, select
 from ablation.stats.intervals import (BOOTSTRAP_MIN_N, LEVEL, N_BOOT, Interval, bootstrap_ci, holm, mean_interval,
@@ -19,8 +19,8 @@ from ablation.stats.intervals import (BOOTSTRAP_MIN_N, LEVEL, N_BOOT, Interval, 
 from ablation.stats.tables import effect_interval, evaluation_metrics, paired_deltas, summarize
 
 __all__ = [
-    "LEVEL", "N_BOOT", "MIN_SEEDS", "BOOTSTRAP_MIN_N", "CHANCE_MARGIN", "TRAIN_FRACTION", "VERDICTS",
-    "DERIVED_METRICS", "Interval", "mean_interval", "bootstrap_ci", "one_sided_p", "tost_p", "holm", "summarize",
-    "paired_deltas", "effect_interval", "evaluation_metrics", "claim_verdict", "claim_verdicts", "decide",
+    "LEVEL", "N_BOOT", "MIN_SEEDS", "BOOTSTRAP_MIN_N", "CHANCE_MARGIN", "TRAIN_FRACTION", "REGRESSION_FRACTION",
+    "VERDICTS", "DERIVED_METRICS", "Interval", "mean_interval", "bootstrap_ci", "one_sided_p", "tost_p", "holm",
+    "summarize", "paired_deltas", "effect_interval", "evaluation_metrics", "claim_verdict", "claim_verdicts", "decide",
     "chance_error", "first_epoch_below", "epochs_to_reach", "matches", "select", "axis_label", "axes_from_points",
 ]

@@ -11,10 +11,13 @@ The verdict, in this order of precedence:
 
 1. ``cannot be tested``: the metric or an axis does not exist, or no run completed.
 2. ``arm did not train``: a grid point the claim compares has a mean test error within
-   ``CHANCE_MARGIN`` of chance (1 - 1/classes) or a training error (a clean pass over its
-   training set) of at least ``TRAIN_FRACTION`` of chance; the verdict names the point and its
-   errors. Claims about the metric at initialization (``*_init``) or about divergence are exempt,
-   and a claim may allow one side not to train when that is what it says (``allow_untrained``).
+   ``CHANCE_MARGIN`` of chance (1 - 1/classes) or a training error (a clean pass over its training
+   set) of at least ``TRAIN_FRACTION`` of chance; for regression, a mean test or training RMSE of at
+   least ``REGRESSION_FRACTION`` of the RMSE of predicting the training set's mean
+   (``baseline_test_rmse``, ``baseline_train_rmse``: it explains under ~10% of the variance). The
+   verdict names the point and its errors. Claims about the metric at initialization (``*_init``) or
+   about divergence are exempt, and a claim may allow one side not to train when that is what it
+   says (``allow_untrained``).
 3. ``too few seeds``: fewer than ``MIN_SEEDS`` per-seed values; the numbers are still shown.
 4. From the interval over seeds (Student's t below 30 seeds; ``stats.intervals``):
    ``lower``: supported when it lies below the threshold, not supported when above;
@@ -44,6 +47,8 @@ MIN_SEEDS = 5            # fewer per-seed values than this: "too few seeds", nev
 CHANCE_MARGIN = 0.05     # an arm whose mean test error is within 5 points of chance did not train ...
 TRAIN_FRACTION = 0.8     # ... nor one whose training error is at least 80% of chance
 DEFAULT_CLASSES = 10     # chance when the records do not say how many classes there are
+REGRESSION_FRACTION = 0.95  # regression: an arm whose mean test or training RMSE is at least 95% of predicting
+                            # the training mean's did not train
 VERDICTS = ("supported", "not supported", "inconclusive", "too few seeds", "arm did not train", "cannot be tested")
 DEFINITIVE = ("supported", "not supported")
 DERIVED_METRICS = {
@@ -382,11 +387,36 @@ def chance_error(trials: pd.DataFrame) -> float:
     return 1.0 - 1.0 / classes
 
 
+def _is_regression(frame: pd.DataFrame) -> bool:
+    return "task" in frame.columns and (frame["task"].astype(str) == "regression").any()
+
+
+def _untrained(arm: pd.DataFrame, regression: bool, chance: float) -> str | None:
+    """Why the runs of one grid point did not train, in words, or None."""
+    def mean(column: str) -> float:
+        return float(pd.to_numeric(arm[column], errors="coerce").mean()) if column in arm else np.nan
+
+    if regression:
+        test, train = mean("test_rmse"), mean("train_rmse")
+        base_test, base_train = mean("baseline_test_rmse"), mean("baseline_train_rmse")
+        if (np.isfinite(test) and np.isfinite(base_test) and test >= REGRESSION_FRACTION * base_test) or \
+                (np.isfinite(train) and np.isfinite(base_train) and train >= REGRESSION_FRACTION * base_train):
+            return (f"test RMSE {test:.4g} (predicting the training mean: {base_test:.4g}), training RMSE {train:.4g} "
+                    f"(mean: {base_train:.4g})")
+        return None
+    test, train = mean("test_error"), mean("train_error")
+    if (np.isfinite(test) and test >= chance - CHANCE_MARGIN) or \
+            (np.isfinite(train) and train >= TRAIN_FRACTION * chance):
+        return f"test error {test:.1%}, training error {train:.1%} (chance {chance:.0%})"
+    return None
+
+
 def _guard(c: Claim, rows: pd.DataFrame, free: list[str], frame: pd.DataFrame) -> list[str]:
     """The compared grid points that did not train (see the module docstring), in words."""
-    if "test_error" not in frame.columns:
+    regression = _is_regression(frame)
+    if ("test_rmse" if regression else "test_error") not in frame.columns:
         return []
-    chance = chance_error(frame)
+    chance = np.nan if regression else chance_error(frame)
     done = rows[rows["status"].astype(str) == "completed"] if "status" in rows.columns else rows
     sides = {"compare": select(done, c.compare)}
     if c.against is not None:
@@ -401,11 +431,9 @@ def _guard(c: Claim, rows: pd.DataFrame, free: list[str], frame: pd.DataFrame) -
         if side in c.allow_untrained or arm_rows.empty:
             continue
         for point, arm in arm_rows.groupby("point", sort=False):
-            test = pd.to_numeric(arm["test_error"], errors="coerce").mean()
-            train = pd.to_numeric(arm["train_error"], errors="coerce").mean() if "train_error" in arm else np.nan
-            if (np.isfinite(test) and test >= chance - CHANCE_MARGIN) or \
-                    (np.isfinite(train) and train >= TRAIN_FRACTION * chance):
-                problems.append(f"{point}: test error {test:.1%}, training error {train:.1%} (chance {chance:.0%})")
+            why = _untrained(arm, regression, chance)
+            if why is not None:
+                problems.append(f"{point}: {why}")
     return problems
 
 

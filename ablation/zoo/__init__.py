@@ -17,10 +17,11 @@ from ablation.zoo.checks import ACTIVATIONS
 from ablation.zoo.cnn import cnn
 from ablation.zoo.layers import DropConnectDense, ScaledWSDense, StochasticPooling2D, activation_gain
 from ablation.zoo.mlp import mlp, outputs_probabilities
-from ablation.zoo.registry import argument_names, check_args, create, list_models, register, variant_args
+from ablation.zoo.registry import (argument_names, check_args, create, list_models, register, required_arguments,
+                                   variant_args)
 
 __all__ = [
     "ACTIVATIONS", "AdaptiveGradientClipping", "DropConnectDense", "ScaledWSDense", "StochasticPooling2D",
     "activation_gain", "adaptive_clip", "argument_names", "check_args", "cnn", "create", "list_models",
-    "mlp", "outputs_probabilities", "register", "variant_args",
+    "mlp", "outputs_probabilities", "register", "required_arguments", "variant_args",
 ]

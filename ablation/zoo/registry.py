@@ -101,6 +101,16 @@ def argument_names(name: str) -> tuple[str, ...]:
     return tuple(inspect.signature(BUILDERS[builder_of(name)]).parameters)
 
 
+def required_arguments(name: str) -> tuple[str, ...]:
+    """Arguments ``create(name, ...)`` needs besides ``input_shape``/``num_classes`` (which come from
+    the data): the builder's parameters without a default that the variant does not set."""
+    given = variant_args(name)
+    params = inspect.signature(BUILDERS[builder_of(name)]).parameters.values()
+    return tuple(p.name for p in params if p.default is inspect.Parameter.empty
+                 and p.kind is not inspect.Parameter.VAR_KEYWORD and p.name not in given
+                 and p.name not in ("input_shape", "num_classes"))
+
+
 def check_args(name: str, /, **args: Any) -> dict[str, Any]:
     """Merge ``name``'s registered arguments with ``args`` and validate every value.
 
