@@ -24,6 +24,8 @@ name = "t"
 probes = ["activations"]
 [data]
 name = "mnist1d"
+[model]
+hidden = [8]
 [evaluate]
 mc_dropout_k = [1, 10]
 [grid]

@@ -508,6 +508,8 @@ def test_claim_against_metric_rules():
     base = """
 [study]
 name = "c"
+[model]
+hidden = [8]
 [evaluate]
 mc_dropout_k = [50]
 [grid]
