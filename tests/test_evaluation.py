@@ -8,6 +8,8 @@ import pytest
 
 from ablation import evaluation, zoo
 
+pytestmark = pytest.mark.backends  # .ci/run runs this module under TensorFlow and under JAX
+
 
 def _data(n: int, d: int = 10, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)

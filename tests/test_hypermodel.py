@@ -8,6 +8,8 @@ import pytest
 from ablation import records, runner, spec
 from ablation.hypermodel import AblationHyperModel
 
+pytestmark = pytest.mark.backends  # .ci/run runs this module under TensorFlow and under JAX
+
 STUDY = """
 [study]
 name = "instruments"

@@ -11,6 +11,8 @@ import pytest
 from ablation import pack, spec, trial
 from ablation.hypermodel import AblationHyperModel, declaration_order
 
+pytestmark = pytest.mark.backends  # .ci/run runs this module under TensorFlow and under JAX
+
 STUDY = """
 [study]
 name = "packs"

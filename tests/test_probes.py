@@ -8,6 +8,8 @@ import pytest
 
 from ablation import probes, zoo
 
+pytestmark = pytest.mark.backends  # .ci/run runs this module under TensorFlow and under JAX
+
 
 def _grads(loss_of, values):
     """Gradients of ``loss_of(*values)`` by the backend's own autodiff: the reference the probes are held to."""

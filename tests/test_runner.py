@@ -51,6 +51,7 @@ def tiny_run(tiny_file, tmp_path_factory) -> tuple[Path, subprocess.CompletedPro
     return runner.run_dir_of(spec.load(tiny_file), out), proc
 
 
+@pytest.mark.backends
 def test_run_records_every_trial_and_epoch(tiny_run):
     run_dir, proc = tiny_run
     recs = records.load(run_dir)
@@ -228,6 +229,36 @@ def test_edited_claims_reach_the_existing_run(tiny_run, tiny_file, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in run_dir.glob("trial_*/result.json")} == before
     assert records.load(run_dir).spec.claims[0].statement == "dropout lowers the test error"
 
+
+def test_the_other_backend_gives_an_equivalent_run(tmp_path):
+    """The same study through ``--backend`` on the other backend: its own run folder (the backend is
+    hashed), the same trials, every one completed, and test errors that agree arm by arm. Seeds draw
+    other random streams on each backend, so the nets differ: arms are compared as samples (Welch's t,
+    three seeds each, trained 15 epochs so that the arms without dropout converge)."""
+    pytest.importorskip("jax")
+    from scipy import stats
+
+    text = TINY.replace("epochs = 2", "epochs = 15").replace("seeds = [0, 1]", "seeds = [0, 1, 2]")
+    study = tmp_path / "tiny.toml"
+    study.write_text(text)
+    ours_dir = runner.run(spec.loads(text), out_dir=tmp_path / "ours", in_process=True)
+    other = "jax" if keras_backend() == "tensorflow" else "tensorflow"
+    proc = cli("run", str(study), "--out", str(tmp_path / "theirs"), "--no-report", "--backend", other)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (theirs_dir,) = (tmp_path / "theirs").iterdir()
+    assert theirs_dir.name != ours_dir.name
+    assert json.loads((theirs_dir / "run.json").read_text())["overrides"]["backend"] == other
+    ours, theirs = records.load(ours_dir).trials, records.load(theirs_dir).trials
+    assert sorted(theirs.columns) == sorted(ours.columns)
+    assert set(theirs["status"]) == set(ours["status"]) == {"completed"} and set(theirs["backend"]) == {other}
+    arms = ["activation", "dropout"]
+    assert sorted(map(tuple, theirs[[*arms, "seed"]].values)) == sorted(map(tuple, ours[[*arms, "seed"]].values))
+    for arm, mine in ours.groupby(arms):
+        yours = theirs.set_index(arms).loc[arm, "test_error"]
+        if arm[1] == 0.0:  # the arms without dropout train on both backends
+            assert mine["test_error"].mean() < 0.1 and yours.mean() < 0.1, (arm, mine["test_error"], yours)
+        p = stats.ttest_ind(mine["test_error"], yours, equal_var=False).pvalue
+        assert p > 0.01 / 4, (arm, list(mine["test_error"]), list(yours))
 
 def test_tensorboard_logs_hold_every_trial_and_the_grid(tiny_run):
     """Each trial writes its curves and HParams session; the run writes the HParams configuration."""

@@ -6,11 +6,12 @@ import dataclasses
 import math
 
 import keras
-import numpy as np
 import pytest
 
 from ablation import training, zoo
 from ablation.spec import TrainSpec
+
+pytestmark = pytest.mark.backends  # .ci/run runs this module under TensorFlow and under JAX
 
 
 def recipe(**kw) -> TrainSpec:

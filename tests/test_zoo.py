@@ -13,6 +13,8 @@ from ablation import zoo
 from conftest import to_numpy  # noqa: E402
 from ablation.zoo import checks, registry
 
+pytestmark = pytest.mark.backends  # .ci/run runs this module under TensorFlow and under JAX
+
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 # The paper shapes each variant must have (hidden widths, activation, drop rates, max-norm).

@@ -12,6 +12,8 @@ from ablation import zoo
 from ablation.zoo.agc import clip_one
 from conftest import backend_grads, to_numpy  # noqa: E402
 
+pytestmark = pytest.mark.backends  # .ci/run runs this module under TensorFlow and under JAX
+
 
 def _dropconnect(units: int, fan_in: int, rate: float, **kwargs) -> zoo.DropConnectDense:
     layer = zoo.DropConnectDense(units, rate=rate, seed=3, **kwargs)
