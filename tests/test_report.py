@@ -171,6 +171,8 @@ def test_reproduce_shows_command_hash_and_escaped_study_text(run_dir, clean):
     assert "&#34;digits&#34;" in text or "&quot;digits&quot;" in text
     assert meta["hash"] in text
     assert "no factor 1/2" not in text                                    # no L1/L2 in this study
+    backend = records.load(run_dir).trials["backend"].iloc[0]
+    assert ["backend", backend] in _parse(text).rows                      # the run table names the backend
 
 
 def test_failed_and_diverged_trials_are_listed(broken):

@@ -158,12 +158,19 @@ def _header(rec: Any) -> dict[str, Any]:
         "grid": [(a.name, a.section, ", ".join(a.labels)) for a in spec.grid],
         "seeds": ", ".join(str(s) for s in spec.seeds), "probes": ", ".join(spec.probes) or "none",
         "profile": spec.profile or meta.get("profile") or "none",
+        "backend": _backends(trials, spec, meta),
         "hardware": _items(meta.get("hardware")), "versions": _items(meta.get("versions")),
         "wall_time": f"{wall:.1f} s" if isinstance(wall, (int, float)) else "\u2014",
         "created": meta.get("created") or "\u2014", "finished": meta.get("finished") or "\u2014",
         "counts": [(s, int(counts[s])) for s in order], "n_trials": len(trials),
         "penalty": _penalty_note(spec),
     }
+
+
+def _backends(trials: pd.DataFrame, spec: Any, meta: dict) -> str:
+    """The Keras backend(s) the trials ran on (their own rows first, then the run's spec)."""
+    ran = sorted(str(b) for b in trials["backend"].dropna().unique()) if "backend" in trials else []
+    return ", ".join(ran) or spec.backend or (meta.get("overrides") or {}).get("backend") or "\u2014"
 
 
 def _penalty_note(spec: Any) -> str | None:
@@ -208,7 +215,7 @@ def _verdict_row(claim: Any, v: dict[str, Any], rec: Any, paper: Any) -> dict[st
     fmt = (lambda x: fmt_value(x, metric)) if effect == "value" else (lambda x: fmt_effect(x, metric, effect))
     what = {"level": f"mean {metric}", "effect": f"\u0394 {metric}", "within": f"\u0394 {metric}",
             "separation": f"worst compare arm \u2212 best against arm, {metric}",
-            "range": f"max \u2212 min of {metric}", "best": f"smallest margin over the best level inside",
+            "range": f"max \u2212 min of {metric}", "best": "smallest margin over the best level inside",
             "interaction": f"\u0394\u0394 {metric}"}[kind]
     if effect == "ratio":
         what = f"{metric} ratio"
