@@ -30,7 +30,7 @@ Each verdict also carries a p-value (one-sided t test, or two one-sided tests fo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np

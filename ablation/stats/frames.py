@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ablation import checks
 from ablation.spec import label
 
 
@@ -122,8 +121,8 @@ def axes_from_points(frame: pd.DataFrame) -> list[str]:
     if "point" not in frame.columns:
         return []
     names: list[str] = []
-    for label in pd.unique(frame["point"].astype(str)):
-        for name in re.findall(r"(?:^|,\s*)([A-Za-z_][\w.]*)=", label):
+    for text in pd.unique(frame["point"].astype(str)):
+        for name in re.findall(r"(?:^|,\s*)([A-Za-z_][\w.]*)=", text):
             if name in frame.columns and name not in names:
                 names.append(name)
     return names
