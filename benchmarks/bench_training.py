@@ -1,108 +1,279 @@
-"""Per-step cost of the runner's training path against a default fit and a hand-written XLA loop.
+"""Training throughput of the runner's path: TensorFlow vs JAX, float32 vs bfloat16, alone vs packed,
+held against a hand-written whole-epoch XLA loop, in one run.
 
-Trains the quickstart MLP (MNIST-1D, 40-100-100-10, batch 100, Adam) for the same number of
-steps three ways in one process and prints ms/step and ratios:
+Each measurement runs in its own process (a process has one Keras backend), through the runner's own
+training path (``ablation.pack.train``: the zoo's model, ``model.fit`` with ``steps_per_execution``,
+per-epoch validation), and prints one JSON line that this script gathers:
 
-1. the runner's path (``ablation.training``: cached tf.data, steps_per_execution, XLA);
-2. a default ``model.fit`` on NumPy arrays with per-epoch validation;
-3. a hand-written training loop: one ``tf.function(jit_compile=True)`` step per batch.
+* the quickstart MLP (MNIST-1D, 40-100-100-10, batch 100, Adam): ms per step in steady state (the
+  median epoch from the third on, as under TensorFlow the second epoch still compiles), seconds per
+  trial (build to records, all epochs), and the same net packed 8 at a time (8 seeds in one
+  compiled step: ms per member-step);
+* Srivastava et al.'s 784-2048-2048-2048-10 ReLU net (batch 100, SGD with momentum) on random
+  MNIST-shaped data (the cost of a step does not depend on the values): ms per step, and the
+  seconds a 50,000-example MNIST epoch would take at that rate;
+* the reference: the quickstart MLP trained by one compiled program per epoch (a loop over the
+  steps inside ``tf.function(jit_compile=True)`` under TensorFlow, ``jax.lax.fori_loop`` under
+  ``jax.jit`` under JAX), batches gathered from arrays already in memory, no validation.
 
-Target (issue 3): runner / hand-written <= 1.5. Timings on a shared machine are noisy: each way
-is measured ``--repeats`` times and the best is kept.
+Ratios are printed against the faster backend and against the reference. Timings on a shared
+machine are noisy: run it on a quiet machine and read the ratios, not the absolute numbers.
 
-    python benchmarks/bench_training.py [--epochs 10] [--repeats 3]
+    python benchmarks/bench_training.py [--epochs 8] [--big-epochs 3] [--backends tensorflow jax]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import json
 import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+TINY = """
+[study]
+name = "bench_tiny"
+seeds = {seeds}
+[data]
+name = "mnist1d"
+[model]
+name = "mnist1d_mlp"
+[train]
+epochs = {epochs}
+batch_size = 100
+optimizer = "adam"
+learning_rate = 0.01
+precision = "{precision}"
+[grid]
+activation = ["relu"]
+"""
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+BIG = """
+[study]
+name = "bench_big"
+seeds = [0]
+[data]
+path = "{path}"
+validation_size = 1000
+[model]
+name = "mlp"
+hidden = [2048, 2048, 2048]
+[train]
+epochs = {epochs}
+batch_size = 100
+optimizer = "momentum"
+learning_rate = 0.01
+precision = "{precision}"
+[grid]
+activation = ["relu"]
+"""
 
-from ablation import data, spec, training, zoo  # noqa: E402
-
-
-def build(seed: int = 0) -> keras.Model:
-    keras.utils.set_random_seed(seed)
-    return zoo.create("mnist1d_mlp", input_shape=(40,), num_classes=10)
-
-
-def runner_path(ds, train, epochs: int) -> float:
-    model = build()
-    steps = -(-len(ds.x_train) // train.batch_size)
-    training.compile_model(model, train, training.steps_per_execution(train, steps))
-    val = (ds.x_val, ds.y_val)
-    warm = dataclasses.replace(train, epochs=1)
-    training.fit(model, ds.x_train, ds.y_train, train=warm, seed=0, validation=val)  # compile
-    run = dataclasses.replace(train, epochs=epochs)
-    t = time.perf_counter()
-    training.fit(model, ds.x_train, ds.y_train, train=run, seed=0, validation=val)
-    return (time.perf_counter() - t) / (epochs * steps)
-
-
-def default_fit(ds, train, epochs: int) -> float:
-    model = build()
-    model.compile(optimizer=training.make_optimizer(train),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    steps = -(-len(ds.x_train) // train.batch_size)
-    kw = dict(batch_size=train.batch_size, validation_data=(ds.x_val, ds.y_val), verbose=0)
-    model.fit(ds.x_train, ds.y_train, epochs=1, **kw)
-    t = time.perf_counter()
-    model.fit(ds.x_train, ds.y_train, epochs=epochs, **kw)
-    return (time.perf_counter() - t) / (epochs * steps)
+MNIST_TRAIN = 50_000
+PACK = 8
 
 
-def hand_loop(ds, train, epochs: int) -> float:
-    model = build()
-    opt = training.make_optimizer(train)
+# ----------------------------------------------------------------------------- child measurements
+
+def _runner(text: str) -> dict:
+    """One pack through ``ablation.pack.train``: steady-state seconds per step and per trial."""
+    from ablation import pack, spec, trial
+    from ablation.hypermodel import AblationHyperModel
+
+    s = spec.loads(text)
+    hm = AblationHyperModel(s)
+    start = time.perf_counter()
+    members = [trial.prepare(cfg, f"{i:02d}", hm.dataset(cfg))
+               for i, cfg in enumerate(s.resolve(s.points()[0], seed) for seed in s.seeds)]
+    ends: list[float] = []
+    records = pack.train(s, members, on_epoch=lambda note: ends.append(time.perf_counter()))
+    wall = time.perf_counter() - start
+    result = records[0].result
+    assert all(r.status == "completed" for r in records), [r.result.get("reason") for r in records]
+    steps = result["steps_run"] // result["epochs_run"]
+    epoch_s = [b - a for a, b in zip(ends, ends[1:])]
+    # steady state: the median epoch from the third on (under TensorFlow the second still compiles)
+    return {"step_s": statistics.median(epoch_s[1:] or epoch_s) / steps, "trial_s": wall,
+            "first_epoch_s": ends[0] - start, "steps_per_epoch": steps, "xla": bool(result.get("xla")),
+            "members": len(members), "test_error": result["metrics"]["test_error"],
+            "epoch_s": [round(e, 4) for e in epoch_s]}
+
+
+def _reference(epochs: int) -> dict:
+    """The quickstart MLP, one compiled program per epoch, no validation: seconds per step."""
+    import keras
+    import numpy as np
+
+    from ablation import data, zoo
+
+    ds = data.load("mnist1d")
+    keras.utils.set_random_seed(0)
+    model = zoo.create("mnist1d_mlp", input_shape=(40,), num_classes=10)
+    opt = keras.optimizers.Adam(0.01)
     opt.build(model.trainable_variables)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-    @tf.function(jit_compile=True)
-    def step(xb, yb):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(yb, model(xb, training=True))
-        grads = tape.gradient(loss, model.trainable_variables)
-        opt.apply(grads, model.trainable_variables)
-        return loss
-
-    bs = train.batch_size
+    bs = 100
     n = len(ds.x_train) // bs * bs
-    x = tf.constant(ds.x_train[:n].reshape(-1, bs, ds.x_train.shape[1]))
-    y = tf.constant(ds.y_train[:n].reshape(-1, bs))
-    for i in range(x.shape[0]):
-        step(x[i], y[i])
-    t = time.perf_counter()
+    xs = ds.x_train[:n].reshape(-1, bs, ds.x_train.shape[1]).astype("float32")
+    ys = ds.y_train[:n].reshape(-1, bs)
+    rng = np.random.default_rng(0)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(jit_compile=True)
+        def epoch(x, y):
+            loss = tf.constant(0.0)
+            for i in tf.range(tf.shape(x)[0]):
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(y[i], model(x[i], training=True))
+                opt.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+            return loss
+
+        def run(order):
+            return float(epoch(tf.constant(xs[order]), tf.constant(ys[order])))
+    else:
+        import jax
+
+        trainable = [v.value for v in model.trainable_variables]
+        frozen = [v.value for v in model.non_trainable_variables]
+        opt_vars = [v.value for v in opt.variables]
+
+        def loss_of(tv, ntv, x, y):
+            out, ntv = model.stateless_call(tv, ntv, x, training=True)
+            return loss_fn(y, out), ntv
+
+        @jax.jit
+        def epoch(state, x, y):
+            def body(i, carry):
+                tv, ntv, ov, _ = carry
+                (loss, ntv), grads = jax.value_and_grad(loss_of, has_aux=True)(tv, ntv, x[i], y[i])
+                tv, ov = opt.stateless_apply(ov, grads, tv)
+                return tv, ntv, ov, loss
+            return jax.lax.fori_loop(0, x.shape[0], body, (*state, 0.0))
+
+        state = [trainable, frozen, opt_vars]
+
+        def run(order):
+            nonlocal state
+            *state, loss = epoch(state, xs[order], ys[order])
+            return float(loss)
+
+    run(rng.permutation(len(xs)))  # trace and compile
+    start = time.perf_counter()
     for _ in range(epochs):
-        for i in range(x.shape[0]):
-            loss = step(x[i], y[i])
-    float(loss)
-    return (time.perf_counter() - t) / (epochs * x.shape[0])
+        run(rng.permutation(len(xs)))
+    return {"step_s": (time.perf_counter() - start) / (epochs * len(xs))}
+
+
+def child(args: argparse.Namespace) -> None:
+    os.environ["KERAS_BACKEND"] = args.backend
+    from ablation import backend
+
+    backend.start(training=True)
+    if args.what == "reference":
+        out = _reference(args.epochs)
+    elif args.what == "big":
+        out = _runner(BIG.format(path=args.data, epochs=args.epochs, precision=args.precision))
+    else:
+        seeds = list(range(PACK if args.what == "pack" else 1))
+        out = _runner(TINY.format(seeds=seeds, epochs=args.epochs, precision=args.precision))
+    print(json.dumps(out))
+
+
+# ----------------------------------------------------------------------------- the run
+
+def _measure(backend: str, what: str, precision: str, epochs: int, data: str) -> dict | None:
+    cmd = [sys.executable, __file__, "--child", what, "--backend", backend, "--precision", precision,
+           "--epochs", str(epochs), "--data", data]
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        print(f"  {backend} {what} {precision}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _fake_mnist(folder: Path) -> str:
+    """10,000 + 2,000 random 784-feature examples with a learnable labelling, as an .npz file."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(784, 10))
+    x = rng.random((12_000, 784), dtype=np.float32)
+    y = np.argmax((x - 0.5) @ w, axis=1).astype("int64")
+    path = folder / "fake_mnist.npz"
+    np.savez(path, x_train=x[:10_000], y_train=y[:10_000], x_test=x[10_000:], y_test=y[10_000:])
+    return str(path)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=8, help="epochs of the quickstart MLP (the first two not timed)")
+    p.add_argument("--big-epochs", type=int, default=3, help="epochs of the 784-2048x3-10 net (10,000 examples)")
+    p.add_argument("--backends", nargs="+", default=["tensorflow", "jax"])
+    p.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"])
+    p.add_argument("--child", choices=["tiny", "pack", "big", "reference"], help=argparse.SUPPRESS)
+    p.add_argument("--backend", help=argparse.SUPPRESS)
+    p.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
+    p.add_argument("--data", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
-    s = spec.load(spec.find_study("quickstart"))
-    ds = data.load("mnist1d").validation_split(s.data.validation_size)
-    train = s.resolve(s.points()[0], 0).train
-    ways = {"runner path": runner_path, "default fit (NumPy)": default_fit, "hand-written XLA loop": hand_loop}
-    best = {name: min(fn(ds, train, args.epochs) for _ in range(args.repeats)) for name, fn in ways.items()}
-    print(f"quickstart MLP, batch {train.batch_size}, {len(ds.x_train)} examples, {args.epochs} epochs, "
-          f"best of {args.repeats}; TF {tf.__version__}, Keras {keras.__version__}")
-    for name, sec in best.items():
-        print(f"  {name:24s} {sec * 1e3:7.3f} ms/step")
-    hand = best["hand-written XLA loop"]
-    print(f"  runner / hand-written   {best['runner path'] / hand:7.2f}x   (target <= 1.5x)")
-    print(f"  default fit / hand      {best['default fit (NumPy)'] / hand:7.2f}x")
+    if args.child:
+        args.what = args.child
+        return child(args)
+
+    import platform
+
+    import psutil
+
+    print(f"{platform.processor() or platform.machine()}, {psutil.cpu_count()} cores; Python "
+          f"{platform.python_version()}; one process per measurement, run one after another")
+    results: dict[tuple, dict | None] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        fake = _fake_mnist(Path(tmp))
+        for b in args.backends:
+            results[(b, "reference", "float32")] = _measure(b, "reference", "float32", args.epochs, fake)
+            for prec in args.precisions:
+                for what, epochs in (("tiny", args.epochs), ("pack", args.epochs), ("big", args.big_epochs + 2)):
+                    results[(b, what, prec)] = _measure(b, what, prec, epochs, fake)
+    ms = lambda r: f"{r['step_s'] * 1e3:8.3f}" if r else "  failed"  # noqa: E731
+    ref = min((r["step_s"] for k, r in results.items() if k[1] == "reference" and r), default=None)
+
+    print(f"\nquickstart MLP (MNIST-1D, batch 100, Adam), {args.epochs} epochs; ms per step (median epoch from the third on)")
+    print(f"  {'backend':11s} {'precision':15s} {'alone':>8s} {'xla':>4s} {'s/trial':>8s} "
+          f"{'pack of ' + str(PACK):>10s} {'pack gain':>9s} {'alone/ref':>9s}")
+    for (b, what, prec), r in results.items():
+        if what != "tiny":
+            continue
+        packed = results.get((b, "pack", prec))
+        per_member = packed["step_s"] / PACK if packed else None
+        print(f"  {b:11s} {prec:15s} {ms(r)} {('yes' if r and r['xla'] else 'no'):>4s} "
+              f"{(r['trial_s'] if r else float('nan')):8.2f} "
+              f"{(per_member * 1e3 if per_member else float('nan')):10.3f} "
+              f"{(r['step_s'] / per_member if r and per_member else float('nan')):8.2f}x "
+              f"{(r['step_s'] / ref if r and ref else float('nan')):8.2f}x")
+    for (b, what, _), r in results.items():
+        if what == "reference":
+            print(f"  {b:11s} whole-epoch XLA loop (reference, no validation) {ms(r)} ms/step")
+
+    print(f"\n784-2048-2048-2048-10 ReLU (batch 100, momentum), median of {args.big_epochs} epochs of 10,000 examples")
+    print(f"  {'backend':11s} {'precision':15s} {'ms/step':>8s} {'xla':>4s} {'MNIST epoch':>11s}")
+    for (b, what, prec), r in results.items():
+        if what == "big":
+            epoch = r["step_s"] * MNIST_TRAIN / 100 if r else float("nan")
+            print(f"  {b:11s} {prec:15s} {ms(r)} {('yes' if r and r['xla'] else 'no'):>4s} {epoch:10.1f}s")
+
+    if len(args.backends) == 2:
+        a, b = args.backends
+        print(f"\nratios {a} / {b} (above 1: {b} is faster)")
+        for what in ("tiny", "pack", "big"):
+            for prec in args.precisions:
+                ra, rb = results.get((a, what, prec)), results.get((b, what, prec))
+                if ra and rb:
+                    extra = f"; per trial {ra['trial_s'] / rb['trial_s']:.2f}x" if what == "tiny" else ""
+                    print(f"  {what:5s} {prec:15s} per step {ra['step_s'] / rb['step_s']:.2f}x{extra}")
 
 
 if __name__ == "__main__":
