@@ -269,6 +269,22 @@ def test_the_untrained_arm_guard():
     assert stats.chance_error(trials.assign(num_classes=2)) == 0.5
 
 
+def test_an_arm_whose_every_run_diverged_did_not_train():
+    """Diverged runs carry no test error; an arm with no completed run is named, with its runs' outcomes,
+    instead of leaving the claim without seeds. A claim about divergence itself is exempt."""
+    trials = _trials()
+    baseline = (trials.dropout == 0.0) & (trials.train_size == 1000)
+    trials.loc[baseline, "status"] = ["diverged"] * 4 + ["failed"]
+    trials.loc[baseline, ["test_error", "train_error"]] = np.nan
+    v = stats.claim_verdict(_claim(), trials)
+    assert v["verdict"] == "arm did not train" and v["n"] == 0
+    assert v["reason"] == "dropout=0.0, train_size=1000: no run completed (4 diverged, 1 failed)"
+    about_divergence = stats.claim_verdict(_claim(metric="diverged", expect="lower"), trials)
+    assert about_divergence["verdict"] != "arm did not train"
+    trials.loc[baseline & (trials.seed == 0), ["status", "test_error", "train_error"]] = ["completed", 0.3, 0.15]
+    assert stats.claim_verdict(_claim(), trials)["verdict"] == "too few seeds"  # one run trained: too few pairs
+
+
 def test_the_untrained_arm_guard_of_regression_compares_with_predicting_the_mean():
     """Regression has no chance level: an arm whose test (or training) RMSE is 95%+ of the RMSE of predicting the
     training mean did not train; the classification rule does not apply (no test_error, no num_classes)."""

@@ -74,12 +74,9 @@ def context(rec: Any, *, n_boot: int = stats.N_BOOT) -> dict[str, Any]:
     axes = [a for a in rec.axes if a in trials.columns]
     planned = figures_module.plan(rec, metric=primary_metric(rec), n_boot=n_boot)
     drawn = [_draw(f) for f in planned]
-    verdicts = stats.claim_verdicts(rec.spec.claims, trials, evaluations=rec.evaluations, curves=rec.curves,
-                                    axes=axes, n_boot=n_boot)
-    paper = scale.paper_spec(rec.spec)
     return {
         "header": _header(rec),
-        "verdicts": [_verdict_row(c, v, rec, paper) for c, v in zip(rec.spec.claims, verdicts)],
+        "verdicts": verdict_rows(rec, n_boot=n_boot),
         "rules": _rules(),
         "results": _results(rec, axes, n_boot),
         "effects": _effects(rec, axes, n_boot),
@@ -91,6 +88,16 @@ def context(rec: Any, *, n_boot: int = stats.N_BOOT) -> dict[str, Any]:
                    f"Student's t intervals below {stats.BOOTSTRAP_MIN_N} seeds, percentile bootstrap intervals "
                    f"({n_boot:,} resamples, seed 0) from there; effects pair runs by seed."),
     }
+
+
+def verdict_rows(rec: Any, *, n_boot: int = stats.N_BOOT) -> list[dict[str, Any]]:
+    """One row per claim of the study, as the report's claim table shows it (formatted strings)."""
+    trials = rec.trials
+    axes = [a for a in rec.axes if a in trials.columns]
+    verdicts = stats.claim_verdicts(rec.spec.claims, trials, evaluations=rec.evaluations, curves=rec.curves,
+                                    axes=axes, n_boot=n_boot)
+    paper = scale.paper_spec(rec.spec)
+    return [_verdict_row(c, v, rec, paper) for c, v in zip(rec.spec.claims, verdicts)]
 
 
 # --------------------------------------------------------------------------- formatting
@@ -198,7 +205,8 @@ def _rules() -> list[str]:
         f"too few seeds: fewer than {stats.MIN_SEEDS} seeds have every run the claim compares; the numbers are shown, "
         "no verdict is given.",
         f"arm did not train: a compared grid point's mean test error is within {stats.CHANCE_MARGIN:.0%} of chance "
-        f"(1 \u2212 1/classes) or its training error is at least {stats.TRAIN_FRACTION:.0%} of chance; claims about "
+        f"(1 \u2212 1/classes), its training error is at least {stats.TRAIN_FRACTION:.0%} of chance, or none of its "
+        "runs completed (every one diverged or failed); claims about "
         "the network at initialization or about divergence are exempt, and a claim may allow a side not to train "
         "when that is what it says. For regression, an arm did not train when its mean test or training RMSE is at "
         f"least {stats.REGRESSION_FRACTION:.0%} of the RMSE of predicting the training set's mean.",

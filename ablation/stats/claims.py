@@ -14,8 +14,9 @@ The verdict, in this order of precedence:
    ``CHANCE_MARGIN`` of chance (1 - 1/classes) or a training error (a clean pass over its training
    set) of at least ``TRAIN_FRACTION`` of chance; for regression, a mean test or training RMSE of at
    least ``REGRESSION_FRACTION`` of the RMSE of predicting the training set's mean
-   (``baseline_test_rmse``, ``baseline_train_rmse``: it explains under ~10% of the variance). The
-   verdict names the point and its errors. Claims about the metric at initialization (``*_init``) or
+   (``baseline_test_rmse``, ``baseline_train_rmse``: it explains under ~10% of the variance); or
+   none of its runs completed (every one diverged or failed). The verdict names the point and its
+   errors (or its runs' outcomes). Claims about the metric at initialization (``*_init``) or
    about divergence are exempt, and a claim may allow one side not to train when that is what it
    says (``allow_untrained``).
 3. ``too few seeds``: fewer than ``MIN_SEEDS`` per-seed values; the numbers are still shown.
@@ -417,21 +418,25 @@ def _guard(c: Claim, rows: pd.DataFrame, free: list[str], frame: pd.DataFrame) -
     if ("test_rmse" if regression else "test_error") not in frame.columns:
         return []
     chance = np.nan if regression else chance_error(frame)
-    done = rows[rows["status"].astype(str) == "completed"] if "status" in rows.columns else rows
-    sides = {"compare": select(done, c.compare)}
+    sides = {"compare": select(rows, c.compare)}
     if c.against is not None:
-        sides["against"] = select(done, c.against)
+        sides["against"] = select(rows, c.against)
     if c.kind in ("range", "best"):
-        sides = {"compare": _levels(select(done, c.compare), c)}
+        sides = {"compare": _levels(select(rows, c.compare), c)}
     if c.kind == "interaction":
-        sides = {side: pd.concat([select(select(done, c.at), sel), select(select(done, c.versus), sel)])
+        sides = {side: pd.concat([select(select(rows, c.at), sel), select(select(rows, c.versus), sel)])
                  for side, sel in (("compare", c.compare), ("against", c.against))}
     problems = []
     for side, arm_rows in sides.items():
         if side in c.allow_untrained or arm_rows.empty:
             continue
         for point, arm in arm_rows.groupby("point", sort=False):
-            why = _untrained(arm, regression, chance)
+            status = arm["status"].astype(str) if "status" in arm.columns else pd.Series("completed", arm.index)
+            if not (status == "completed").any():  # every run diverged or failed: the arm never trained
+                counts = ", ".join(f"{n} {s}" for s, n in status.value_counts().items())
+                problems.append(f"{point}: no run completed ({counts})")
+                continue
+            why = _untrained(arm[status == "completed"], regression, chance)
             if why is not None:
                 problems.append(f"{point}: {why}")
     return problems
