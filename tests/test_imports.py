@@ -14,7 +14,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ablation"
 LAYERS = [
     "checks", "files",                                     # one error style; atomic files
     "backend", "rundir", "tensorboard",                    # what differs between backends; the run folder
-    "zoo", "sources", "evaluation", "tasks", "data",       # building blocks (they own their name lists)
+    "zoo", "sources", "evaluation", "tasks",               # building blocks (they own their name lists)
+    "dataset", "builtin", "data",                          # a data set's arrays and splits; built-in readers; load()
     "stopping", "training", "probes",
     "spec",                                                # study file -> StudySpec
     "factory", "trial", "metrics",                         # a trial's model (zoo or yours) and data; metrics
