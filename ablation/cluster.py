@@ -1,7 +1,7 @@
 """Trials in worker processes: a chief that serves the study's oracle over gRPC, and workers that train.
 
 ``ablation run`` never trains in its own process. It is the *chief*: it holds the run folder's lock,
-rebuilds keras-tuner's oracle from the trial folders (:mod:`ablation.tuner`), serves it over gRPC
+rebuilds keras-tuner's oracle from the trial folders (:mod:`ablation.oracle`), serves it over gRPC
 on a port it binds once (127.0.0.1 unless ``--host`` says otherwise; the port goes to the workers
 on their command line), and starts N local worker processes (``ablation worker``) that pull
 trials from it, each pinned to its share of the CPU cores (or one GPU each) when N > 1. Workers on
@@ -10,7 +10,7 @@ other machines join the same way, given the chief's address and the run folder o
 What happens when something dies:
 
 - **A local worker dies** (killed, crashed, out of memory): the chief notices its process is gone,
-  hands the trials it held back to the queue (:meth:`ablation.tuner._StudyOracle.release`; a trial
+  hands the trials it held back to the queue (:meth:`ablation.oracle._StudyOracle.release`; a trial
   whose record it had already written is kept) and starts a replacement under a new id. Workers
   that keep dying end the run with an error after a few replacements.
 - **A worker grows**: a local worker whose memory grew by more than ``RECYCLE_MIB`` since its first

@@ -12,7 +12,7 @@ exactly which trials finished. :func:`scan_trial` reads one folder and decides:
   are removed, so the next attempt writes a clean folder.
 
 A trial's grid point comes from keras-tuner's ``trial.json``; when that file is damaged, from its
-``result.json``; the oracle (:mod:`ablation.tuner`) fills in the rest from the grid itself.
+``result.json``; the oracle (:mod:`ablation.oracle`) fills in the rest from the grid itself.
 Temporary files that an atomic write left behind when it was killed are removed.
 """
 

@@ -20,7 +20,7 @@ LAYERS = [
     "spec",                                                # study file -> StudySpec
     "factory", "trial", "metrics",                         # a trial's model (zoo or yours) and data; metrics
     "pack", "hypermodel",                                  # training members together
-    "resume", "tuner", "cluster",                          # keras-tuner, run-folder repair, workers
+    "resume", "oracle", "tuner", "cluster",                # run-folder repair, keras-tuner's grid, workers
     "preflight",                                           # every check before the first trial
     "records",                                             # run folder -> long-form frames
     "stats",                                               # frames -> effects, intervals, verdicts

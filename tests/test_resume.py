@@ -118,6 +118,6 @@ def test_scan_trial_judges_each_file(copy):
 
 
 def test_the_keras_tuner_internals_this_relies_on_exist():
-    from ablation import tuner
+    from ablation import oracle
 
-    tuner.check_keras_tuner()
+    oracle.check_keras_tuner()
