@@ -238,6 +238,27 @@ def test_weight_norms_and_small_fraction_match_numpy():
     assert row["depth"] == 3 and row["value"] == pytest.approx(np.linalg.norm(logits, axis=0).max(), rel=1e-6)
 
 
+def test_weight_norms_follow_training():
+    """Measured during fit, the norms are those of the weights as trained so far, not of the weights the
+    probe first saw (under JAX a jitted statistic that read a variable would keep its first value)."""
+    keras.utils.set_random_seed(0)
+    model = zoo.mlp(input_shape=(5,), num_classes=3, hidden=(8,))
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = _data(64, 5)
+    init = np.linalg.norm(_numpy(model.get_layer("dense_1").kernel).astype(np.float64), axis=0)
+    cbs = probes.make(["weights"], model=model, probe_x=x, probe_y=y)
+    model.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=cbs)
+    trained = np.linalg.norm(_numpy(model.get_layer("dense_1").kernel).astype(np.float64), axis=0)
+    assert not np.allclose(trained, init, rtol=1e-3)                     # training moved the weights
+    rows = _rows(cbs, "unit_norm_mean", "dense_1")
+    assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+    assert rows[0]["value"] == pytest.approx(init.mean(), rel=1e-6)
+    assert rows[-1]["value"] == pytest.approx(trained.mean(), rel=1e-5)
+    summary = probes.collect_summary(cbs)
+    assert summary["unit_norm_cv_first_final"] == pytest.approx(trained.std() / trained.mean(), rel=1e-4)
+    assert summary["unit_norm_cv_first_final"] != pytest.approx(summary["unit_norm_cv_first_init"], rel=1e-3)
+
+
 # ---- timing and speed (A5, C6) ----
 
 def test_speed_and_timing_during_fit():

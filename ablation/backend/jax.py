@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import keras
 
 
 def compile_probe(model: Any, loss_fn: Callable, grad_variables: Sequence[Any],
@@ -13,7 +14,10 @@ def compile_probe(model: Any, loss_fn: Callable, grad_variables: Sequence[Any],
     """``(x, y) -> stats_fn(outputs, grads)``, jitted; grads of ``loss_fn(y, outputs)`` w.r.t. ``grad_variables``.
 
     The model runs through ``stateless_call`` with the variables' current values (read at each
-    call), so the function is pure and measures the weights as they are at that moment.
+    call), so the function is pure and measures the weights as they are at that moment. The
+    statistics run in a ``StatelessScope`` holding the same values: a statistic that reads a variable
+    itself (the weight probe reads kernels) gets the traced value, not the value the variable had
+    when the function was first traced (jit would bake that in as a constant).
     """
     trainable, non_trainable = list(model.trainable_variables), list(model.non_trainable_variables)
     index = {id(v): i for i, v in enumerate(trainable)}
@@ -26,16 +30,20 @@ def compile_probe(model: Any, loss_fn: Callable, grad_variables: Sequence[Any],
         outs, _ = model.stateless_call(tr, ntr, x, training=False)
         return list(outs) if isinstance(outs, (list, tuple)) else [outs]
 
+    def stats(tr: list, ntr: list, outs: list, grads: list) -> Any:
+        with keras.StatelessScope(state_mapping=list(zip(trainable + non_trainable, tr + ntr))):
+            return stats_fn(outs, grads)
+
     def run(tr: list, ntr: list, x: Any, y: Any) -> Any:
         if not want_grads:
-            return stats_fn(forward(tr, ntr, x), [])
+            return stats(tr, ntr, forward(tr, ntr, x), [])
 
         def loss(tr_: list) -> tuple[Any, list]:
             outs = forward(tr_, ntr, x)
             return loss_fn(y, outs), outs
 
         (_, outs), g = jax.value_and_grad(loss, has_aux=True)(tr)
-        return stats_fn(outs, [g[i] for i in wanted])
+        return stats(tr, ntr, outs, [g[i] for i in wanted])
 
     jitted = jax.jit(run)
     return lambda x, y: jitted([v.value for v in trainable], [v.value for v in non_trainable], x, y)
