@@ -157,3 +157,34 @@ def test_plan_figures_draw_and_encode_as_png():
     assert plt.get_fignums() == []                                       # closed after encoding
     for key in ("gradient_norms", "covariate_shift", "mc_dropout", "epoch_time", "interaction"):
         assert figures.to_data_uri(plan[key].draw()).startswith("data:image/png;base64,")
+
+
+def test_covariate_shift_facets_by_axis_and_no_titles_overlap():
+    """Three varying axes: columns by the first, rows by the other two (one short line per axis, at the
+    right margin), never one long grid-point label per facet; no two titles overlap when drawn."""
+    base = _records(probes=("covariate_shift",))
+    frames = {}
+    for name in ("trials", "probes"):
+        parts = []
+        for i, lr in enumerate((0.1, 1.0)):
+            f = getattr(base, name).copy()
+            f["trial_id"] = f["trial_id"] + f"-{i}"
+            f["learning_rate"] = lr
+            f["point"] = f["point"] + f", learning_rate={lr}"
+            parts.append(f)
+        frames[name] = pd.concat(parts, ignore_index=True)
+    rec = SimpleNamespace(trials=frames["trials"], probes=frames["probes"], curves=pd.DataFrame(),
+                          evaluations=pd.DataFrame(), axes=("activation", "dropout", "learning_rate"), spec=None)
+    plan = {f.key: f for f in figures.plan(rec, n_boot=100)}
+    g = plan["covariate_shift"].draw()
+    assert g.col_names == ["relu", "sigmoid"]
+    assert g.row_names == ["dropout=0.0\nlearning_rate=0.1", "dropout=0.0\nlearning_rate=1.0",
+                           "dropout=0.5\nlearning_rate=0.1", "dropout=0.5\nlearning_rate=1.0"]
+    g.figure.canvas.draw()
+    renderer = g.figure.canvas.get_renderer()
+    titles = [t for ax in g.axes.flat for t in [ax.title, *ax.texts] if t.get_text()]
+    assert {t.get_text() for t in titles} >= {"activation = relu", "activation = sigmoid", *g.row_names}
+    boxes = [t.get_window_extent(renderer) for t in titles]
+    overlaps = [(titles[i].get_text(), titles[j].get_text()) for i in range(len(boxes))
+                for j in range(i + 1, len(boxes)) if boxes[i].overlaps(boxes[j])]
+    assert overlaps == []

@@ -182,15 +182,19 @@ def unit_fractions(data: pd.DataFrame, *, hue: str | None = None, col: str | Non
 
 
 def percentile_traces(data: pd.DataFrame, *, x: str = "step", y: str = "value", hue: str = "stat",
-                      col: str | None = None, orders: dict[str, Sequence[Any]] | None = None) -> sns.FacetGrid:
+                      col: str | None = None, row: str | None = None,
+                      orders: dict[str, Sequence[Any]] | None = None) -> sns.FacetGrid:
     """15th / 50th / 85th percentile traces of one unit's input over training, one run per facet.
 
-    Plain lines, nothing averaged (Ioffe & Szegedy 2015, Fig. 1(b, c)).
+    Plain lines, nothing averaged (Ioffe & Szegedy 2015, Fig. 1(b, c)). Facets by ``col`` (wrapped
+    three to a row when there is no ``row``) and ``row``; row titles stand at the right margin.
     """
-    _require(data, [x, y, hue, col], "percentile_traces")
-    g = _grid(data, hue=hue, col=col, row=None, orders=orders, col_wrap=3)
+    _require(data, [x, y, hue, col, row], "percentile_traces")
+    g = _grid(data, hue=hue, col=col, row=row, orders=orders, col_wrap=3)
     g.map_dataframe(lambda data, color=None, label=None, **_: plt.gca().plot(
         data.sort_values(x)[x], data.sort_values(x)[y], color=color, label=label))
+    if row is not None:
+        g.set_titles(col_template="{col_var} = {col_name}", row_template="{row_name}")
     return _finish(g, hue=hue, xlabel=x, ylabel="pre-activation")
 
 
@@ -434,10 +438,39 @@ def _covariate_shift(ctx: _Context) -> Figure | None:
         return None
     layer, seed = sorted(rows["layer"].unique())[0], sorted(rows["seed"].unique())[0]
     data = rows[(rows["layer"] == layer) & (rows["seed"] == seed)]
-    col = ctx.hue
+    col, row, orders = _facets(data, ctx.vary, ctx.orders)
     caption = CAPTIONS["covariate_shift"].format(layer=layer, seed=seed)
     return Figure("covariate_shift", "Internal covariate shift: input percentiles of one unit", caption,
-                  "figures", lambda: percentile_traces(data, col=col, orders=ctx.orders))
+                  "figures", lambda: percentile_traces(data.assign(**{OTHER_AXES: _other_axes(data, ctx.vary)})
+                                                       if row == OTHER_AXES else data,
+                                                       col=col, row=row, orders=orders))
+
+
+OTHER_AXES = "other axes"
+
+
+def _other_axes(data: pd.DataFrame, vary: Sequence[str]) -> pd.Series:
+    """One label per row naming the levels of every varying axis but the first, one axis per line."""
+    rest = list(vary[1:])
+    return data[rest].apply(lambda r: "\n".join(f"{a}={stats.axis_label(r[a])}" for a in rest), axis=1) \
+        if rest else pd.Series("", index=data.index)
+
+
+def _facets(data: pd.DataFrame, vary: Sequence[str],
+            orders: dict[str, Sequence[Any]]) -> tuple[str | None, str | None, dict[str, Sequence[Any]]]:
+    """Columns by the first varying axis, rows by the second (or by all the others together, one short
+    line per axis), so that no facet title carries a whole grid point."""
+    if len(vary) <= 1:
+        return (vary[0] if vary else None), None, orders
+    if len(vary) == 2:
+        return vary[0], vary[1], orders
+    rest = list(vary[1:])
+    keys = data[rest].drop_duplicates()
+    rank = lambda r: tuple(list(map(str, orders.get(a, ()))).index(str(r[a]))  # noqa: E731
+                           if str(r[a]) in map(str, orders.get(a, ())) else len(orders.get(a, ())) for a in rest)
+    keys = keys.assign(_rank=keys.apply(rank, axis=1)).sort_values("_rank")
+    labels = list(pd.unique(_other_axes(keys, vary)))
+    return vary[0], OTHER_AXES, {**orders, OTHER_AXES: labels}
 
 
 def _weight_quantiles(ctx: _Context) -> Figure | None:
