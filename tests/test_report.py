@@ -202,6 +202,8 @@ def test_number_formats():
     assert page.fmt_value(1.5, "epoch_time_s") == "1.5"
     assert page.fmt_effect(-0.0123, "test_error", "difference") == "\u22121.23 pp"
     assert page.fmt_effect(0.8, "test_error", "ratio") == "\u00d70.800"
+    assert page.fmt_effect(2.104e-4, "grad_first_over_last_init", "ratio") == "\u00d70.00021"  # not 0.000
+    assert page.fmt_effect(0.05, "test_error", "ratio") == "\u00d70.05"
     assert page.fmt_value(float("nan")) == "\u2014"
 
 

@@ -118,8 +118,8 @@ def fmt_effect(value: Any, metric: str, effect: str) -> str:
     """An effect: differences of rates in percentage points, ratios as ×r."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "\u2014"
-    if effect == "ratio":
-        return f"\u00d7{value:.3f}"
+    if effect == "ratio":  # three decimals, or three significant digits below 0.1 (a ratio of 2e-4 is not 0)
+        return f"\u00d7{value:.3f}" if abs(value) >= 0.1 or value == 0 else f"\u00d7{value:.3g}".replace("-", _MINUS)
     text = f"{100 * value:+.2f} pp" if _is_rate(metric) else f"{value:+.4g}"
     return text.replace("-", _MINUS)
 

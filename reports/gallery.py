@@ -1,0 +1,87 @@
+"""The gallery of the bundled studies' verdicts, written into the top-level README between its
+``gallery`` markers: for every claim of every bundled study, the verdict at CPU scale, the measurement
+with its 95% interval and number of seeds, and the paper's number, under a link to the study's report.
+
+Each study's run is the one ``reports/regenerate.sh`` made (the quickstart as README runs it, every
+other study with its ``cpu`` profile), found in ``runs/`` by its spec hash on either backend. The
+rows are the report's own claim rows (``ablation.report.page.verdict_rows``), so the gallery and
+the pages cannot disagree. ``regenerate.sh`` calls this after re-rendering the pages.
+
+    python reports/gallery.py [--runs runs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+from ablation import backend
+
+backend.start(training=True)  # the backends' start-up lines stay off the terminal (records import Keras)
+
+from ablation import records, spec  # noqa: E402
+from ablation.backend import BACKENDS  # noqa: E402
+from ablation.report import page  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+START, END = "<!-- gallery:start -->", "<!-- gallery:end -->"
+
+
+def profile_of(name: str) -> str | None:
+    """The profile ``regenerate.sh`` runs a bundled study with."""
+    return None if name == "quickstart" else "cpu"
+
+
+def run_folder(name: str, runs: Path) -> Path | None:
+    """The newest run folder of the study's regenerated spec, on whichever backend it ran."""
+    s = spec.load(spec.find_study(name), profile=profile_of(name))
+    hashes = {dataclasses.replace(s, backend=b).hash for b in BACKENDS}
+    found = []
+    for meta in runs.glob(f"{name}-*/run.json"):
+        try:
+            if json.loads(meta.read_text()).get("hash") in hashes:
+                found.append(meta.parent)
+        except (OSError, ValueError):
+            continue
+    return max(found, key=lambda p: (p / "run.json").stat().st_mtime) if found else None
+
+
+def _cell(text: object) -> str:
+    return re.sub(r"\s+", " ", str(text)).replace("|", "\\|").strip()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=Path, default=ROOT / "runs")
+    args = p.parse_args()
+    lines = []
+    for name in spec.list_studies():
+        run_dir = run_folder(name, args.runs)
+        if run_dir is None:
+            lines += [f"**[{name}](reports/{name}.html)**: not run yet.", ""]
+            continue
+        rec = records.load(run_dir)
+        trials = rec.trials
+        backend = ", ".join(sorted(map(str, trials["backend"].dropna().unique()))) if "backend" in trials else "?"
+        profile = rec.spec.profile or "default"
+        lines += [f"**[{name}](reports/{name}.html)** ({rec.spec.data.label}, {len(rec.spec.seeds)} seeds, "
+                  f"{profile} profile, {backend}):", "",
+                  "| claim | verdict (Holm) | measured, 95% CI (seeds) | paper |", "|---|---|---|---|"]
+        for r in page.verdict_rows(rec):
+            verdict = r["verdict"] if r["holm"] == r["verdict"] else f"{r['verdict']} ({r['holm']})"
+            lines.append(f"| **{r['id']}** {_cell(r['statement'])} | {verdict} | {_cell(r['measured'])} "
+                         f"{_cell(r['ci'])} ({r['n']}) | {_cell(r['published'])} |")
+        lines.append("")
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(head + START + "\n" + "\n".join(lines) + END + tail, encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
