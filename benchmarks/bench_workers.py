@@ -1,10 +1,10 @@
 """Throughput of ``--workers 2`` against ``--workers 1`` on the quickstart study.
 
-Runs the quickstart study's ``quick`` profile (or another study/profile) twice into fresh
+Runs the quickstart study's ``cpu`` profile (or another study/profile) twice into fresh
 temporary folders, once with one worker and once with N, and prints trials per minute and the
 ratio. Both runs do the same trials (checked).
 
-    python benchmarks/bench_workers.py [--study quickstart] [--profile quick] [--workers 2]
+    python benchmarks/bench_workers.py [--study quickstart] [--profile cpu] [--workers 2]
 """
 
 from __future__ import annotations
