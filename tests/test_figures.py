@@ -188,3 +188,16 @@ def test_covariate_shift_facets_by_axis_and_no_titles_overlap():
     overlaps = [(titles[i].get_text(), titles[j].get_text()) for i in range(len(boxes))
                 for j in range(i + 1, len(boxes)) if boxes[i].overlaps(boxes[j])]
     assert overlaps == []
+
+
+def test_the_main_figures_name_the_paper_figures_the_claims_cite():
+    rec = _records()
+    rec.spec = SimpleNamespace(claims=[SimpleNamespace(source="Srivastava et al. 2014, Fig. 9"),
+                                       SimpleNamespace(source="Glorot & Bengio 2010"),
+                                       SimpleNamespace(source="Srivastava et al. 2014, Fig. 9")],
+                               axis_names=(), axis=lambda name: SimpleNamespace(labels=()))
+    plan = {f.key: f for f in figures.plan(rec, n_boot=100)}
+    note = "Compare with the paper figure this study's claims cite: Srivastava et al. 2014, Fig. 9."
+    assert plan["learning_curves"].caption.endswith(note) and plan["interaction"].caption.endswith(note)
+    assert "Compare with" not in plan["epoch_time"].caption
+    assert "Compare with" not in {f.key: f for f in figures.plan(_records(), n_boot=100)}["interaction"].caption

@@ -13,7 +13,9 @@ Matplotlib is switched to the non-interactive Agg backend on import (reports are
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -325,7 +327,25 @@ def plan(records: Any, *, metric: str = "test_error", n_boot: int = stats.N_BOOT
     figures = [_learning_curves(ctx), _final_metric(ctx, metric)]
     figures += [build(ctx) for build in (_gradient_norms, _unit_fractions, _covariate_shift, _weight_quantiles,
                                          _epoch_time, _speed, _mc_dropout)]
+    cited = paper_figures(getattr(records, "spec", None))
+    if cited:  # the study's main figures are what its claims' paper figures show
+        note = f" Compare with the paper figure{'s' if len(cited) > 1 else ''} this study's claims cite: " \
+               f"{'; '.join(cited)}."
+        figures = [dataclasses.replace(f, caption=f.caption + note)
+                   if f is not None and f.key in ("learning_curves", "metric_vs_axis", "interaction") else f
+                   for f in figures]
     return [f for f in figures if f is not None]
+
+
+def paper_figures(spec: Any) -> list[str]:
+    """The paper figures the study's claims cite in their ``source`` ("Srivastava et al. 2014, Fig. 9"),
+    in claim order, each once."""
+    found: list[str] = []
+    for claim in getattr(spec, "claims", None) or ():
+        source = str(getattr(claim, "source", "") or "")
+        if re.search(r"\bFigs?\.", source) and source not in found:
+            found.append(source)
+    return found
 
 
 class _Context:
