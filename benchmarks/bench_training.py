@@ -10,8 +10,9 @@ per-epoch validation), and prints one JSON line that this script gathers:
   trial (build to records, all epochs), and the same net packed 8 at a time (8 seeds in one
   compiled step: ms per member-step);
 * Srivastava et al.'s 784-2048-2048-2048-10 ReLU net (batch 100, SGD with momentum) on random
-  MNIST-shaped data (the cost of a step does not depend on the values): ms per step, and the
-  seconds a 50,000-example MNIST epoch would take at that rate;
+  MNIST-shaped data (the cost of a step does not depend on the values): ms per step, the seconds a
+  50,000-example MNIST epoch would take at that rate, and the fraction of the machine's matmul
+  ceiling it reaches (the step's matmuls alone, same shapes and dtype, on the backend's fastest path);
 * the reference: the quickstart MLP trained by one compiled program per epoch (a loop over the
   steps inside ``tf.function(jit_compile=True)`` under TensorFlow, ``jax.lax.fori_loop`` under
   ``jax.jit`` under JAX), batches gathered from arrays already in memory, no validation.
@@ -168,6 +169,49 @@ def _reference(epochs: int) -> dict:
     return {"step_s": (time.perf_counter() - start) / (epochs * len(xs))}
 
 
+def _ceiling(precision: str, batch: int = 100, dims: tuple[int, ...] = (784, 2048, 2048, 2048, 10),
+             reps: int = 30) -> dict:
+    """The matmul ceiling of one training step of the big net: the three matmuls per layer of a step
+    (forward, input gradient, weight gradient) at the same shapes and dtype, nothing else; the fastest
+    path this backend has (TensorFlow: with and without XLA, as its oneDNN kernels may use AMX)."""
+    import keras
+    import numpy as np
+
+    dtype = "bfloat16" if precision == "mixed_bfloat16" else "float32"
+    rng = np.random.default_rng(0)
+    x = keras.ops.convert_to_tensor(rng.normal(size=(batch, dims[0])), dtype)
+    ws = [keras.ops.convert_to_tensor(rng.normal(size=(a, b)) / np.sqrt(a), dtype) for a, b in zip(dims, dims[1:])]
+    gs = [keras.ops.convert_to_tensor(rng.normal(size=(batch, b)), dtype) for b in dims[1:]]
+
+    def step(x, ws, gs):
+        outs, acts = [], [x]
+        for w in ws:
+            acts.append(keras.ops.matmul(acts[-1], w))
+        for a, w, g in zip(acts, ws, gs):
+            outs += [keras.ops.matmul(g, keras.ops.transpose(w)), keras.ops.matmul(keras.ops.transpose(a), g)]
+        return sum(keras.ops.sum(o[:1, :1]) for o in outs) + keras.ops.sum(acts[-1][:1, :1])
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        fns = {"xla": tf.function(step, jit_compile=True), "no xla": tf.function(step)}
+    else:
+        import jax
+
+        fns = {"xla": jax.jit(step)}
+    best = {}
+    for name, fn in fns.items():
+        float(fn(x, ws, gs))
+        start = time.perf_counter()
+        for _ in range(reps):
+            out = fn(x, ws, gs)
+        float(out)
+        best[name] = (time.perf_counter() - start) / reps
+    path = min(best, key=best.get)
+    flops = 6 * batch * sum(a * b for a, b in zip(dims, dims[1:]))
+    return {"ceiling_s": best[path], "ceiling_path": path, "ceiling_gflops": flops / best[path] / 1e9}
+
+
 def child(args: argparse.Namespace) -> None:
     os.environ["KERAS_BACKEND"] = args.backend
     from ablation import backend
@@ -177,6 +221,7 @@ def child(args: argparse.Namespace) -> None:
         out = _reference(args.epochs)
     elif args.what == "big":
         out = _runner(BIG.format(path=args.data, epochs=args.epochs, precision=args.precision))
+        out.update(_ceiling(args.precision))
     else:
         seeds = list(range(PACK if args.what == "pack" else 1))
         out = _runner(TINY.format(seeds=seeds, epochs=args.epochs, precision=args.precision))
@@ -259,11 +304,15 @@ def main() -> None:
             print(f"  {b:11s} whole-epoch XLA loop (reference, no validation) {ms(r)} ms/step")
 
     print(f"\n784-2048-2048-2048-10 ReLU (batch 100, momentum), median of {args.big_epochs} epochs of 10,000 examples")
-    print(f"  {'backend':11s} {'precision':15s} {'ms/step':>8s} {'xla':>4s} {'MNIST epoch':>11s}")
+    print(f"  {'backend':11s} {'precision':15s} {'ms/step':>8s} {'xla':>4s} {'MNIST epoch':>11s} "
+          f"{'matmul ceiling':>22s} {'fraction':>8s}")
     for (b, what, prec), r in results.items():
         if what == "big":
             epoch = r["step_s"] * MNIST_TRAIN / 100 if r else float("nan")
-            print(f"  {b:11s} {prec:15s} {ms(r)} {('yes' if r and r['xla'] else 'no'):>4s} {epoch:10.1f}s")
+            ceiling = (f"{r['ceiling_s'] * 1e3:6.2f} ms ({r['ceiling_path']}, {r['ceiling_gflops']:.0f} GFLOP/s)"
+                       if r else "")
+            print(f"  {b:11s} {prec:15s} {ms(r)} {('yes' if r and r['xla'] else 'no'):>4s} {epoch:10.1f}s "
+                  f"{ceiling:>22s} {(r['ceiling_s'] / r['step_s'] if r else float('nan')):7.0%}")
 
     if len(args.backends) == 2:
         a, b = args.backends
