@@ -102,3 +102,29 @@ def test_published_numbers_ids_and_approx_follow_the_catalogue(name):
         assert m and m.group(1) in rows, f"claim {c.id!r} does not start with a catalogue claim id"
         row_is_approx = "approx" in rows[m.group(1)]
         assert c.approx == (row_is_approx and bool(re.search(r"\d", c.published))), c.id
+
+
+# ----------------------------------------------------------------------------- committed reports
+
+REPORTS = Path(__file__).resolve().parents[1] / "reports"
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_committed_report_is_from_the_current_study(name):
+    """reports/<study>.html was rendered from the study as it is now (``bash reports/regenerate.sh``):
+    its run folder is the current spec's on the backend it names, and its claims are the current ones."""
+    import dataclasses
+    import html
+
+    page = REPORTS / f"{name}.html"
+    assert page.exists(), f"no committed report; run: bash reports/regenerate.sh {name}"
+    text = page.read_text(encoding="utf-8")
+    rows = dict(re.findall(r"<tr><td>(profile|backend)</td><td>([^<]*)</td></tr>", text))
+    assert set(rows) == {"profile", "backend"}, f"an old report; run: bash reports/regenerate.sh {name}"
+    profile = None if name == "quickstart" else "cpu"  # what regenerate.sh runs
+    assert rows["profile"] == (profile or "none")
+    current = dataclasses.replace(_load(name, profile), backend=rows["backend"])
+    rendered = re.search(r"Run folder <code>([^<]+)</code>", text).group(1)
+    assert rendered == current.run_name, f"stale report; run: bash reports/regenerate.sh {name}"
+    for claim in current.claims:
+        assert html.escape(claim.statement, quote=True) in text or claim.statement in text, (name, claim.id)
