@@ -25,6 +25,7 @@ LAYERS = [
     "records",                                             # run folder -> long-form frames
     "stats",                                               # frames -> effects, intervals, verdicts
     "report",                                              # -> one HTML page
+    "progress",                                            # what a run prints while it goes
     "runner", "study", "cli", "__main__",                  # orchestration, the Python API, the command line
 ]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ablation import records, rundir, runner, spec
+from ablation import progress, records, rundir, runner, spec
 
 from conftest import TINY_STUDY as TINY  # noqa: E402  (the shared tiny study)
 
@@ -83,13 +83,13 @@ def test_run_records_every_trial_and_epoch(tiny_run):
 
 def test_progress_line_inside_a_trial(tmp_path, monkeypatch):
     """The workers' notes become a line with the epoch, the best validation error and the study's ETA."""
-    monkeypatch.setattr(runner, "PLAIN_EVERY_S", 0.0)
+    monkeypatch.setattr(progress, "PLAIN_EVERY_S", 0.0)
     s = spec.loads(TINY)
     run_dir = tmp_path / s.run_name
     (run_dir / "trial_0003").mkdir(parents=True)
     (run_dir / "trial_0003" / "result.json").write_text('{"status": "completed", "point": {}, "seed": 0}')
     lines: list[str] = []
-    watcher = runner._Progress(s, run_dir, runner._Console(lines.append))
+    watcher = progress.Progress(s, run_dir, progress.Console(lines.append))
     members = [{"trial": "0001", "status": "running", "loss": 0.9, "val": 0.25},
                {"trial": "0002", "status": "running", "loss": 0.8, "val": 0.125},
                {"trial": "0003", "status": "running", "loss": 0.1, "val": 0.0},   # finished since
@@ -109,7 +109,7 @@ def test_progress_line_inside_a_trial(tmp_path, monkeypatch):
 def test_run_reports_epochs_inside_trials_and_leaves_no_notes(tmp_path, monkeypatch):
     from ablation import tuner
 
-    monkeypatch.setattr(runner, "PLAIN_EVERY_S", 0.0)
+    monkeypatch.setattr(progress, "PLAIN_EVERY_S", 0.0)
     monkeypatch.setattr(tuner, "NOTE_EVERY_S", 0.0)
     text = TINY.replace('activation = ["relu", "tanh"]', 'activation = ["relu"]').replace(
         "seeds = [0, 1]", "seeds = [0]").replace("epochs = 2", "epochs = 3")
