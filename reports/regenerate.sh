@@ -4,6 +4,7 @@
 # 20 minutes each on 2 CPU cores). Runs resume, so an interrupted regeneration goes on; a study
 # that already ran renders again without training (claims and statistics are not hashed).
 #   bash reports/regenerate.sh [STUDY ...]
+# and then rewrites README's verdict gallery (reports/gallery.py) from the runs.
 # MNIST studies read the IDX files from ABLATION_MNIST_DIR (or download them through Keras).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,3 +20,5 @@ for s in "${studies[@]}"; do
   fi
   echo "$s: $(( $(date +%s) - start )) s"
 done
+# README's verdict gallery, from the runs behind the pages
+"${PYTHON:-.venv/bin/python}" reports/gallery.py > /dev/null
