@@ -77,9 +77,10 @@ def recipe_key(cfg: Any) -> tuple:
 # evaluation passes. On a CPU the arithmetic of a member's step is not shared, so members are packed
 # while the pack's training step stays small: at most CPU_STEP_FLOPS of arithmetic (about 1 ms on
 # this project's 2 CPU cores, where a step's fixed cost is about 0.1 ms), GPU_STEP_FLOPS on a GPU
-# (wide steps are cheap there), and never more than MAX_PACK members. Measured (JAX, 2 cores,
-# benchmarks/bench_packs.py): 8 quickstart MLPs (9 MFLOP per step each) step 1.5x faster per member
-# packed; 5 MNIST 3 x 256 nets (200 MFLOP each) step 12% slower per member packed than alone.
+# (wide steps are cheap there), and never more than MAX_PACK members. Measured while choosing these
+# (JAX, 2 cores): 8 quickstart MLPs (9 MFLOP per step each) step 1.5x faster per member packed; 5 MNIST
+# 3 x 256 nets (200 MFLOP each) step 12% slower per member packed than alone. benchmarks/bench_training.py
+# measures the pack of 8 quickstart MLPs against one alone.
 MAX_PACK = 16
 CPU_STEP_FLOPS = 200e6
 GPU_STEP_FLOPS = 200e9

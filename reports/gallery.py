@@ -64,8 +64,7 @@ def main() -> None:
             lines += [f"**[{name}](reports/{name}.html)**: not run yet.", ""]
             continue
         rec = records.load(run_dir)
-        trials = rec.trials
-        backend = ", ".join(sorted(map(str, trials["backend"].dropna().unique()))) if "backend" in trials else "?"
+        backend = page.backends(rec.trials, rec.spec, rec.meta)
         profile = rec.spec.profile or "default"
         lines += [f"**[{name}](reports/{name}.html)** ({rec.spec.data.label}, {len(rec.spec.seeds)} seeds, "
                   f"{profile} profile, {backend}):", "",

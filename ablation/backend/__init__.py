@@ -49,7 +49,7 @@ def available() -> list[str]:
 
 def default() -> str:
     """The backend used when none is asked for: ``KERAS_BACKEND`` if set, else JAX when installed
-    (faster on CPUs and GPUs for these models: benchmarks/bench_backends.py), else TensorFlow."""
+    (faster on CPUs and GPUs for these models: benchmarks/bench_training.py), else TensorFlow."""
     env = os.environ.get("KERAS_BACKEND")
     if env:
         return env

@@ -165,7 +165,7 @@ def _header(rec: Any) -> dict[str, Any]:
         "grid": [(a.name, a.section, ", ".join(a.labels)) for a in spec.grid],
         "seeds": ", ".join(str(s) for s in spec.seeds), "probes": ", ".join(spec.probes) or "none",
         "profile": spec.profile or meta.get("profile") or "none",
-        "backend": _backends(trials, spec, meta),
+        "backend": backends(trials, spec, meta),
         "hardware": _items(meta.get("hardware")), "versions": _items(meta.get("versions")),
         "wall_time": f"{wall:.1f} s" if isinstance(wall, (int, float)) else "\u2014",
         "created": meta.get("created") or "\u2014", "finished": meta.get("finished") or "\u2014",
@@ -174,10 +174,11 @@ def _header(rec: Any) -> dict[str, Any]:
     }
 
 
-def _backends(trials: pd.DataFrame, spec: Any, meta: dict) -> str:
+def backends(trials: pd.DataFrame, spec: Any = None, meta: dict | None = None) -> str:
     """The Keras backend(s) the trials ran on (their own rows first, then the run's spec)."""
     ran = sorted(str(b) for b in trials["backend"].dropna().unique()) if "backend" in trials else []
-    return ", ".join(ran) or spec.backend or (meta.get("overrides") or {}).get("backend") or "\u2014"
+    return ", ".join(ran) or getattr(spec, "backend", None) or ((meta or {}).get("overrides") or {}).get("backend") \
+        or "\u2014"
 
 
 def _penalty_note(spec: Any) -> str | None:
