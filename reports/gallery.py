@@ -57,6 +57,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=Path, default=ROOT / "runs")
     args = p.parse_args()
+    if not args.runs.is_dir():
+        p.exit(2, f"error: --runs: expected a folder of run folders. Received: {str(args.runs)!r}\n")
     lines = []
     for name in spec.list_studies():
         run_dir = run_folder(name, args.runs)
