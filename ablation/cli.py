@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     from ablation import backend
 
-    backend.start(training=args.command in ("run", "worker", "chief"))  # their start-up lines stay off the terminal
+    backend.start()  # the backend's start-up lines stay off the terminal
     handler = {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list, "worker": _cmd_worker,
                "chief": _cmd_chief}[args.command]
     previous = None

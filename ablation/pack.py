@@ -12,8 +12,11 @@ its records stop there; a member that stops early has its weights kept from the 
 stops when no member is left. A trial trained alone is a pack of one: there is one training path.
 
 Training runs in ``model.fit`` (backend-neutral: TensorFlow or JAX) on a generator of per-member
-batches, with ``steps_per_execution`` covering an epoch (capped). Validation, test and the clean
-training-set evaluation run every member at once through one compiled forward pass.
+batches, with ``steps_per_execution`` covering an epoch (capped). Under TensorFlow Keras runs those
+steps in one ``tf.function``; under JAX the generator yields chunks of stacked batches and
+``fit``'s train function scans a chunk's steps in one compiled program
+(``backend.jax.scan_train_function``). Validation, test and the clean training-set evaluation run
+every member at once through one compiled forward pass.
 
 Losses and scores follow the study's task (``ablation.tasks``: cross-entropy, accuracy and error for
 classification; mean squared error, RMSE and MAE for regression). Recorded losses are the data loss
@@ -42,6 +45,7 @@ from ablation.trial import Member, TrialRecord, every_steps, new_result
 
 MAX_STEPS_PER_EXECUTION = 1000
 EVAL_CHUNK = 8192
+CHUNK_BYTES = 32 * 2**20  # the inputs of one chunk of stacked steps, all members together
 
 
 @dataclass
@@ -116,10 +120,11 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return max(1, -(-n // max(1, min(batch_size, n))))
 
 
-def steps_per_execution(train: Any, steps: int, every: int | None = None) -> int:
+def steps_per_execution(train: Any, steps: int, every: int | None = None, cap: int | None = None) -> int:
     """Steps per call into the compiled function: ``train.steps_per_execution`` when set, else a
-    whole epoch (capped); probes that sample every N steps need a divisor of N."""
-    spe = train.steps_per_execution or min(steps, MAX_STEPS_PER_EXECUTION)
+    whole epoch (capped at MAX_STEPS_PER_EXECUTION, and at ``cap``); probes that sample every N steps
+    need a divisor of N."""
+    spe = train.steps_per_execution or min(steps, MAX_STEPS_PER_EXECUTION, cap or MAX_STEPS_PER_EXECUTION)
     if every:
         spe = min(spe, every)
         while every % spe:
@@ -127,14 +132,37 @@ def steps_per_execution(train: Any, steps: int, every: int | None = None) -> int
     return max(1, spe)
 
 
+def chunk_cap(example_bytes: int, batch_size: int) -> int:
+    """The most steps one chunk of stacked batches may hold: CHUNK_BYTES of inputs, all members."""
+    return max(1, CHUNK_BYTES // max(1, example_bytes * batch_size))
+
+
 class _Batches(keras.utils.PyDataset):
     """Per-member batches of one epoch: member r's examples in a fresh permutation each epoch, drawn
-    from ``(seed_r, epoch)``; Keras calls ``on_epoch_end`` between epochs."""
+    from ``(seed_r, epoch)``; Keras calls ``on_epoch_end`` between epochs.
 
-    def __init__(self, states: Sequence[_State], batch_size: int, steps: int) -> None:
+    Without ``chunk`` an item is one step's batches. With ``chunk = k`` (a backend that scans steps in
+    one compiled program) an item is up to ``k`` steps' batches stacked on a leading axis: the
+    epoch's full batches in chunks of equal length (at most two lengths, each compiled once), and
+    a last, smaller batch (when the batch size does not divide the training set) as a chunk of its
+    own. The data order is the same either way.
+    """
+
+    def __init__(self, states: Sequence[_State], batch_size: int, steps: int, chunk: int | None = None,
+                 every: int | None = None) -> None:
         super().__init__()
-        self.states, self.batch_size, self.steps = states, batch_size, steps
+        self.states, self.batch_size, self.steps, self.chunk = states, batch_size, steps, chunk
         self.epoch = 0
+        n = len(states[0].member.data.x_train)
+        full = n // batch_size
+        if chunk is None:
+            self.spans = [(i, 1) for i in range(steps)]
+        else:
+            # with a sampling period the chunk divides it, so samples fall on chunk ends; else equal chunks
+            k = chunk if every else -(-full // max(1, -(-full // chunk))) if full else 1
+            self.spans = [(i, min(k, full - i)) for i in range(0, full, k)]
+            if full < steps:
+                self.spans.append((full, 1))
         self._draw()
 
     def _draw(self) -> None:
@@ -142,14 +170,23 @@ class _Batches(keras.utils.PyDataset):
                       for s in self.states]
 
     def __len__(self) -> int:
-        return self.steps
+        return len(self.spans)
 
-    def __getitem__(self, step: int) -> tuple[dict, dict]:
+    def steps_done(self, item: int) -> int:
+        """Steps of the epoch done once ``item`` has trained."""
+        start, length = self.spans[item]
+        return start + length
+
+    def __getitem__(self, item: int) -> tuple[dict, dict]:
+        start, length = self.spans[item]
+        bs = self.batch_size
         xs, ys = {}, {}
         for r, (s, perm) in enumerate(zip(self.states, self.perms)):
-            idx = perm[step * self.batch_size:(step + 1) * self.batch_size]
-            xs[f"x{r}"] = s.member.data.x_train[idx]
-            ys[f"m{r}"] = s.member.data.y_train[idx]
+            idx = perm[start * bs:(start + length) * bs]
+            x, y = s.member.data.x_train[idx], s.member.data.y_train[idx]
+            if self.chunk is not None:
+                x, y = x.reshape(length, -1, *x.shape[1:]), y.reshape(length, -1, *y.shape[1:])
+            xs[f"x{r}"], ys[f"m{r}"] = x, y
         return xs, ys
 
     def on_epoch_end(self) -> None:
@@ -198,9 +235,20 @@ class Pack:
             losses = {f"m{r}": loss for r, (loss, _) in enumerate(compiled)}
             metrics = {f"m{r}": member_metrics for r, (_, member_metrics) in enumerate(compiled)}
             self.jit = training.use_xla([s.model for s in self.states], self.train)
+            scan = backend.current().scan_train_function if self.jit else None
+            example_bytes = sum(s.member.data.x_train[:1].nbytes for s in self.states)
+            spe = steps_per_execution(self.train, self.steps, self.every,
+                                      cap=chunk_cap(example_bytes, self.batch_size) if scan else None)
+            self.batches = _Batches(self.states, self.batch_size, self.steps, chunk=spe if scan else None,
+                                    every=self.every)
             self.model.compile(optimizer=training.make_optimizer(self.train), loss=losses, metrics=metrics,
-                               jit_compile=self.jit,
-                               steps_per_execution=steps_per_execution(self.train, self.steps, self.every))
+                               jit_compile=self.jit, steps_per_execution=1 if scan else spe)
+            if scan:
+                # fit would build the compiled loss and metrics from its first item, here a chunk: build
+                # them from one unstacked batch, then give fit the function that scans a chunk's steps
+                x, y = _Batches(self.states, self.batch_size, self.steps)[0]
+                self.model._symbolic_build(data_batch=(x, y))  # Keras internal (trainers/trainer.py)
+                self.model.train_function = scan(self.model)
         self._probes()
         for s in self.states:
             if s.member.cfg.train.early_stopping:
@@ -249,8 +297,7 @@ class Pack:
     def fit(self) -> None:
         """Train every member for the recipe's epochs (or until every member stopped or diverged)."""
         monitor = _Monitor(self)
-        self.model.fit(_Batches(self.states, self.batch_size, self.steps), epochs=self.train.epochs, verbose=0,
-                       shuffle=False, callbacks=[monitor])
+        self.model.fit(self.batches, epochs=self.train.epochs, verbose=0, shuffle=False, callbacks=[monitor])
 
     def finish(self, wall_time: float) -> list[TrialRecord]:
         """Evaluate every member and return its record."""
@@ -368,9 +415,10 @@ class _Monitor(keras.callbacks.Callback):
                 p.begin_epoch(self._step())
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if not self.pack.every or (batch + 1 >= self.pack.steps):
+        done = self.pack.batches.steps_done(batch)  # Keras passes the execution's last item
+        if not self.pack.every or done >= self.pack.steps:
             return  # the epoch's last chunk: on_epoch_end samples this step (one full pass)
-        step = (self._epoch - 1) * self.pack.steps + batch + 1  # the optimizer's iterations, without a sync
+        step = (self._epoch - 1) * self.pack.steps + done  # the optimizer's iterations, without a sync
         due = [p for p in self._probes() if p.due(step)]
         if due:
             backend.current().sync(self.pack.model)

@@ -216,7 +216,7 @@ def child(args: argparse.Namespace) -> None:
     os.environ["KERAS_BACKEND"] = args.backend
     from ablation import backend
 
-    backend.start(training=True)
+    backend.start()
     if args.what == "reference":
         out = _reference(args.epochs)
     elif args.what == "big":

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ablation import backend
 
-backend.start(training=True)  # the backends' start-up lines stay off the terminal (records import Keras)
+backend.start()  # the backends' start-up lines stay off the terminal (records import Keras)
 
 from ablation import records, spec  # noqa: E402
 from ablation.backend import BACKENDS  # noqa: E402

@@ -133,6 +133,43 @@ def test_each_member_has_its_own_data_order():
     np.testing.assert_array_equal(batches[0][1]["m0"], members[0].data.y_train[perm])
 
 
+def test_chunks_hold_the_same_batches_in_the_same_order():
+    # 600 examples, batch 50 -> 12 steps; batch 70 -> 8 full steps and a last batch of 40
+    s = spec.loads(STUDY)
+    members = _members(s, [({"activation": "relu", "dropout": "0.0"}, seed) for seed in (0, 1)])
+    p = pack.Pack(s, members)
+    for batch_size, chunk, every, lengths in ((50, 5, None, [4, 4, 4]), (70, 3, None, [3, 3, 2, 1]),
+                                               (50, 4, 8, [4, 4, 4]), (50, 20, None, [12])):
+        steps = pack.steps_per_epoch(600, batch_size)
+        single = pack._Batches(p.states, batch_size, steps)
+        chunks = pack._Batches(p.states, batch_size, steps, chunk=chunk, every=every)
+        assert [chunks[i][0]["x0"].shape[0] for i in range(len(chunks))] == lengths
+        assert chunks.steps_done(len(chunks) - 1) == steps
+        for key, part in (("x1", 0), ("m0", 1)):
+            stacked = np.concatenate([chunks[i][part][key].reshape(-1, *chunks[i][part][key].shape[2:])
+                                      for i in range(len(chunks))])
+            one_by_one = np.concatenate([single[i][part][key] for i in range(steps)])
+            np.testing.assert_array_equal(stacked, one_by_one)
+
+
+def test_scanned_steps_train_as_keras_own_steps(monkeypatch):
+    """Where the backend scans a chunk's steps in one program (JAX), the records equal those of
+    Keras' own train function, one compiled step per batch."""
+    from ablation import backend
+
+    if backend.current().scan_train_function is None:
+        pytest.skip(f"{backend.name()} runs Keras' own train function")
+    s = spec.loads(STUDY.replace("batch_size = 50", "batch_size = 70"))  # 8 full steps and a last batch of 40
+    trials = [({"activation": "relu", "dropout": "0.3"}, 0), ({"activation": "tanh", "dropout": "0.0"}, 1)]
+    scanned = pack.train(s, _members(s, trials))
+    keras.backend.clear_session()
+    monkeypatch.setattr(backend.current(), "scan_train_function", None)
+    stepped = pack.train(s, _members(s, trials))
+    for a, b in zip(scanned, stepped):
+        _same(a, b, rel=1e-5)
+        assert a.result["steps_run"] == b.result["steps_run"] == 4 * 9
+
+
 def test_members_of_one_pack_must_share_the_recipe():
     s = spec.loads(STUDY.replace("[grid]", "[grid]\nlearning_rate = [0.01, 0.1]"))
     members = _members(s, [({"activation": "relu", "dropout": "0.0", "learning_rate": lr}, 0)

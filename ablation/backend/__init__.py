@@ -7,6 +7,8 @@ one small module per backend (``tensorflow.py``, ``jax.py``) with the same funct
 - ``compile_probe(model, loss_fn, grad_variables, stats_fn, want_grads)``: a compiled function
   ``(x, y) -> stats`` that runs ``model`` in inference mode, optionally takes the gradient of the
   loss with respect to ``grad_variables``, and returns ``stats_fn(outputs, grads)``;
+- ``scan_train_function``: ``None``, or ``f(model)`` giving a ``train_function`` for ``fit`` that runs a
+  chunk of stacked steps in one compiled program (see ``jax.py``);
 - ``gpus()``: the visible GPUs;
 - ``set_threads(n)``: intra-op threads of this process (workers pinned to a share of the cores);
 - ``sync(model)``: make a model's variables current inside ``fit`` (JAX keeps them apart during an epoch).
@@ -106,14 +108,37 @@ def name() -> str:
     return keras.backend.backend()
 
 
-def start(training: bool = True) -> str:
+def set_random_seed(seed: int) -> None:
+    """Seed Python's, NumPy's and Keras' random number generators, as ``keras.utils.set_random_seed``.
+
+    Keras' function also seeds TensorFlow whenever it is installed, importing it: about 2 s per
+    process on this project's 2-core machine, for nothing under JAX (the runner feeds data from
+    NumPy, not ``tf.data``). Under JAX the same seeding is done here without it; under TensorFlow
+    this is Keras' function. (``tests/test_backend.py`` holds the two to the same weights.)
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        keras.utils.set_random_seed(seed)
+        return
+    import random
+
+    import numpy as np
+    from keras.src.backend.common import global_state  # Keras internals: what set_random_seed sets
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
+
+    if not isinstance(seed, int):
+        keras.utils.set_random_seed(seed)  # Keras' own error
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def start() -> str:
     """Import the chosen backend and let it find its devices with file descriptor 2 caught: the lines
     of :data:`START_NOISE` are dropped, anything else (a real error) is written to stderr as it came.
-
-    Args:
-        training: this process will train. Keras' ``set_random_seed`` imports TensorFlow whenever it
-            is installed (to seed ``tf.data``), whatever the backend: under JAX it is imported here
-            too, so that its start-up lines are caught as well.
 
     Returns the backend's name. Call after :func:`choose`, before anything imports Keras.
     """
@@ -134,8 +159,6 @@ def start(training: bool = True) -> str:
                 import jax
 
                 jax.devices()
-                if training and "tensorflow" in available():
-                    import tensorflow  # noqa: F401
             import keras  # noqa: F401 - Keras settles its backend while the noise is caught
         finally:
             sys.stderr.flush()

@@ -32,6 +32,11 @@ def _as_list(outs: Any) -> list:
     return list(outs) if isinstance(outs, (list, tuple)) else [outs]
 
 
+# Keras' TensorFlow ``fit`` already runs ``steps_per_execution`` steps in one ``tf.function``
+# (a while loop fed by its tf.data iterator): no chunked train function here.
+scan_train_function = None
+
+
 def gpus() -> list[str]:
     return [d.name for d in tf.config.list_physical_devices("GPU")]
 
