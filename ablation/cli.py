@@ -109,7 +109,9 @@ def _study_args(p: argparse.ArgumentParser) -> None:
     pack.add_argument("--no-pack", dest="pack_size", action="store_const", const=1,
                       help="train every trial alone (same as --pack-size 1)")
     xla = p.add_mutually_exclusive_group()
-    xla.add_argument("--xla", dest="jit_compile", action="store_true", default=None, help="XLA-compile training")
+    xla.add_argument("--xla", dest="jit_compile", action="store_true", default=None,
+                     help="XLA-compile training where it pays (on a CPU, TensorFlow declines it for sampling "
+                          "layers and large bf16 steps)")
     xla.add_argument("--no-xla", dest="jit_compile", action="store_false", help="no XLA")
 
 

@@ -90,11 +90,6 @@ CPU_STEP_FLOPS = 200e6
 GPU_STEP_FLOPS = 200e9
 
 
-def step_flops(params: int, batch_size: int) -> float:
-    """Training arithmetic of one member's step: about 6 FLOP per parameter and example (forward 2, backward 4)."""
-    return 6.0 * params * batch_size
-
-
 def allowed_limit(spec: Any, cfg: Any) -> int:
     """1 when a trial must train alone, else MAX_PACK.
 
@@ -112,7 +107,7 @@ def allowed_limit(spec: Any, cfg: Any) -> int:
 def default_limit(spec: Any, cfg: Any, params: int) -> int:
     """The pack size chosen from one member's parameter count (see CPU_STEP_FLOPS / GPU_STEP_FLOPS)."""
     budget = GPU_STEP_FLOPS if backend.current().gpus() else CPU_STEP_FLOPS
-    fits = int(budget // max(1.0, step_flops(params, cfg.train.batch_size)))
+    fits = int(budget // max(1.0, training.step_flops(params, cfg.train.batch_size)))
     return max(1, min(MAX_PACK, fits, allowed_limit(spec, cfg)))
 
 

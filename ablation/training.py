@@ -3,7 +3,7 @@
 The names a study file may use (``OPTIMIZERS``, ``PRECISIONS``, ``SCHEDULES``) are defined here,
 once. The training loop itself is ``ablation.pack`` (every trial trains as a member of a pack,
 alone or with others); this module turns a trial's ``TrainSpec`` into the Keras objects it needs.
-Mixed precision: ``mixed_bfloat16`` (CPUs with AMX, GPUs) or ``mixed_float16`` (GPUs; Keras wraps
+Mixed precision: ``mixed_bfloat16`` (CPUs with bf16 instructions: AVX-512 BF16 or AMX; GPUs) or ``mixed_float16`` (GPUs; Keras wraps
 the optimizer in a loss-scale optimizer, whose skipped steps couple the members of a pack, so such
 trials train alone).
 """
@@ -130,15 +130,32 @@ def precision_policy(name: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
+# A member's training step of at least this much arithmetic (FLOP, see step_flops) trains without XLA
+# under TensorFlow on a CPU in mixed_bfloat16: XLA's CPU code does not use the CPU's bf16 dot-product
+# instructions (AVX-512 BF16 here), TensorFlow's oneDNN kernels do. Measured on this project's 2-core
+# machine through the runner (784-W-W-W-10 ReLU, batch 100, SGD with momentum; ms per step, XLA / no
+# XLA): W=256 (0.2 GFLOP) 1.5 / 2.5; W=1024 (1.8 GFLOP) 9.9-12.0 / 6.9-11.0; W=1536 (3.5 GFLOP)
+# 27.5 / 11.2; W=2048 (6.0 GFLOP) 55.3 / 23.1. In float32 XLA stays ahead (W=2048: 27.9 / 43.0).
+# benchmarks/bench_training.py measures both paths on the W=2048 net.
+BF16_ONEDNN_FLOPS = 1e9
+
+
+def step_flops(params: int, batch_size: int) -> float:
+    """Training arithmetic of one member's step: about 6 FLOP per parameter and example (forward 2, backward 4)."""
+    return 6.0 * params * batch_size
+
+
 def use_xla(models: Sequence[keras.Model], train: TrainSpec) -> bool:
     """Whether the train step is XLA-compiled.
 
     Under JAX always (JAX compiles with XLA; without it Keras would run op by op). Under TensorFlow
-    as the recipe asks, except on a CPU for sampling layers: XLA's CPU code for random sampling is
-    slow there (measured on this project's 2-core machine, batch 100: a 40-128-128-10 net with
-    per-example DropConnect masks took 1013 ms/step with XLA against 15 ms/step without, and a small
-    CNN with stochastic pooling 29 ms/step against 8), so such models train without XLA unless a
-    GPU is visible.
+    as the recipe asks (``jit_compile``), except on a CPU where XLA is measured to lose:
+
+    - sampling layers: XLA's CPU code for random sampling is slow (this project's 2-core machine,
+      batch 100: a 40-128-128-10 net with per-example DropConnect masks took 1013 ms/step with XLA
+      against 15 ms/step without, and a small CNN with stochastic pooling 29 ms/step against 8);
+    - ``mixed_bfloat16`` steps of at least :data:`BF16_ONEDNN_FLOPS` per member: oneDNN's bf16
+      kernels beat XLA's there (numbers at the constant).
     """
     from ablation import backend
 
@@ -151,4 +168,7 @@ def use_xla(models: Sequence[keras.Model], train: TrainSpec) -> bool:
     from ablation.zoo import DropConnectDense, StochasticPooling2D
 
     sampling = (DropConnectDense, StochasticPooling2D)
-    return not any(isinstance(layer, sampling) for model in models for layer in model.layers)
+    if any(isinstance(layer, sampling) for model in models for layer in model.layers):
+        return False
+    big = max((step_flops(m.count_params(), train.batch_size) for m in models), default=0.0)
+    return not (train.precision == "mixed_bfloat16" and big >= BF16_ONEDNN_FLOPS)

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from ablation import data as data_module
-from ablation import backend, training, zoo
+from ablation import training, zoo
 from ablation.spec import StudySpec, TrialConfig
 
 
@@ -80,7 +80,7 @@ def every_steps(spec: StudySpec) -> int | None:
 def build_model(cfg: TrialConfig, ds: data_module.Dataset) -> keras.Model:
     """The trial's model, built under the trial's seed and precision policy: the zoo's, or the user's
     function's (``ablation.factory``), with ``num_classes`` output units (classes, or regression targets)."""
-    backend.set_random_seed(cfg.seed)
+    keras.utils.set_random_seed(cfg.seed)
     with training.precision_policy(cfg.train.precision):
         if cfg.factory is not None:
             from ablation import factory

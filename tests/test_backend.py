@@ -1,4 +1,4 @@
-"""The backend package: seeding without TensorFlow under JAX, and what a JAX process imports."""
+"""The backend package: what a JAX process of the command line imports, and where JAX keeps its programs."""
 
 from __future__ import annotations
 
@@ -7,62 +7,76 @@ import os
 import subprocess
 import sys
 
-import keras
-import numpy as np
 import pytest
-
-from ablation import backend, zoo
 
 pytestmark = pytest.mark.backends  # .ci/run runs this module under TensorFlow and under JAX
 
+NEEDS_JAX = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
 
-def _draws() -> list[np.ndarray]:
-    model = zoo.create("mlp", input_shape=(6,), num_classes=3, hidden=[5], dropout=0.5)
-    out = model(np.ones((4, 6), "float32"), training=True)  # dropout masks: Keras' global seed generator
-    return [*(np.asarray(w) for w in model.get_weights()), keras.ops.convert_to_numpy(out),
-            keras.ops.convert_to_numpy(keras.random.uniform((3,))), np.random.rand(2)]
-
-
-def test_set_random_seed_seeds_as_keras_does():
-    keras.utils.set_random_seed(7)
-    theirs = _draws()
-    keras.backend.clear_session()
-    backend.set_random_seed(7)
-    ours = _draws()
-    for a, b in zip(theirs, ours, strict=True):
-        np.testing.assert_array_equal(a, b)
-    keras.backend.clear_session()
-    backend.set_random_seed(8)
-    assert not np.array_equal(_draws()[0], ours[0])
-
-
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
-def test_a_jax_process_that_trains_does_not_import_tensorflow():
-    code = """
+TRAIN_TWICE = '''
 import sys
 from ablation import backend
 backend.choose("jax")
 backend.start()
-from ablation import spec, trial, data
-s = spec.loads('''
+from ablation import spec, trial, pack
+from ablation.hypermodel import AblationHyperModel
+s = spec.loads("""
 [study]
 name = "t"
-seeds = [0]
+seeds = [0, 1]
 [data]
 name = "digits"
 [model]
 name = "mlp"
 hidden = [8]
 [train]
-epochs = 1
+epochs = 2
 [grid]
 activation = ["relu"]
-''')
-cfg = s.resolve(s.points()[0], 0)
-trial.build_model(cfg, data.load("digits"))
+dropout = [0.5]
+""")
+hm = AblationHyperModel(s)
+losses = []
+for _ in range(2):
+    cfgs = [s.resolve(s.points()[0], seed) for seed in s.seeds]
+    records = pack.train(s, [trial.prepare(c, str(i), hm.dataset(c)) for i, c in enumerate(cfgs)])
+    assert all(r.status == "completed" for r in records), [r.result.get("reason") for r in records]
+    losses.append([r.history["loss"] for r in records])
+assert losses[0] == losses[1] and losses[0][0] != losses[0][1], losses
 print("tensorflow" in sys.modules)
-"""
+'''
+
+
+@NEEDS_JAX
+def test_a_jax_process_that_trains_does_not_import_tensorflow():
+    """Keras would import TensorFlow (to seed it, and in every get_config); started by the command
+    line it does not, and packs still train seeded: the same seeds give the same losses twice."""
     env = {**os.environ, "KERAS_BACKEND": "jax"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run([sys.executable, "-c", TRAIN_TWICE], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False"
+    assert "absl::InitializeLog" not in out.stderr and "oneDNN" not in out.stderr
+
+
+@NEEDS_JAX
+@pytest.mark.parametrize("own_dir", [False, True])
+def test_jax_keeps_compiled_programs_on_disk(tmp_path, own_dir):
+    """Started by the command line, JAX caches its compiled programs under ~/.cache (XDG_CACHE_HOME),
+    or where JAX_COMPILATION_CACHE_DIR says."""
+    code = """
+from ablation import backend
+backend.choose("jax")
+backend.start()
+import jax, jax.numpy as jnp
+print(float(jax.jit(lambda x: jnp.tanh(x) * 3.0)(jnp.ones(7)).sum()))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    env.update(KERAS_BACKEND="jax", XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    expected = tmp_path / "xdg" / "keras-ablation" / "jax"
+    if own_dir:
+        env["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path / "mine")
+        expected = tmp_path / "mine"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert expected.is_dir() and any(expected.iterdir())
+    assert own_dir != (tmp_path / "xdg" / "keras-ablation").exists()

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from ablation import pack, spec, trial
+from ablation import pack, spec, training, trial
 from ablation.hypermodel import AblationHyperModel, declaration_order
 
 pytestmark = pytest.mark.backends  # .ci/run runs this module under TensorFlow and under JAX
@@ -152,6 +152,21 @@ def test_chunks_hold_the_same_batches_in_the_same_order():
             np.testing.assert_array_equal(stacked, one_by_one)
 
 
+def test_a_chunk_holds_at_most_chunk_bytes_of_inputs_in_equal_parts():
+    train = spec.TrainSpec()
+    cap = pack.chunk_cap(example_bytes=784 * 4, batch_size=100)  # MNIST, one member: 313,600 bytes a step
+    assert cap == pack.CHUNK_BYTES // 313_600 < 500
+    assert pack.steps_per_execution(train, 500, cap=cap) == cap
+    assert pack.steps_per_execution(train, 500, every=20, cap=cap) == 20  # a divisor of the sampling period
+    assert pack.steps_per_execution(train, 500) == 500  # no cap: Keras' own steps_per_execution
+    assert pack.chunk_cap(example_bytes=10**9, batch_size=100) == 1
+    # 600 full steps in chunks of at most `cap` (106): six equal parts
+    s = spec.loads(STUDY)
+    p = pack.Pack(s, _members(s, [({"activation": "relu", "dropout": "0.0"}, 0)]))
+    b = pack._Batches(p.states, 1, 600, chunk=cap)  # 600 examples, batch 1: 600 steps of one example
+    assert {length for _, length in b.spans} == {100}
+
+
 def test_scanned_steps_train_as_keras_own_steps(monkeypatch):
     """Where the backend scans a chunk's steps in one program (JAX), the records equal those of
     Keras' own train function, one compiled step per batch."""
@@ -190,7 +205,7 @@ def test_pack_limits():
     assert pack.allowed_limit(s, cfg) == pack.MAX_PACK
     assert pack.default_limit(s, cfg, params=1_000) == pack.MAX_PACK
     assert pack.default_limit(s, cfg, params=1_000_000) == 1            # big nets train alone on a CPU
-    params = int(pack.CPU_STEP_FLOPS / pack.step_flops(1, cfg.train.batch_size) / 3)
+    params = int(pack.CPU_STEP_FLOPS / training.step_flops(1, cfg.train.batch_size) / 3)
     assert pack.default_limit(s, cfg, params=params) == 3
     for edit in (("seeds = [0, 1]", 'seeds = [0, 1]\nprobes = ["timing"]'),
                  ("seeds = [0, 1]", "seeds = [0, 1]\npack = false"),

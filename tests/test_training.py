@@ -58,3 +58,17 @@ def test_sampling_layers_train_without_xla_on_a_tensorflow_cpu():
     assert training.use_xla([plain], recipe(jit_compile=True))
     assert not training.use_xla([plain], recipe(jit_compile=False))
     assert not training.use_xla([plain, dc], recipe(jit_compile=True))  # this machine has no GPU
+
+
+def test_large_bfloat16_steps_train_without_xla_on_a_tensorflow_cpu():
+    # 784-512-512-10: ~670K parameters; batch 100 -> 0.40 GFLOP per step, batch 400 -> 1.6 GFLOP
+    net = zoo.mlp(input_shape=(784,), num_classes=10, hidden=(512, 512))
+    small = training.step_flops(net.count_params(), 100)
+    large = training.step_flops(net.count_params(), 400)
+    assert small < training.BF16_ONEDNN_FLOPS <= large
+    if keras.backend.backend() == "jax":  # JAX always compiles with XLA
+        assert training.use_xla([net], recipe(precision="mixed_bfloat16", batch_size=400))
+        return
+    assert training.use_xla([net], recipe(precision="mixed_bfloat16", batch_size=100))
+    assert not training.use_xla([net], recipe(precision="mixed_bfloat16", batch_size=400))
+    assert training.use_xla([net], recipe(precision="float32", batch_size=400))  # float32: XLA stays ahead
