@@ -40,12 +40,11 @@ import numpy as np
 from keras import ops
 
 from ablation import backend, evaluation, stopping, tasks, training
+from ablation.batches import Batches, chunk_cap, steps_per_epoch, steps_per_execution
 from ablation import probes as probes_module
 from ablation.trial import Member, TrialRecord, every_steps, new_result
 
-MAX_STEPS_PER_EXECUTION = 1000
 EVAL_CHUNK = 8192
-CHUNK_BYTES = 32 * 2**20  # the inputs of one chunk of stacked steps, all members together
 
 
 @dataclass
@@ -111,84 +110,6 @@ def default_limit(spec: Any, cfg: Any, params: int) -> int:
     return max(1, min(MAX_PACK, fits, allowed_limit(spec, cfg)))
 
 
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    return max(1, -(-n // max(1, min(batch_size, n))))
-
-
-def steps_per_execution(train: Any, steps: int, every: int | None = None, cap: int | None = None) -> int:
-    """Steps per call into the compiled function: ``train.steps_per_execution`` when set, else a
-    whole epoch (capped at MAX_STEPS_PER_EXECUTION, and at ``cap``); probes that sample every N steps
-    need a divisor of N."""
-    spe = train.steps_per_execution or min(steps, MAX_STEPS_PER_EXECUTION, cap or MAX_STEPS_PER_EXECUTION)
-    if every:
-        spe = min(spe, every)
-        while every % spe:
-            spe -= 1
-    return max(1, spe)
-
-
-def chunk_cap(example_bytes: int, batch_size: int) -> int:
-    """The most steps one chunk of stacked batches may hold: CHUNK_BYTES of inputs, all members."""
-    return max(1, CHUNK_BYTES // max(1, example_bytes * batch_size))
-
-
-class _Batches(keras.utils.PyDataset):
-    """Per-member batches of one epoch: member r's examples in a fresh permutation each epoch, drawn
-    from ``(seed_r, epoch)``; Keras calls ``on_epoch_end`` between epochs.
-
-    Without ``chunk`` an item is one step's batches. With ``chunk = k`` (a backend that scans steps in
-    one compiled program) an item is up to ``k`` steps' batches stacked on a leading axis: the
-    epoch's full batches in chunks of equal length (at most two lengths, each compiled once), and
-    a last, smaller batch (when the batch size does not divide the training set) as a chunk of its
-    own. The data order is the same either way.
-    """
-
-    def __init__(self, states: Sequence[_State], batch_size: int, steps: int, chunk: int | None = None,
-                 every: int | None = None) -> None:
-        super().__init__()
-        self.states, self.batch_size, self.steps, self.chunk = states, batch_size, steps, chunk
-        self.epoch = 0
-        n = len(states[0].member.data.x_train)
-        full = n // batch_size
-        if chunk is None:
-            self.spans = [(i, 1) for i in range(steps)]
-        else:
-            # with a sampling period the chunk divides it, so samples fall on chunk ends; else equal chunks
-            k = chunk if every else -(-full // max(1, -(-full // chunk))) if full else 1
-            self.spans = [(i, min(k, full - i)) for i in range(0, full, k)]
-            if full < steps:
-                self.spans.append((full, 1))
-        self._draw()
-
-    def _draw(self) -> None:
-        self.perms = [np.random.default_rng([s.member.cfg.seed, self.epoch]).permutation(len(s.member.data.x_train))
-                      for s in self.states]
-
-    def __len__(self) -> int:
-        return len(self.spans)
-
-    def steps_done(self, item: int) -> int:
-        """Steps of the epoch done once ``item`` has trained."""
-        start, length = self.spans[item]
-        return start + length
-
-    def __getitem__(self, item: int) -> tuple[dict, dict]:
-        start, length = self.spans[item]
-        bs = self.batch_size
-        xs, ys = {}, {}
-        for r, (s, perm) in enumerate(zip(self.states, self.perms)):
-            idx = perm[start * bs:(start + length) * bs]
-            x, y = s.member.data.x_train[idx], s.member.data.y_train[idx]
-            if self.chunk is not None:
-                x, y = x.reshape(length, -1, *x.shape[1:]), y.reshape(length, -1, *y.shape[1:])
-            xs[f"x{r}"], ys[f"m{r}"] = x, y
-        return xs, ys
-
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
-        self._draw()
-
-
 def _scores(s: _State, out: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """One member's scores on labelled data (``tasks.SCORES`` of its task)."""
     return tasks.score(s.member.cfg.task, out, y, s.member.probabilities)
@@ -234,14 +155,14 @@ class Pack:
             example_bytes = sum(s.member.data.x_train[:1].nbytes for s in self.states)
             spe = steps_per_execution(self.train, self.steps, self.every,
                                       cap=chunk_cap(example_bytes, self.batch_size) if scan else None)
-            self.batches = _Batches(self.states, self.batch_size, self.steps, chunk=spe if scan else None,
+            self.batches = Batches([s.member for s in self.states], self.batch_size, self.steps, chunk=spe if scan else None,
                                     every=self.every)
             self.model.compile(optimizer=training.make_optimizer(self.train), loss=losses, metrics=metrics,
                                jit_compile=self.jit, steps_per_execution=1 if scan else spe)
             if scan:
                 # fit would build the compiled loss and metrics from its first item, here a chunk: build
                 # them from one unstacked batch, then give fit the function that scans a chunk's steps
-                x, y = _Batches(self.states, self.batch_size, self.steps)[0]
+                x, y = Batches([s.member for s in self.states], self.batch_size, self.steps)[0]
                 self.model._symbolic_build(data_batch=(x, y))  # Keras internal (trainers/trainer.py)
                 self.model.train_function = scan(self.model)
         self._probes()

@@ -19,7 +19,7 @@ LAYERS = [
     "stopping", "training", "probes",
     "spec",                                                # study file -> StudySpec
     "factory", "trial", "metrics",                         # a trial's model (zoo or yours) and data; metrics
-    "pack", "hypermodel",                                  # training members together
+    "batches", "pack", "hypermodel",                       # training members together
     "resume", "oracle", "tuner", "cluster",                # run-folder repair, keras-tuner's grid, workers
     "preflight",                                           # every check before the first trial
     "records",                                             # run folder -> long-form frames

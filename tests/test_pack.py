@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from ablation import pack, spec, training, trial
+from ablation import batches, pack, spec, training, trial
 from ablation.hypermodel import AblationHyperModel, declaration_order
 
 pytestmark = pytest.mark.backends  # .ci/run runs this module under TensorFlow and under JAX
@@ -123,26 +123,25 @@ def test_each_member_has_its_own_data_order():
     s = spec.loads(STUDY)
     members = _members(s, [({"activation": "relu", "dropout": "0.0"}, seed) for seed in (0, 1)])
     p = pack.Pack(s, members)
-    batches = pack._Batches(p.states, p.batch_size, p.steps)
-    first = batches[0]
+    epoch = batches.Batches(members, p.batch_size, p.steps)
+    first = epoch[0]
     for r, m in enumerate(members):
         perm = np.random.default_rng([m.cfg.seed, 0]).permutation(600)[:50]
         np.testing.assert_array_equal(first[0][f"x{r}"], m.data.x_train[perm])
-    batches.on_epoch_end()
+    epoch.on_epoch_end()
     perm = np.random.default_rng([0, 1]).permutation(600)[:50]
-    np.testing.assert_array_equal(batches[0][1]["m0"], members[0].data.y_train[perm])
+    np.testing.assert_array_equal(epoch[0][1]["m0"], members[0].data.y_train[perm])
 
 
 def test_chunks_hold_the_same_batches_in_the_same_order():
     # 600 examples, batch 50 -> 12 steps; batch 70 -> 8 full steps and a last batch of 40
     s = spec.loads(STUDY)
     members = _members(s, [({"activation": "relu", "dropout": "0.0"}, seed) for seed in (0, 1)])
-    p = pack.Pack(s, members)
     for batch_size, chunk, every, lengths in ((50, 5, None, [4, 4, 4]), (70, 3, None, [3, 3, 2, 1]),
                                                (50, 4, 8, [4, 4, 4]), (50, 20, None, [12])):
-        steps = pack.steps_per_epoch(600, batch_size)
-        single = pack._Batches(p.states, batch_size, steps)
-        chunks = pack._Batches(p.states, batch_size, steps, chunk=chunk, every=every)
+        steps = batches.steps_per_epoch(600, batch_size)
+        single = batches.Batches(members, batch_size, steps)
+        chunks = batches.Batches(members, batch_size, steps, chunk=chunk, every=every)
         assert [chunks[i][0]["x0"].shape[0] for i in range(len(chunks))] == lengths
         assert chunks.steps_done(len(chunks) - 1) == steps
         for key, part in (("x1", 0), ("m0", 1)):
@@ -154,16 +153,15 @@ def test_chunks_hold_the_same_batches_in_the_same_order():
 
 def test_a_chunk_holds_at_most_chunk_bytes_of_inputs_in_equal_parts():
     train = spec.TrainSpec()
-    cap = pack.chunk_cap(example_bytes=784 * 4, batch_size=100)  # MNIST, one member: 313,600 bytes a step
-    assert cap == pack.CHUNK_BYTES // 313_600 < 500
-    assert pack.steps_per_execution(train, 500, cap=cap) == cap
-    assert pack.steps_per_execution(train, 500, every=20, cap=cap) == 20  # a divisor of the sampling period
-    assert pack.steps_per_execution(train, 500) == 500  # no cap: Keras' own steps_per_execution
-    assert pack.chunk_cap(example_bytes=10**9, batch_size=100) == 1
+    cap = batches.chunk_cap(example_bytes=784 * 4, batch_size=100)  # MNIST, one member: 313,600 bytes a step
+    assert cap == batches.CHUNK_BYTES // 313_600 < 500
+    assert batches.steps_per_execution(train, 500, cap=cap) == cap
+    assert batches.steps_per_execution(train, 500, every=20, cap=cap) == 20  # a divisor of the sampling period
+    assert batches.steps_per_execution(train, 500) == 500  # no cap: Keras' own steps_per_execution
+    assert batches.chunk_cap(example_bytes=10**9, batch_size=100) == 1
     # 600 full steps in chunks of at most `cap` (106): six equal parts
     s = spec.loads(STUDY)
-    p = pack.Pack(s, _members(s, [({"activation": "relu", "dropout": "0.0"}, 0)]))
-    b = pack._Batches(p.states, 1, 600, chunk=cap)  # 600 examples, batch 1: 600 steps of one example
+    b = batches.Batches(_members(s, [({"activation": "relu", "dropout": "0.0"}, 0)]), 1, 600, chunk=cap)  # 600 examples, batch 1: 600 steps of one example
     assert {length for _, length in b.spans} == {100}
 
 
