@@ -65,6 +65,9 @@ def sync(model: Any) -> None:
         model.jax_state_sync()
 
 
+SCAN_NEEDS_FULL_BATCHES = False  # a last, smaller batch is a chunk of its own (compiled once more)
+
+
 def scan_train_function(model: Any) -> Callable[[Any, Any], tuple[Any, Any]]:
     """A ``train_function`` for Keras' JAX ``fit`` that runs a chunk of steps in one compiled program.
 

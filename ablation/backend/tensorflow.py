@@ -32,9 +32,34 @@ def _as_list(outs: Any) -> list:
     return list(outs) if isinstance(outs, (list, tuple)) else [outs]
 
 
-# Keras' TensorFlow ``fit`` already runs ``steps_per_execution`` steps in one ``tf.function``
-# (a while loop fed by its tf.data iterator): no chunked train function here.
-scan_train_function = None
+# Keras' PyDataset adapter fixes the items' shapes from its first items: a last, smaller batch would
+# not fit the chunks' shape, so a training set the batch size does not divide trains Keras' way.
+SCAN_NEEDS_FULL_BATCHES = True
+
+
+def scan_train_function(model: Any) -> Callable[[Any], Any]:
+    """A ``train_function`` for Keras' TensorFlow ``fit`` that runs a chunk of steps in one compiled program.
+
+    Each item the data yields is a chunk: every array stacked over ``k`` steps (leading axis). The
+    returned function runs ``model.train_step`` over the chunk's steps in a ``tf.range`` loop inside
+    one ``tf.function`` (XLA-compiled when the model is), returning the last step's logs. Keras' own
+    function with ``steps_per_execution = k`` runs a while loop that fetches every step's batch from
+    its tf.data iterator (here a Python generator) and calls the compiled step once per batch.
+
+    Install it after ``compile`` and after the model's compiled metrics and loss are built (on one
+    unstacked batch: ``fit`` builds them from the first item, which here is a chunk).
+    """
+    @tf.function(jit_compile=bool(model.jit_compile), reduce_retracing=True)
+    def scan(chunk: Any) -> Any:
+        logs = model.train_step(tf.nest.map_structure(lambda a: a[0], chunk))
+        for i in tf.range(1, tf.shape(tf.nest.flatten(chunk)[0])[0]):
+            logs = model.train_step(tf.nest.map_structure(lambda a: a[i], chunk))  # noqa: B023 - traced once
+        return logs
+
+    def train_function(iterator: Any) -> Any:
+        return scan(next(iterator))
+
+    return train_function
 
 
 def gpus() -> list[str]:
