@@ -12,11 +12,12 @@ its records stop there; a member that stops early has its weights kept from the 
 stops when no member is left. A trial trained alone is a pack of one: there is one training path.
 
 Training runs in ``model.fit`` (backend-neutral: TensorFlow or JAX) on a generator of per-member
-batches, with ``steps_per_execution`` covering an epoch (capped). Under TensorFlow Keras runs those
-steps in one ``tf.function``; under JAX the generator yields chunks of stacked batches and
-``fit``'s train function scans a chunk's steps in one compiled program
-(``backend.jax.scan_train_function``). Validation, test and the clean training-set evaluation run
-every member at once through one compiled forward pass.
+batches (``ablation.batches``): when XLA compiles the step, the generator yields chunks of stacked
+batches (an epoch, capped) and ``fit``'s train function runs a chunk's steps in one compiled
+program (``scan_train_function`` of the backend: ``jax.lax.scan`` under JAX, a ``tf.range`` loop in
+one ``tf.function`` under TensorFlow, which needs every batch full); otherwise Keras' own
+``steps_per_execution``. Validation, test and the clean training-set evaluation run every member
+at once through one compiled forward pass.
 
 Losses and scores follow the study's task (``ablation.tasks``: cross-entropy, accuracy and error for
 classification; mean squared error, RMSE and MAE for regression). Recorded losses are the data loss

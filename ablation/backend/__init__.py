@@ -7,8 +7,8 @@ one small module per backend (``tensorflow.py``, ``jax.py``) with the same funct
 - ``compile_probe(model, loss_fn, grad_variables, stats_fn, want_grads)``: a compiled function
   ``(x, y) -> stats`` that runs ``model`` in inference mode, optionally takes the gradient of the
   loss with respect to ``grad_variables``, and returns ``stats_fn(outputs, grads)``;
-- ``scan_train_function``: ``None``, or ``f(model)`` giving a ``train_function`` for ``fit`` that runs a
-  chunk of stacked steps in one compiled program (see ``jax.py``);
+- ``scan_train_function(model)``: a ``train_function`` for ``fit`` that runs a chunk of stacked steps
+  in one compiled program; ``SCAN_NEEDS_FULL_BATCHES``: whether every batch of the epoch must be full;
 - ``gpus()``: the visible GPUs;
 - ``set_threads(n)``: intra-op threads of this process (workers pinned to a share of the cores);
 - ``sync(model)``: make a model's variables current inside ``fit`` (JAX keeps them apart during an epoch).
