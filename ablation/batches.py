@@ -2,7 +2,7 @@
 
 How many steps a call into the compiled training function takes (``steps_per_execution``: an
 epoch, capped, or a divisor of the probes' sampling period) and, where the backend scans steps in
-one program (JAX), how many steps' batches one item stacks (``chunk_cap``: at most CHUNK_BYTES of
+one program, how many steps' batches one item stacks (``chunk_cap``: at most CHUNK_BYTES of
 inputs). Used by ``ablation.pack``.
 """
 
@@ -63,8 +63,9 @@ class Batches(keras.utils.PyDataset):
         if chunk is None:
             self.spans = [(i, 1) for i in range(steps)]
         else:
-            # with a sampling period the chunk divides it, so samples fall on chunk ends; else equal chunks
-            k = chunk if every else -(-full // max(1, -(-full // chunk))) if full else 1
+            k = chunk  # with a sampling period the chunk divides it, so samples fall on chunk ends
+            if full and not every:  # else the fewest chunks of at most `chunk` steps, of equal length
+                k = -(-full // -(-full // chunk))
             self.spans = [(i, min(k, full - i)) for i in range(0, full, k)]
             if full < steps:
                 self.spans.append((full, 1))

@@ -158,15 +158,15 @@ class Pack:
             example_bytes = sum(s.member.data.x_train[:1].nbytes for s in self.states)
             spe = steps_per_execution(self.train, self.steps, self.every,
                                       cap=chunk_cap(example_bytes, self.batch_size) if scan else None)
-            self.batches = Batches([s.member for s in self.states], self.batch_size, self.steps, chunk=spe if scan else None,
-                                    every=self.every)
+            self.batches = Batches([s.member for s in self.states], self.batch_size, self.steps,
+                                   chunk=spe if scan else None, every=self.every)
             self.model.compile(optimizer=training.make_optimizer(self.train), loss=losses, metrics=metrics,
                                jit_compile=self.jit, steps_per_execution=1 if scan else spe)
             if scan:
                 # fit would build the compiled loss and metrics from its first item, here a chunk: build
-                # them from one unstacked batch, then give fit the function that scans a chunk's steps
-                x, y = Batches([s.member for s in self.states], self.batch_size, self.steps)[0]
-                self.model._symbolic_build(data_batch=(x, y))  # Keras internal (trainers/trainer.py)
+                # them from the chunk's first step, then give fit the function that scans a chunk's steps
+                first_step = keras.tree.map_structure(lambda a: a[0], self.batches[0])
+                self.model._symbolic_build(data_batch=first_step)  # Keras internal (trainers/trainer.py)
                 self.model.train_function = scan(self.model)
         self._probes()
         for s in self.states:

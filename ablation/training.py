@@ -3,9 +3,9 @@
 The names a study file may use (``OPTIMIZERS``, ``PRECISIONS``, ``SCHEDULES``) are defined here,
 once. The training loop itself is ``ablation.pack`` (every trial trains as a member of a pack,
 alone or with others); this module turns a trial's ``TrainSpec`` into the Keras objects it needs.
-Mixed precision: ``mixed_bfloat16`` (CPUs with bf16 instructions: AVX-512 BF16 or AMX; GPUs) or ``mixed_float16`` (GPUs; Keras wraps
-the optimizer in a loss-scale optimizer, whose skipped steps couple the members of a pack, so such
-trials train alone).
+Mixed precision: ``mixed_bfloat16`` (CPUs with bf16 instructions: AVX-512 BF16 or AMX; GPUs) or
+``mixed_float16`` (GPUs; Keras wraps the optimizer in a loss-scale optimizer, whose skipped steps
+couple the members of a pack, so such trials train alone).
 """
 
 from __future__ import annotations

@@ -159,9 +159,9 @@ def test_a_chunk_holds_at_most_chunk_bytes_of_inputs_in_equal_parts():
     assert batches.steps_per_execution(train, 500, every=20, cap=cap) == 20  # a divisor of the sampling period
     assert batches.steps_per_execution(train, 500) == 500  # no cap: Keras' own steps_per_execution
     assert batches.chunk_cap(example_bytes=10**9, batch_size=100) == 1
-    # 600 full steps in chunks of at most `cap` (106): six equal parts
+    # 600 examples, batch 1: 600 full steps in chunks of at most `cap` (106), so six equal parts
     s = spec.loads(STUDY)
-    b = batches.Batches(_members(s, [({"activation": "relu", "dropout": "0.0"}, 0)]), 1, 600, chunk=cap)  # 600 examples, batch 1: 600 steps of one example
+    b = batches.Batches(_members(s, [({"activation": "relu", "dropout": "0.0"}, 0)]), 1, 600, chunk=cap)
     assert {length for _, length in b.spans} == {100}
 
 

@@ -91,7 +91,7 @@ def jax_threads(n: int) -> None:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".strip()
 
 
-def jax_compilation_cache() -> str:
+def jax_compilation_cache() -> None:
     """Before JAX starts: keep compiled programs on disk between processes (JAX's persistent cache).
 
     Every ``ablation run`` starts fresh worker processes, which under JAX compile each program again
@@ -101,12 +101,10 @@ def jax_compilation_cache() -> str:
     theirs. JAX's own variables rule: ``JAX_COMPILATION_CACHE_DIR`` moves the cache (default
     ``$XDG_CACHE_HOME/keras-ablation/jax``, i.e. ``~/.cache/...``), ``JAX_ENABLE_COMPILATION_CACHE=false``
     turns it off. Programs that compile fast are kept too (JAX's default keeps those over 1 s).
-    Returns the cache folder.
     """
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(base, "keras-ablation", "jax"))
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(base, "keras-ablation", "jax"))
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-    return folder
 
 
 def current() -> ModuleType:
@@ -126,8 +124,8 @@ def name() -> str:
     return keras.backend.backend()
 
 
-def keras_without_tensorflow() -> bool:
-    """Under JAX, keep Keras from importing TensorFlow: returns whether it was kept out.
+def keras_without_tensorflow() -> None:
+    """Under JAX, keep Keras from importing TensorFlow.
 
     Keras imports TensorFlow whenever it is installed, whatever the backend, the first time it asks
     whether it is there: to seed it (``set_random_seed``) and in every ``get_config`` (serialization
@@ -138,17 +136,14 @@ def keras_without_tensorflow() -> bool:
     ``keras.src.utils.module_utils.tensorflow``), unless TensorFlow is already imported.
     """
     if "tensorflow" in sys.modules:
-        return False
+        return
     try:
         from keras.src.utils import module_utils
-
-        lazy = module_utils.tensorflow
-        if getattr(lazy, "module", None) is not None or not hasattr(lazy, "_available"):
-            return False
-        lazy._available = False
-        return True
     except ImportError:  # a Keras without it: nothing to keep out
-        return False
+        return
+    lazy = module_utils.tensorflow
+    if getattr(lazy, "module", None) is None and hasattr(lazy, "_available"):
+        lazy._available = False
 
 
 def start() -> str:
