@@ -45,12 +45,24 @@ def _run(study: str, backend: str, out: Path, packed: bool, cache: Path) -> dict
             "first_epoch_s": float(trials["first_epoch_time_s"].median())}
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer. Received: {text!r}")
+    return int(text)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backends", nargs="+", default=["jax", "tensorflow"])
+    p.add_argument("--backends", nargs="+", default=["jax", "tensorflow"], choices=["jax", "tensorflow"])
     p.add_argument("--study", default="quickstart", help="a bundled study or a study file (default quickstart)")
-    p.add_argument("--repeats", type=int, default=1, help="runs of each kind, alternating (the fastest is kept)")
+    p.add_argument("--repeats", type=_positive, default=1, help="runs of each kind, alternating (the fastest is kept)")
     args = p.parse_args()
+    from ablation import spec
+
+    try:  # a study that cannot run stops here, in one line, before any run starts
+        spec.load(spec.find_study(args.study))
+    except spec.SpecError as exc:
+        p.exit(2, f"error: {exc}\n")
 
     import psutil
 

@@ -279,7 +279,8 @@ def main() -> None:
     p.add_argument("--big-epochs", type=int, default=3, help="epochs of the 784-2048x3-10 net (10,000 examples)")
     p.add_argument("--backends", nargs="+", default=["tensorflow", "jax"])
     p.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"])
-    p.add_argument("--repeats", type=int, default=2, help="runs of each measurement, alternating; the fastest is kept")
+    p.add_argument("--repeats", type=int, default=2, choices=range(1, 11), metavar="{1..10}",
+                   help="runs of each measurement, alternating; the fastest is kept")
     p.add_argument("--child", choices=["tiny", "pack", "big", "big-xla", "reference"], help=argparse.SUPPRESS)
     p.add_argument("--backend", help=argparse.SUPPRESS)
     p.add_argument("--precision", default="float32", help=argparse.SUPPRESS)

@@ -80,3 +80,25 @@ print(float(jax.jit(lambda x: jnp.tanh(x) * 3.0)(jnp.ones(7)).sum()))
     assert out.returncode == 0, out.stderr[-2000:]
     assert expected.is_dir() and any(expected.iterdir())
     assert own_dir != (tmp_path / "xdg" / "keras-ablation").exists()
+
+
+@NEEDS_JAX
+def test_a_cache_folder_that_cannot_be_written_turns_the_cache_off_in_one_line(tmp_path):
+    code = """
+from ablation import backend
+backend.choose("jax")
+backend.start()
+import jax, jax.numpy as jnp
+print(float(jax.jit(lambda x: jnp.tanh(x) * 3.0)(jnp.ones(7)).sum()))
+print(float(jax.jit(lambda x: jnp.cos(x) + 1.0)(jnp.ones(5)).sum()))
+"""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    env.update(KERAS_BACKEND="jax", JAX_COMPILATION_CACHE_DIR=str(blocker))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert lines == [f"warning: JAX_COMPILATION_CACHE_DIR={blocker}: expected a folder this process can write; "
+                     "compiled programs are not kept on disk"], out.stderr
+    assert blocker.read_text() == "not a folder"

@@ -100,11 +100,24 @@ def jax_compilation_cache() -> None:
     when the programs are already on disk; within one run, trials of the same grid point share
     theirs. JAX's own variables rule: ``JAX_COMPILATION_CACHE_DIR`` moves the cache (default
     ``$XDG_CACHE_HOME/keras-ablation/jax``, i.e. ``~/.cache/...``), ``JAX_ENABLE_COMPILATION_CACHE=false``
-    turns it off. Programs that compile fast are kept too (JAX's default keeps those over 1 s).
+    turns it off. Programs that compile fast are kept too (JAX's default keeps those over 1 s). A
+    folder that cannot be written turns the cache off, with one line saying so (JAX would warn at
+    every program instead).
     """
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(base, "keras-ablation", "jax"))
+    folder = os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(base, "keras-ablation", "jax"))
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    if os.environ.get("JAX_ENABLE_COMPILATION_CACHE", "").lower() in ("0", "false"):
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+        writable = os.access(folder, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
+        print(f"warning: JAX_COMPILATION_CACHE_DIR={folder}: expected a folder this process can write; "
+              "compiled programs are not kept on disk", file=sys.stderr)
 
 
 def current() -> ModuleType:
