@@ -4,7 +4,8 @@
                        [--backend jax|tensorflow] [--pack-size N | --no-pack]
                        [--precision float32|mixed_bfloat16|mixed_float16] [--xla|--no-xla]
                        [--host HOST] [--port PORT] [--report FILE | --no-report] [--quiet]
-    ablation report RUN_DIR [-o FILE]
+                       [--register-claims]
+    ablation report RUN_DIR|STUDY [-o FILE] [--profile P] [--out DIR] [--backend B]
     ablation list models|datasets|studies
     ablation worker STUDY --chief HOST:PORT [--out DIR] [--profile P] [--tuner-id ID] [--chief-timeout S]
     ablation chief STUDY [--out DIR] [--host HOST] [--port PORT]
@@ -49,11 +50,20 @@ def _parser() -> argparse.ArgumentParser:
     rep_choice.add_argument("--report", metavar="FILE", help="write the HTML report here (default RUN_DIR/report.html)")
     rep_choice.add_argument("--no-report", action="store_true", help="do not render the report")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.add_argument("--register-claims", action="store_true",
+                     help="register the study file's current claims as the run's (recorded with the time and the "
+                          "trials finished by then); without it a run keeps the claims it registered when it started")
     _chief_args(run)
 
-    rep = sub.add_parser("report", help="render the HTML report of a run folder")
-    rep.add_argument("run_dir", help="a run folder (runs/<study>-<hash8>)")
+    rep = sub.add_parser("report", help="render the HTML report of a run folder (or of a study's run)")
+    rep.add_argument("run_dir", metavar="RUN_DIR|STUDY",
+                     help="a run folder (runs/<study>-<hash8>), or a study file or bundled study name: its run folder "
+                          "under --out, whose registered claims are set against the study file's current ones")
     rep.add_argument("-o", "--output", metavar="FILE", help="output file (default RUN_DIR/report.html)")
+    rep.add_argument("--profile", help="with a study: its profile (e.g. cpu, full)")
+    rep.add_argument("--out", default="runs", help="with a study: the folder of run folders (default runs/)")
+    rep.add_argument("--backend", choices=["jax", "tensorflow"],
+                     help="with a study: the backend its run used (default: the study's, else the default backend)")
 
     lst = sub.add_parser("list", help="list registered models, data sets or bundled studies")
     lst.add_argument("what", choices=["models", "datasets", "studies"])
@@ -151,11 +161,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     command = "ablation " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_dir = runner.run(s, out_dir=args.out, workers=args.workers, overrides=_overrides(args),
                          progress=not args.quiet, command=command, pack_size=args.pack_size, host=args.host,
-                         port=args.port)
+                         port=args.port, register_claims=args.register_claims)
     if not args.no_report:
         from ablation import report
 
-        out = report.render(run_dir, args.report)
+        out = report.render(run_dir, args.report, say=print)
         print(f"report: {out}")
     return 0
 
@@ -181,20 +191,44 @@ def check_output_file(path: str | os.PathLike, arg: str) -> Path:
 def _cmd_report(args: argparse.Namespace) -> int:
     from ablation import records, report, rundir
 
-    run_dir = Path(args.run_dir)
+    run_dir, claims = Path(args.run_dir), None
+    if not (run_dir / rundir.RUN).is_file() and not (run_dir / rundir.SPEC).is_file() and _is_study(args.run_dir):
+        run_dir, claims = _study_run(args)
     records.read_spec(run_dir)  # a run folder, or a one-line error
     if args.output is not None:
         check_output_file(args.output, "output")
     elif not os.access(run_dir, os.W_OK | os.X_OK):
         raise ValueError(f"{run_dir} is read-only: give the report another path with -o FILE")
     try:
-        out = report.render(run_dir, args.output)
+        out = report.render(run_dir, args.output, claims=claims, say=print)
     except PermissionError as exc:  # os.access can say yes where the file system says no
         where = args.output or str(run_dir / rundir.REPORT)
         raise ValueError(f"cannot write {where} ({exc.strerror}): give the report another path with -o FILE") \
             from None
     print(f"report: {out}")
     return 0
+
+
+def _is_study(text: str) -> bool:
+    """Whether ``text`` names a study file or a bundled study (rather than a run folder)."""
+    from ablation import spec
+
+    path = Path(text)
+    return path.suffix == ".toml" or (not path.exists() and text in spec.list_studies())
+
+
+def _study_run(args: argparse.Namespace) -> tuple[Path, tuple]:
+    """The run folder of the study ``args.run_dir`` names, and the study file's current claims."""
+    from ablation import runner
+
+    args.study, args.precision, args.jit_compile = args.run_dir, None, None
+    s = _load_spec(args)
+    run_dir = runner.run_dir_of(s, args.out)
+    if not run_dir.is_dir():
+        raise ValueError(f"Invalid value for argument 'RUN_DIR|STUDY': expected a study that has run under "
+                         f"{args.out} (no run folder {run_dir}; run it first with 'ablation run {args.run_dir}"
+                         f"{' --profile ' + args.profile if args.profile else ''}'). Received: {args.run_dir}")
+    return run_dir, s.claims
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

@@ -141,8 +141,9 @@ def claim_metric_problem(spec: StudySpec, metric: str) -> str | None:
 def check_claims(spec: StudySpec) -> None:
     """Raise a one-line ``SpecError`` for the first claim that names a metric the study does not record."""
     for i, claim in enumerate(spec.claims):
-        for key in ("metric", "against_metric"):
-            metric = getattr(claim, key, None)
+        check = getattr(claim, "check", None) or {}
+        for key, metric in (("metric", claim.metric), ("against_metric", claim.against_metric),
+                            ("check.metric", check.get("metric"))):
             if not metric:
                 continue
             problem = claim_metric_problem(spec, metric)

@@ -234,6 +234,7 @@ class Pack:
             s.result["task"] = self.task
             if self.task == tasks.CLASSIFICATION:
                 s.result["num_classes"] = int(data.num_classes)
+            s.result["test_size"] = int(len(data.y_test))  # the test set's binomial noise floor (stats.power)
             rows = probes_module.collect_rows(s.probes)
             if s.result["status"] == "completed":
                 s.result["metrics"].update(probes_module.collect_summary(s.probes))

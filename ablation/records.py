@@ -184,7 +184,7 @@ def _read_trial(t: rundir.TrialFiles, spec: spec_module.StudySpec) -> dict | Non
                     "epochs_run": result.get("epochs_run"), "steps_run": result.get("steps_run"),
                     "xla": result.get("xla"), "backend": result.get("backend"),
                     "pack_id": result.get("pack_id"), "pack_size": result.get("pack_size"),
-                    "num_classes": result.get("num_classes"), "task": result.get("task", "classification")})
+                    "num_classes": result.get("num_classes"), "test_size": result.get("test_size"), "task": result.get("task", "classification")})
         row.update(result.get("metrics") or {})
     if damaged and not row.get("reason"):
         row["reason"] = f"damaged file: {damaged}"

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ablation import checks, cluster, files, preflight, records, rundir
+from ablation import checks, cluster, files, preflight, preregistration, records, rundir
 from ablation.progress import Console, Progress
 from ablation.cluster import RunFailed
 from ablation.spec import SpecError, StudySpec
@@ -87,7 +87,7 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, 
         overrides: dict[str, Any] | None = None, progress: bool | Callable[[str], None] = False,
         command: str | None = None, pack_size: int | None = None, host: str = "127.0.0.1", port: int = 0,
         in_process: bool = False, chief_timeout: float = cluster.CHIEF_TIMEOUT,
-        recycle_mib: float | None = cluster.RECYCLE_MIB) -> Path:
+        recycle_mib: float | None = cluster.RECYCLE_MIB, register_claims: bool = False) -> Path:
     """Run (or resume) every trial of a study.
 
     Args:
@@ -106,6 +106,8 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, 
         in_process: train in this process (one worker, no chief; memory is not bounded).
         chief_timeout: seconds a worker waits for a chief that stopped answering.
         recycle_mib: a local worker whose memory grew by this much is replaced (None: never).
+        register_claims: register the study's current claims again (:mod:`ablation.preregistration`);
+            a new run registers them when it starts, and a resumed run keeps the ones it registered.
 
     Returns:
         The run folder.
@@ -117,11 +119,12 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, 
     """
     checks.integer("workers", workers, 1)
     checks.boolean("in_process", in_process)
+    checks.boolean("register_claims", register_claims)
     if in_process and workers != 1:
         raise checks.invalid("workers", "1 when in_process=True", workers)
     return _run(spec, out_dir, workers, overrides=overrides, progress=progress, command=command,
                 pack_size=pack_size, host=host, port=port, in_process=in_process, chief_timeout=chief_timeout,
-                recycle_mib=recycle_mib)
+                recycle_mib=recycle_mib, register_claims=register_claims)
 
 
 def serve_chief(spec: StudySpec, out_dir: str | os.PathLike, port: int = 0, host: str = "127.0.0.1", *,
@@ -150,7 +153,8 @@ def make_tuner(spec: StudySpec, out_dir: str | os.PathLike, on_trial_end: Callab
 
 def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides: dict[str, Any] | None,
          progress: bool | Callable[[str], None], command: str | None, pack_size: int | None, host: str,
-         port: int, in_process: bool, chief_timeout: float, recycle_mib: float | None) -> Path:
+         port: int, in_process: bool, chief_timeout: float, recycle_mib: float | None,
+         register_claims: bool = False) -> Path:
     if pack_size is not None:
         checks.integer("pack_size", pack_size, 1)
     checks.real("chief_timeout", chief_timeout, "a positive number of seconds", lambda x: x > 0)
@@ -171,7 +175,8 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         lock.acquire()
-        entry = _begin_invocation(spec, run_dir, overrides, command, workers, pack_size, in_process, lock)
+        entry = _begin_invocation(spec, run_dir, overrides, command, workers, pack_size, in_process, lock,
+                                  register_claims)
     except BaseException as exc:
         lock.release()
         if fresh:
@@ -280,10 +285,12 @@ def _one_line(exc: BaseException) -> str:
 # ----------------------------------------------------------------------------- run.json
 
 def _begin_invocation(spec: StudySpec, run_dir: Path, overrides: dict | None, command: str, workers: int,
-                      pack_size: int | None, in_process: bool, lock: files.FolderLock) -> dict[str, Any]:
+                      pack_size: int | None, in_process: bool, lock: files.FolderLock,
+                      register_claims: bool = False) -> dict[str, Any]:
     """Write the study copy, the resolved spec and run.json with a new invocation entry; return the entry."""
     # Same hash, so the same trials; a study file whose claims or description were edited since
-    # replaces the copy (and the resolved spec), so the report checks the claims as they are now.
+    # replaces the copy (and the resolved spec). The claims registered when the run started stay in
+    # run.json (ablation.preregistration): the report checks those and shows later edits apart.
     files.atomic_write_text(run_dir / rundir.STUDY, spec.source_text)
     files.atomic_write_json(run_dir / rundir.SPEC, spec.to_dict())
     try:
@@ -307,6 +314,9 @@ def _begin_invocation(spec: StudySpec, run_dir: Path, overrides: dict | None, co
     if lock.took_over:
         entry["repairs"].append(f"took over a stale {rundir.LOCK} ({files.describe_holder(lock.took_over)})")
     invocations.append(entry)
+    finished = sum((d / rundir.RESULT).exists() for d in rundir.trial_dirs(run_dir))
+    if preregistration.register(meta, spec.claims, finished_trials=finished, again=register_claims):
+        entry["registered_claims"] = meta[preregistration.KEY]["hash"]
     meta.update(command=command, hardware=entry["hardware"], versions=entry["versions"], workers=workers,
                 finished=None, invocations=invocations)
     meta.pop("sessions", None)

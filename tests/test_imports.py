@@ -18,6 +18,7 @@ LAYERS = [
     "dataset", "builtin", "data",                          # a data set's arrays and splits; built-in readers; load()
     "stopping", "training", "probes",
     "spec",                                                # study file -> StudySpec
+    "preregistration",                                     # the claims a run registered, and later edits
     "factory", "trial", "metrics",                         # a trial's model (zoo or yours) and data; metrics
     "batches", "pack", "hypermodel",                       # training members together
     "resume", "oracle", "tuner", "cluster",                # run-folder repair, keras-tuner's grid, workers

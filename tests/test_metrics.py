@@ -92,6 +92,8 @@ expect = "lower"
      r"^claims\[0\]\.metric: claim T1: 'val_error' needs data\.validation_size > 0$"),
     ("against = { dropout = 0.0 }", 'against_metric = "test_error@mc_dropout:k=50"',
      r"^claims\[0\]\.against_metric: claim T1: 'test_error@mc_dropout:k=50' needs k in evaluate\.mc_dropout_k$"),
+    ('expect = "lower"', 'expect = "lower"\ncheck = { metric = "weight_nrom", expect = "lower", by = 0.1 }',
+     r"^claims\[0\]\.check\.metric: claim T1: 'weight_nrom' is not a metric this study records"),
 ])
 def test_check_claims_names_the_claim_and_what_exists(old, new, pattern):
     import re

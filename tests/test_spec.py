@@ -328,6 +328,16 @@ ERRORS = [
     ("against = { dropout = 0.0 }", 'against = { dropout = 0.0 }\nallow_untrained = ["baseline"]',
      r"^claims\[0\]\.allow_untrained\[0\]: expected one of compare, against\. Received: allow_untrained\[0\]="),
     ("against = { dropout = 0.0 }", 'kind = "level"\neffect = "ratio"', r"^claims\[0\]\.effect: \"ratio\" needs a baseline"),
+    ("against = { dropout = 0.0 }", 'against = { dropout = 0.0 }\nallow_untrained = ["compare", "against"]',
+     r"^claims\[0\]\.allow_untrained: expected one side \(compare or against\).*Received: "),
+    ("against = { dropout = 0.0 }", 'against = { dropout = 0.0 }\nmargin = 0', r"^claims\[0\]\.margin: expected a "
+     r"positive"),
+    ("against = { dropout = 0.0 }", 'against = { dropout = 0.0 }\ncheck = { metric = "test_loss", expect = "down", '
+     'by = 0.1 }', r"^claims\[0\]\.check\.expect: expected one of lower, higher\. Received: "),
+    ("against = { dropout = 0.0 }", 'against = { dropout = 0.0 }\ncheck = { metric = "test_loss", expect = "lower" }',
+     r"^claims\[0\]\.check\.by: required key is missing$"),
+    ("against = { dropout = 0.0 }", 'kind = "level"\ncheck = { metric = "test_loss", expect = "lower", by = 1 }',
+     r"^claims\[0\]\.check: a manipulation check needs a claim comparing two arms"),
     # evaluate
     ("[data]", "[evaluate]\nmc_dropout_k = [1, 0]\n\n[data]", r"^evaluate\.mc_dropout_k\[1\]: expected a positive "
      r"integer\. Received: mc_dropout_k\[1\]=0$"),

@@ -201,7 +201,8 @@ def test_effect_claim_supported_with_a_t_interval_over_seeds():
     v = stats.claim_verdict(_claim(), _trials(), axes=["dropout", "train_size"])
     assert v["verdict"] == "supported" and v["method"] == "t" and v["n"] == 5
     assert (v["estimate"], v["ci_lo"], v["ci_hi"]) == pytest.approx(_t(_diffs(1000)))
-    assert v["p_value"] == pytest.approx(sps.ttest_1samp(_diffs(1000), 0.0, alternative="less").pvalue)
+    # two-sided, so that it agrees with the two-sided interval
+    assert v["p_value"] == pytest.approx(sps.ttest_1samp(_diffs(1000), 0.0).pvalue)
     assert v["test"] == ("test_error(dropout=0.5) \u2212 test_error(dropout=0.0) at train_size=1000, "
                          "paired by seed: 95% CI over seeds must lie below 0")
 
@@ -411,7 +412,13 @@ def test_divergence_indicator_counts_diverged_runs():
     trials.loc[(trials.dropout == 0.0) & (trials.train_size == 1000), "status"] = "diverged"
     claim = _claim(metric="diverged", expect="lower")  # dropout runs diverge less often than plain ones
     v = stats.claim_verdict(claim, trials, axes=["dropout", "train_size"])
-    assert v["values"] == [-1.0] * 5 and v["verdict"] == "supported" and v["guard"] == []
+    # five identical values: no interval, no p-value, no verdict unless the claim declared a margin
+    assert v["values"] == [-1.0] * 5 and v["verdict"] == "no spread" and v["guard"] == []
+    assert np.isnan(v["p_value"]) and np.isnan(v["ci_lo"]) and "declares no margin" in v["reason"]
+    v = stats.claim_verdict({**claim, "margin": 0.5}, trials, axes=["dropout", "train_size"])
+    assert v["verdict"] == "supported" and v["p_value"] == 0.0
+    v = stats.claim_verdict({**claim, "margin": 2.0}, trials, axes=["dropout", "train_size"])
+    assert v["verdict"] == "no spread" and "within the declared margin" in v["reason"]
 
 
 def test_claim_rejects_unknown_metric_and_axis():
@@ -468,3 +475,74 @@ def test_claim_on_epochs_to_the_baseline_best_counts_never_as_censored():
     # seed 0: 5 / 3 epochs; seed 1 never reaches 0.30 within its 3 epochs: censored at 3 + 1 = 4, over 2
     assert v["values"] == pytest.approx([np.log(5 / 3), np.log(4 / 2)])
     assert v["verdict"] == "too few seeds" and v["estimate"] == pytest.approx(np.sqrt(5 / 3 * 2))
+
+
+# ----------------------------------------------------------------------------- verdicts II: honest edges
+
+def test_n_counts_only_seeds_with_every_compared_run_and_names_the_others():
+    """A claim pooling train_size needs every seed at both sizes; seed 3 lacks one pair and is left out."""
+    trials = _trials()
+    trials.loc[(trials.seed == 3) & (trials.dropout == 0.5) & (trials.train_size == 100), "status"] = "diverged"
+    trials.loc[(trials.seed == 3) & (trials.dropout == 0.5) & (trials.train_size == 100), "test_error"] = np.nan
+    claim = {k: val for k, val in _claim().items() if k != "where"}
+    v = stats.claim_verdict(claim, trials, axes=["dropout", "train_size"])
+    kept = [0, 1, 2, 4]
+    assert v["n"] == 4 and v["values"] == pytest.approx(
+        [np.mean([_ERRORS[(0.5, n)][s] - _ERRORS[(0.0, n)][s] for n in (100, 1000)]) for s in kept])
+    assert list(v["left_out"]) == ["3"] and "dropout=0.5, train_size=100: diverged" in v["left_out"]["3"]
+    assert v["verdict"] == "too few seeds" and "4 seeds with every run" in v["reason"]
+
+
+def test_a_treatment_that_did_not_move_its_check_metric_is_inert():
+    trials = _trials().assign(weight_norm=1.0)
+    trials.loc[trials.dropout == 0.5, "weight_norm"] = 0.99  # moved by 0.01
+    check = {"metric": "weight_norm", "expect": "lower", "by": 0.1}
+    v = stats.claim_verdict(_claim(check=check), trials, axes=["dropout", "train_size"])
+    assert v["verdict"] == "treatment inert" and v["check_delta"] == pytest.approx(-0.01)
+    assert "did not move its check metric" in v["reason"] and "\u22120.1 or less" in v["reason"]
+    trials.loc[trials.dropout == 0.5, "weight_norm"] = 0.5
+    v = stats.claim_verdict(_claim(check=check), trials, axes=["dropout", "train_size"])
+    assert v["verdict"] == "supported" and v["check_delta"] == pytest.approx(-0.5)
+    moved_wrong_way = stats.claim_verdict(_claim(check={**check, "expect": "higher"}), trials)
+    assert moved_wrong_way["verdict"] == "treatment inert"
+
+
+def test_an_inconclusive_claim_says_how_many_seeds_would_settle_it():
+    v = stats.claim_verdict(_claim(where={"train_size": "100"}), _trials(), axes=["dropout", "train_size"])
+    assert v["verdict"] == "inconclusive"
+    diffs = np.subtract(_ERRORS[(0.5, 100)], _ERRORS[(0.0, 100)])
+    from ablation.stats import power
+    assert v["seeds_needed"] == power.seeds_needed(diffs.mean(), diffs.std(ddof=1))
+    assert v["target_from"] == "observed" and f"about {int(v['seeds_needed'])} seeds would detect" in v["reason"]
+    assert v["detectable"] == pytest.approx(power.detectable_effect(diffs.std(ddof=1), 5))
+    published = stats.claim_verdict(_claim(where={"train_size": "100"}, published_effect=-0.05), _trials())
+    assert published["target_from"] == "published"
+    assert published["seeds_needed"] == power.seeds_needed(-0.05, diffs.std(ddof=1))
+
+
+def test_an_effect_below_the_test_sets_noise_floor_is_flagged():
+    trials = _trials().assign(test_size=200)  # 1.96 * sqrt(2) * sqrt(.5 * .5 / 200) = 9.8 pp at 50% error
+    v = stats.claim_verdict(_claim(where={"train_size": "100"}), trials, axes=["dropout", "train_size"])
+    assert v["noise_floor"] == pytest.approx(1.96 * np.sqrt(2) * np.sqrt(0.5075 * 0.4925 / 200), rel=1e-3)
+    assert v["below_floor"] and "below the test set's noise floor" in v["reason"] and "200 test examples" in v["reason"]
+    big = stats.claim_verdict(_claim(), _trials().assign(test_size=100_000))
+    assert not big["below_floor"] and big["test_size"] == 100_000
+
+
+def test_probability_of_improvement_of_an_effect_claim():
+    v = stats.claim_verdict(_claim(), _trials(), axes=["dropout", "train_size"])
+    t, b = _ERRORS[(0.5, 1000)], _ERRORS[(0.0, 1000)]
+    assert v["poi"][0] == pytest.approx(np.mean([[x < y for y in b] for x in t]))  # no ties here: 1.0
+    assert v["poi"][1] <= v["poi"][0] <= v["poi"][2]
+    near = stats.claim_verdict({**_claim(), "expect": "near", "tolerance": 0.1}, _trials())
+    assert near["poi"] is None
+
+
+def test_holm_keeps_a_not_supported_verdict_that_is_clear():
+    """The p-value is two-sided, taken on the side the interval points to: a clear "not supported" keeps its
+    verdict after Holm instead of turning inconclusive (the one-sided p towards the claim is ~1 there)."""
+    claims = [_claim(id="C1", expect="higher"), _claim(id="C2")]
+    out = stats.claim_verdicts(claims, _trials(), axes=["dropout", "train_size"])
+    assert [v["verdict"] for v in out] == ["not supported", "supported"]
+    assert [v["verdict_holm"] for v in out] == ["not supported", "supported"]
+    assert out[0]["p_value"] == pytest.approx(sps.ttest_1samp(_diffs(1000), 0.0).pvalue)

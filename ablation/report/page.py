@@ -14,7 +14,7 @@ import dataclasses
 import math
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from ablation import files, stats
+from ablation import files, preregistration, stats
 from ablation import records as records_module
 from ablation.spec import scale
 from ablation.report import figures as figures_module
@@ -31,16 +31,21 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 METRIC = "test_error"  # classification; a regression study's tables use test_rmse (primary_metric)
 _MINUS = "\u2212"
 _STATUS_ORDER = ("completed", "diverged", "failed", "running", "pending")
+_MEASURED = ("supported", "not supported", "inconclusive", "too few seeds", "no spread")  # verdicts that show power
 
 
 def render(run_dir: str | os.PathLike, out_html: str | os.PathLike | None = None, *,
-           n_boot: int = stats.N_BOOT) -> Path:
+           n_boot: int = stats.N_BOOT, claims: Sequence[Any] | None = None,
+           say: Callable[[str], None] | None = None) -> Path:
     """Write the HTML report of a run.
 
     Args:
         run_dir: a run folder written by ``runner.run``.
         out_html: where to write; default ``<run_dir>/report.html``.
         n_boot: bootstrap resamples of intervals over 30+ seeds (percentile bootstrap, seed 0).
+        claims: the study's current claims (default: those of the run's ``spec.json``, as the last
+            ``ablation run`` found them); set against the claims the run registered.
+        say: receives one line when claims changed after the run (or were registered late).
 
     Returns:
         The path of the written report (written atomically: a temporary file, then a rename).
@@ -48,16 +53,19 @@ def render(run_dir: str | os.PathLike, out_html: str | os.PathLike | None = None
     run_dir = Path(run_dir)
     rec = records_module.load(run_dir)
     out = Path(out_html) if out_html is not None else run_dir / "report.html"
-    html = render_html(rec, n_boot=n_boot)
+    html = render_html(rec, n_boot=n_boot, claims=claims)
     files.atomic_write_text(out, html)
+    line = registration_line(rec, claims)
+    if say is not None and line:
+        say(line)
     return out
 
 
-def render_html(rec: Any, *, n_boot: int = stats.N_BOOT) -> str:
+def render_html(rec: Any, *, n_boot: int = stats.N_BOOT, claims: Sequence[Any] | None = None) -> str:
     """The report of loaded records (a ``records.Records``) as an HTML string."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    return env.get_template("report.html").render(**context(rec, n_boot=n_boot))
+    return env.get_template("report.html").render(**context(rec, n_boot=n_boot, claims=claims))
 
 
 def primary_metric(rec: Any) -> str:
@@ -68,15 +76,18 @@ def primary_metric(rec: Any) -> str:
     return f"test_{tasks.primary(task)}"
 
 
-def context(rec: Any, *, n_boot: int = stats.N_BOOT) -> dict[str, Any]:
+def context(rec: Any, *, n_boot: int = stats.N_BOOT, claims: Sequence[Any] | None = None) -> dict[str, Any]:
     """Everything the template shows, as plain strings, lists and dicts."""
     trials = rec.trials
     axes = [a for a in rec.axes if a in trials.columns]
     planned = figures_module.plan(rec, metric=primary_metric(rec), n_boot=n_boot)
     drawn = [_draw(f) for f in planned]
+    tables = claim_tables(rec, n_boot=n_boot, claims=claims)
     return {
         "header": _header(rec),
-        "verdicts": verdict_rows(rec, n_boot=n_boot),
+        "verdicts": tables["family"],
+        "post_hoc": tables["post_hoc"],
+        "registration": tables["registration"],
         "rules": _rules(),
         "results": _results(rec, axes, n_boot),
         "effects": _effects(rec, axes, n_boot),
@@ -90,14 +101,77 @@ def context(rec: Any, *, n_boot: int = stats.N_BOOT) -> dict[str, Any]:
     }
 
 
-def verdict_rows(rec: Any, *, n_boot: int = stats.N_BOOT) -> list[dict[str, Any]]:
-    """One row per claim of the study, as the report's claim table shows it (formatted strings)."""
+def verdict_rows(rec: Any, *, n_boot: int = stats.N_BOOT, claims: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+    """One row per claim of the study's Holm family (the claims the run registered), as the report's
+    claim table shows it (formatted strings)."""
+    return claim_tables(rec, n_boot=n_boot, claims=claims)["family"]
+
+
+def standings(rec: Any, claims: Sequence[Any] | None = None) -> tuple[list[Any], list[Any], dict[str, Any] | None]:
+    """The claims of the Holm family (those the run registered), the post-hoc ones (changed or added
+    after the run: ``preregistration.ClaimStatus``), and the registration entry (None: the run registered none,
+    and the family is the current claims)."""
+    current = list(claims) if claims is not None else list(rec.spec.claims)
+    reg = preregistration.registered(getattr(rec, "meta", None))
+    if reg is None:
+        return [preregistration.ClaimStatus(c.id, "registered", c, c) for c in current], [], None
+    registered, entry = reg
+    status = {s.id: s for s in preregistration.compare(registered, current)}
+    family = [dataclasses.replace(status[c.id], claim=c) for c in registered]
+    return family, [s for s in status.values() if s.post_hoc], entry
+
+
+def claim_tables(rec: Any, *, n_boot: int = stats.N_BOOT, claims: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The claim table (the registered claims, Holm-adjusted), the post-hoc claims (unadjusted, each with
+    what changed) and a note on the registration."""
     trials = rec.trials
     axes = [a for a in rec.axes if a in trials.columns]
-    verdicts = stats.claim_verdicts(rec.spec.claims, trials, evaluations=rec.evaluations, curves=rec.curves,
-                                    axes=axes, n_boot=n_boot)
+    family, post_hoc, entry = standings(rec, claims)
     paper = scale.paper_spec(rec.spec)
-    return [_verdict_row(c, v, rec, paper) for c, v in zip(rec.spec.claims, verdicts)]
+    kw = dict(evaluations=rec.evaluations, curves=rec.curves, axes=axes, n_boot=n_boot)
+    verdicts = stats.claim_verdicts([s.claim for s in family], trials, **kw)
+    rows = [_verdict_row(s.claim, v, rec, paper, s) for s, v in zip(family, verdicts)]
+    apart = stats.claim_verdicts([s.claim for s in post_hoc], trials, **kw)
+    for v in apart:  # outside the study's family: no Holm adjustment
+        v.update(verdict_holm="post hoc", p_holm=float("nan"))
+    return {"family": rows, "post_hoc": [_verdict_row(s.claim, v, rec, paper, s) for s, v in zip(post_hoc, apart)],
+            "registration": _registration_note(entry, post_hoc)}
+
+
+def registration_line(rec: Any, claims: Sequence[Any] | None = None) -> str | None:
+    """One line for the command line when the claims the report checks are not simply those the run
+    registered when it started; None otherwise."""
+    _, post_hoc, entry = standings(rec, claims)
+    if post_hoc:
+        ids = ", ".join(f"{s.id} ({s.status.removesuffix(' after the run')})" for s in post_hoc)
+        return (f"claims edited after the run: {ids}; the report shows them apart, outside the Holm family "
+                f"(re-register with 'ablation run ... --register-claims', which the report then records)")
+    if entry is None:
+        return "this run registered no claims: the report checks the study file's current ones"
+    if entry.get("reason") != preregistration.AT_START:
+        return f"claims registered after {entry.get('finished_trials', 0)} trials had finished ({entry.get('reason')})"
+    return None
+
+
+def _registration_note(entry: dict[str, Any] | None, post_hoc: Sequence[Any]) -> dict[str, Any]:
+    """What the page says about when the claims were fixed."""
+    if entry is None:
+        return {"late": True, "text": "This run registered no claims (it predates registration): the claims below "
+                                      "are the study file's current ones, which could have been written after the "
+                                      "results were seen."}
+    when, n, digest = entry.get("registered", "?"), int(entry.get("finished_trials") or 0), str(entry.get("hash", ""))
+    text = f"Claims registered {when} (sha256 {digest[:12]})"
+    late = entry.get("reason") != preregistration.AT_START
+    if entry.get("reason") == preregistration.AT_START:
+        text += ", when the run started, before any trial had finished."
+    elif entry.get("reason") == preregistration.ON_REQUEST:
+        text += f", registered again on request (--register-claims) after {n} trials had finished."
+    else:
+        text += f", after {n} trials had finished: the run predates registration."
+    if post_hoc:
+        text += (f" {len(post_hoc)} claim{'s were' if len(post_hoc) > 1 else ' was'} changed or added after the run: "
+                 f"shown apart below, outside the Holm family.")
+    return {"late": late or bool(post_hoc), "text": text}
 
 
 # --------------------------------------------------------------------------- formatting
@@ -203,20 +277,35 @@ def _rules() -> list[str]:
         f"then the interval is taken over seeds (Student's t below {stats.BOOTSTRAP_MIN_N} seeds).",
         "supported: the whole 95% interval lies on the claimed side of the threshold (inside threshold \u00b1 "
         "tolerance for \u201cnear\u201d); not supported: wholly on the other side; inconclusive: anything else.",
-        f"too few seeds: fewer than {stats.MIN_SEEDS} seeds have every run the claim compares; the numbers are shown, "
-        "no verdict is given.",
+        f"too few seeds: fewer than {stats.MIN_SEEDS} seeds have every run the claim compares (a seed missing a run, or "
+        "whose run diverged or failed, is left out and named); the numbers are shown, no verdict is given.",
+        "no spread: every seed gives the same value (often a bound of the measurement, such as the budget's floor or no "
+        "events at all), so there is no interval and no p-value; a verdict only where the claim declared a margin and "
+        "the value lies at least that far from the threshold.",
+        "treatment inert: the claim declares a manipulation check (a metric the treatment must move, e.g. a weight "
+        "norm) and the treatment did not move it by the declared amount, so the comparison says nothing about it.",
+        f"What it would take: from the per-seed standard deviation, the smallest distance from the threshold these "
+        f"seeds detect with power {stats.POWER:.0%}, and the seeds that would detect the published effect (where the "
+        f"claim gives one) or the observed one; for test error, the test set's binomial noise floor "
+        f"(1.96·sqrt(e(1−e)/N), ×√2 for a difference), which no number of seeds removes.",
+        "P(compare better): the share of (compare, against) seed pairs in which the compare arm is better, ties "
+        "counting one half (Agarwal et al. 2021), with a stratified bootstrap interval.",
+        "Pre-registration: the claims checked here are the ones the run registered when it started; a claim changed or "
+        "added in the study file afterwards is shown apart, outside the Holm family.",
         f"arm did not train: a compared grid point's mean test error is within {stats.CHANCE_MARGIN:.0%} of chance "
         f"(1 \u2212 1/classes), its training error is at least {stats.TRAIN_FRACTION:.0%} of chance, or none of its "
         "runs completed (every one diverged or failed); claims about "
         "the network at initialization or about divergence are exempt, and a claim may allow a side not to train "
         "when that is what it says. For regression, an arm did not train when its mean test or training RMSE is at "
         f"least {stats.REGRESSION_FRACTION:.0%} of the RMSE of predicting the training set's mean.",
-        "Holm: the verdicts of a study's claims taken together, with Holm's step-down adjustment of their p-values "
-        "(one-sided t tests; two one-sided tests for \u201cnear\u201d), keep the family-wise error at 5%.",
+        "p: two-sided (twice the one-sided t test's p on the side the interval points to; two one-sided tests for "
+        "\u201cnear\u201d), so p < 0.05 exactly when the 95% interval excludes the threshold. Holm: the verdicts of "
+        "the study's registered claims taken together, with Holm's step-down adjustment of their p-values, keep the "
+        "family-wise error at 5%.",
     ]
 
 
-def _verdict_row(claim: Any, v: dict[str, Any], rec: Any, paper: Any) -> dict[str, Any]:
+def _verdict_row(claim: Any, v: dict[str, Any], rec: Any, paper: Any, standing: Any = None) -> dict[str, Any]:
     metric, kind = v["metric"], claim.kind
     effect = ("ratio" if claim.ratio else "difference") if claim.has_baseline or kind == "range" else "value"
     if kind == "best":
@@ -243,7 +332,59 @@ def _verdict_row(claim: Any, v: dict[str, Any], rec: Any, paper: Any) -> dict[st
             "approx": bool(v["approx"]), "measured": measured, "ci": _ci(v["ci_lo"], v["ci_hi"], fmt),
             "method": v["method"] or "", "n": v["n"], "verdict": v["verdict"], "reason": v["reason"],
             "holm": v["verdict_holm"], "p": _p(v["p_value"]), "p_holm": _p(v["p_holm"]), "test": v["test"],
-            "note": v.get("rule") or None, "scale": lines}
+            "note": v.get("rule") or None, "scale": lines, "poi": _poi(v),
+            "power": _power(v, metric, claim) if v["verdict"] in _MEASURED else None,
+            "floor": _floor(v, metric) if v["verdict"] in _MEASURED else None, "left_out": _left_out(v), "check": _check(v, claim),
+            "standing": standing.status if standing is not None else "registered",
+            "changes": list(standing.changes) if standing is not None else []}
+
+
+def _poi(v: dict[str, Any]) -> str | None:
+    """The probability of improvement with its interval (rliable), for claims comparing two arms."""
+    poi = v.get("poi")
+    if not poi or not np.isfinite(poi[0]):
+        return None
+    ci = f" [{poi[1]:.2f}, {poi[2]:.2f}]" if np.isfinite(poi[1]) else ""
+    return f"P(compare better) = {poi[0]:.2f}{ci}"
+
+
+def _power(v: dict[str, Any], metric: str, claim: Any) -> str | None:
+    """Power at this n and the seeds that would settle the claim, in words."""
+    if not np.isfinite(v.get("detectable", np.nan)):
+        return None
+    ratio = getattr(claim, "ratio", False)
+    detectable = (f"×{np.exp(v['detectable']):.3g}" if ratio
+                  else fmt_effect(v["detectable"], metric, "difference").lstrip("+"))
+    text = f"detectable at {v['n']} seeds (power {stats.POWER:.0%}): {detectable} from the threshold"
+    needed = v.get("seeds_needed", np.nan)
+    what = "the published effect" if v.get("target_from") == "published" else "the observed effect"
+    if np.isfinite(needed):
+        text += f"; {int(needed)} seeds would detect {what}"
+    elif needed == np.inf:
+        text += f"; more than {stats.MAX_POWER_SEEDS:,} seeds would be needed for {what}"
+    return text
+
+
+def _floor(v: dict[str, Any], metric: str) -> str | None:
+    if not np.isfinite(v.get("noise_floor", np.nan)):
+        return None
+    text = (f"test-set noise floor ±{fmt_effect(v['noise_floor'], metric, 'difference').lstrip('+')} "
+            f"({v['test_size']:,} examples)")
+    return text + ": the effect lies below it" if v.get("below_floor") else text
+
+
+def _left_out(v: dict[str, Any]) -> str | None:
+    left = v.get("left_out") or {}
+    if not left:
+        return None
+    return "seeds left out: " + "; ".join(f"{seed} ({why})" for seed, why in left.items())
+
+
+def _check(v: dict[str, Any], claim: Any) -> str | None:
+    check = getattr(claim, "check", None)
+    if not check or not np.isfinite(v.get("check_delta", np.nan)):
+        return None
+    return f"manipulation check: mean Δ {check['metric']} = {v['check_delta']:.4g} (needs {check['expect']} by {check['by']:g})"
 
 
 def _p(p: Any) -> str:

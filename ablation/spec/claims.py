@@ -33,8 +33,10 @@ KINDS = {
 }
 KEYS = ("id", "statement", "source", "published", "approx", "metric", "compare", "against",
         "against_metric", "where", "effect", "expect", "threshold", "tolerance", "rule", "kind", "over",
-        "levels", "best_in", "at", "versus", "allow_untrained")
+        "levels", "best_in", "at", "versus", "allow_untrained", "margin", "published_effect", "check")
 SIDES = ("compare", "against")
+CHECK_KEYS = ("metric", "expect", "by")  # a manipulation check: the treatment must move this metric first
+CHECK_EXPECTS = ("lower", "higher")
 _MINUS = "\u2212"
 
 
@@ -63,8 +65,14 @@ class Claim:
     best_in: tuple[str, ...] = ()             # best: the labels among which the best level should lie
     at: dict[str, str] = field(default_factory=dict)      # interaction: the effect here ...
     versus: dict[str, str] = field(default_factory=dict)  # ... minus the effect here
-    allow_untrained: tuple[str, ...] = ()     # sides ("compare", "against") whose arms may fail to train because
-                                              # that is the claim (deep sigmoid nets stall, no BN at a high rate)
+    allow_untrained: tuple[str, ...] = ()     # the ONE side ("compare" or "against") whose arms may fail to train
+                                              # because that is the claim (deep sigmoid nets stall, no BN at a high rate)
+    margin: float | None = None               # zero spread (every seed the same value): a verdict only when the value
+                                              # lies at least this far from the threshold; None: never ("no spread")
+    published_effect: float | None = None     # the published effect in the statistic's units (a difference, or a
+                                              # ratio): the report gives the seeds that would detect it
+    check: dict[str, Any] | None = None       # manipulation check {metric, expect, by}: compare - against of `metric`
+                                              # must move by `by` in direction `expect`, else "treatment inert"
 
     def __post_init__(self) -> None:
         if not self.kind:
@@ -75,6 +83,11 @@ class Claim:
         object.__setattr__(self, "levels", tuple(self.levels))
         object.__setattr__(self, "best_in", tuple(self.best_in))
         object.__setattr__(self, "allow_untrained", tuple(self.allow_untrained))
+        if len(set(self.allow_untrained)) > 1:
+            raise invalid("claim.allow_untrained", "one side (compare or against): a claim about two arms that may "
+                          "both fail to train compares nothing", list(self.allow_untrained))
+        if self.check is not None:
+            object.__setattr__(self, "check", dict(self.check))
         if self.effect not in EFFECTS:
             raise invalid("claim.effect", f"one of {', '.join(EFFECTS)}", self.effect)
         if self.expect not in EXPECTS:
@@ -170,6 +183,15 @@ def _parse_claim(t: dict, path: str, axes: dict[str, Axis], strict: bool) -> Cla
         sides = v.items(t["allow_untrained"], f"{path}.allow_untrained", "sides", non_empty=True)
         extra["allow_untrained"] = tuple(v.choice(x, f"{path}.allow_untrained[{i}]", SIDES)
                                          for i, x in enumerate(sides))
+    if len(set(extra.get("allow_untrained", ()))) > 1:
+        raise invalid(f"{path}.allow_untrained", "one side (compare or against): a claim whose two arms may both "
+                      "fail to train compares nothing", list(extra["allow_untrained"]))
+    if "margin" in t:
+        extra["margin"] = v.positive(t["margin"], f"{path}.margin")
+    if "published_effect" in t:
+        extra["published_effect"] = v.real(t["published_effect"], f"{path}.published_effect", "a finite float")
+    if "check" in t:
+        extra["check"] = _parse_check(t["check"], f"{path}.check", kind)
     threshold = v.real(t["threshold"], f"{path}.threshold", "a finite float") if "threshold" in t else None
     tolerance = t.get("tolerance")
     if expect == "near" and tolerance is None:
@@ -223,6 +245,19 @@ def _parse_kind(t: dict, path: str, kind: str, axes: dict[str, Axis], strict: bo
             raise SpecError(f"{path}.at", f"axis {', '.join(sorted(clash))} is already fixed by compare / against / "
                             "where")
     return extra
+
+
+def _parse_check(raw: Any, path: str, kind: str) -> dict[str, Any]:
+    """A manipulation check: ``{metric, expect, by}`` on a claim that compares two arms."""
+    if kind != "effect":
+        raise SpecError(path, f"a manipulation check needs a claim comparing two arms (compare and against); "
+                              f"this claim is of kind {show(kind)}")
+    t = v.table(raw, path)
+    v.check_keys(t, path, CHECK_KEYS)
+    v.require(t, path, "metric", "expect", "by")
+    return {"metric": v.text(t["metric"], f"{path}.metric"),
+            "expect": v.choice(t["expect"], f"{path}.expect", CHECK_EXPECTS),
+            "by": v.positive(t["by"], f"{path}.by")}
 
 
 def _claim_points(raw: Any, path: str, axes: dict[str, Axis], strict: bool) -> dict[str, str]:

@@ -5,7 +5,8 @@ plotting, no disk). ``stats`` owns every interval and every test; the report onl
 
 Modules: ``intervals`` (confidence intervals), ``frames`` (selecting, matching and pairing rows),
 ``tables`` (per-point summaries, per-axis effects, evaluation columns), ``claims`` (verdicts),
-``curves`` (epochs to reach a value).
+``curves`` (epochs to reach a value), ``power`` (power, seeds needed, the test set's noise floor,
+the probability of improvement, the levels of repeated looks).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from ablation.stats.claims import (CHANCE_MARGIN, DERIVED_METRICS, MIN_SEEDS, REGRESSION_FRACTION, TRAIN_FRACTION,
                                    VERDICTS, chance_error, claim_verdict, claim_verdicts, decide)
 from ablation.stats.curves import epochs_to_reach, first_epoch_below
+from ablation.stats.power import MAX_SEEDS as MAX_POWER_SEEDS
+from ablation.stats.power import POWER, detectable_effect, look_level, noise_floor, probability_of_improvement, seeds_needed
 from ablation.stats.frames import axes_from_points, axis_label, matches, select
 from ablation.stats.intervals import (BOOTSTRAP_MIN_N, LEVEL, N_BOOT, Interval, bootstrap_ci, holm, mean_interval,
                                       one_sided_p, tost_p)
@@ -22,5 +25,6 @@ __all__ = [
     "LEVEL", "N_BOOT", "MIN_SEEDS", "BOOTSTRAP_MIN_N", "CHANCE_MARGIN", "TRAIN_FRACTION", "REGRESSION_FRACTION",
     "VERDICTS", "DERIVED_METRICS", "Interval", "mean_interval", "bootstrap_ci", "one_sided_p", "tost_p", "holm",
     "summarize", "paired_deltas", "effect_interval", "evaluation_metrics", "claim_verdict", "claim_verdicts", "decide",
-    "chance_error", "first_epoch_below", "epochs_to_reach", "matches", "select", "axis_label", "axes_from_points",
+    "chance_error", "POWER", "MAX_POWER_SEEDS", "detectable_effect", "seeds_needed", "noise_floor",
+    "probability_of_improvement", "look_level", "first_epoch_below", "epochs_to_reach", "matches", "select", "axis_label", "axes_from_points",
 ]

@@ -41,6 +41,7 @@ from ablation.spec import EXPECTS, Claim, test_text
 from ablation.spec import claims as claim_spec
 from ablation.stats.curves import epochs_to_reach
 from ablation.stats.frames import axes_from_points, axis_label, check_choice, matches, row_keys, select, usable
+from ablation.stats import power as power_module
 from ablation.stats.intervals import LEVEL, N_BOOT, holm, mean_interval, one_sided_p, tost_p
 from ablation.stats.tables import evaluation_metrics
 
@@ -50,7 +51,8 @@ TRAIN_FRACTION = 0.8     # ... nor one whose training error is at least 80% of c
 DEFAULT_CLASSES = 10     # chance when the records do not say how many classes there are
 REGRESSION_FRACTION = 0.95  # regression: an arm whose mean test or training RMSE is at least 95% of predicting
                             # the training mean's did not train
-VERDICTS = ("supported", "not supported", "inconclusive", "too few seeds", "arm did not train", "cannot be tested")
+VERDICTS = ("supported", "not supported", "inconclusive", "no spread", "treatment inert", "too few seeds",
+            "arm did not train", "cannot be tested")
 DEFINITIVE = ("supported", "not supported")
 DERIVED_METRICS = {
     "epochs_to_baseline_best": "epochs the compare run needs to reach its same-seed against run's best validation "
@@ -69,7 +71,9 @@ def claim_verdicts(claims: Sequence[Any], trials: pd.DataFrame, *, evaluations: 
 
     The family is the claims with a p-value (those that reached an interval); each adjusted
     verdict keeps the raw one when the adjusted p-value is below ``1 - level`` and is
-    ``inconclusive`` otherwise.
+    ``inconclusive`` otherwise. The p-value of a claim is two-sided (twice the one-sided p of the side
+    its interval points to), so it agrees with the two-sided interval: the interval excludes the
+    threshold exactly when p < 1 - level.
     """
     out = []
     for claim in claims:
@@ -78,6 +82,11 @@ def claim_verdicts(claims: Sequence[Any], trials: pd.DataFrame, *, evaluations: 
                                      n_boot=n_boot, seed=seed))
         except ValueError as exc:
             out.append(_untestable(claim_spec.coerce(claim), axes or [], level, f"cannot be tested: {exc}"))
+    return holm_family(out, level)
+
+
+def holm_family(out: list[dict[str, Any]], level: float = LEVEL) -> list[dict[str, Any]]:
+    """Add Holm-adjusted p-values and verdicts (``p_holm``, ``verdict_holm``) to the verdicts of one family."""
     adjusted = holm([v["p_value"] if v["verdict"] in DEFINITIVE + ("inconclusive",) else np.nan for v in out])
     for v, p in zip(out, adjusted):
         v["p_holm"] = p
@@ -116,28 +125,48 @@ def claim_verdict(claim: Any, trials: pd.DataFrame, *, evaluations: pd.DataFrame
     axes = [a for a in (axes if axes is not None else axes_from_points(trials)) if a in frame.columns]
     free = claim_spec.free_axes(c, axes)
     rows = select(frame, c.where)
-    out = {**c.to_dict(), "test": test_text(c, axes, level), "level": level, "method": "", "n": 0, "values": [],
-           "estimate": np.nan, "ci_lo": np.nan, "ci_hi": np.nan, "p_value": np.nan, "mean_treatment": np.nan,
-           "mean_baseline": np.nan, "arms": [], "guard": [], "best_level": None, "verdict": "", "reason": ""}
+    out = _blank_verdict(c, axes, level)
     completed = rows["status"].astype(str) == "completed" if "status" in rows.columns else pd.Series(True, rows.index)
     if not completed.any():
         out.update(verdict="cannot be tested", reason="no trial completed")
         return out
     values, info = _per_seed(c, rows, free, frame, curves)
+    arm_values = info.pop("arm_values", None)
     out.update(info)
     out["guard"] = _guard(c, rows, free, frame) if c.guarded else []
     out["values"] = [float(x) for x in values.to_numpy()]
     out["n"] = len(values)
+    out["left_out"] = _left_out(c, rows, free, values.index)
+    if c.check:
+        out["check_delta"] = _check_delta(c, rows, free, values.index)
     if c.kind == "best":
         return _decide_best(c, out, info.pop("margins"), level, n_boot, seed)
-    if len(values) >= 2:
-        iv = mean_interval(values.to_numpy(), level, n_boot=n_boot, seed=seed)
+    x = values.to_numpy(dtype=float)
+    if len(x) >= 2 and np.ptp(x) == 0:
+        out.update(estimate=float(np.exp(x[0]) if c.ratio else x[0]), spread=0.0)
+    elif len(x) >= 2:
+        iv = mean_interval(x, level, n_boot=n_boot, seed=seed)
         est, lo, hi = (np.exp(iv.estimate), np.exp(iv.lo), np.exp(iv.hi)) if c.ratio else (iv.estimate, iv.lo, iv.hi)
-        out.update(method=iv.method, estimate=est, ci_lo=lo, ci_hi=hi, p_value=_p_value(c, values.to_numpy()))
-    elif len(values) == 1:
-        out["estimate"] = float(np.exp(values.iloc[0]) if c.ratio else values.iloc[0])
+        out.update(method=iv.method, estimate=est, ci_lo=lo, ci_hi=hi, p_value=_p_value(c, x),
+                   spread=power_module.t_sd(x))
+    elif len(x) == 1:
+        out["estimate"] = float(np.exp(x[0]) if c.ratio else x[0])
+    if arm_values is not None and c.expect != "near":
+        out["poi"] = list(power_module.probability_of_improvement(
+            *arm_values, lower_is_better=c.expect == "lower", level=level, seed=seed))
     out["verdict"], out["reason"] = _verdict(c, out)
+    _what_it_would_take(c, out, frame, x, level)
     return out
+
+
+def _blank_verdict(c: Claim, axes: Sequence[str], level: float) -> dict[str, Any]:
+    """A verdict's fields before anything is measured (see :func:`claim_verdict`)."""
+    return {**c.to_dict(), "test": test_text(c, axes, level), "level": level, "method": "", "n": 0, "values": [],
+            "estimate": np.nan, "ci_lo": np.nan, "ci_hi": np.nan, "p_value": np.nan, "mean_treatment": np.nan,
+            "mean_baseline": np.nan, "arms": [], "guard": [], "best_level": None, "verdict": "", "reason": "",
+            "left_out": {}, "spread": np.nan, "poi": None, "check_delta": np.nan, "detectable": np.nan,
+            "seeds_needed": np.nan, "target": np.nan, "target_from": "", "noise_floor": np.nan,
+            "below_floor": False, "test_size": None}
 
 
 def _verdict(c: Claim, out: dict[str, Any]) -> tuple[str, str]:
@@ -148,14 +177,147 @@ def _verdict(c: Claim, out: dict[str, Any]) -> tuple[str, str]:
     if out["n"] < MIN_SEEDS:
         return "too few seeds", f"{out['n']} seed{'s' if out['n'] != 1 else ''} with every run the claim compares " \
                                 f"(a verdict needs {MIN_SEEDS})"
+    if c.check:
+        inert = _inert(c, out["check_delta"])
+        if inert:
+            return "treatment inert", inert
+    if out.get("spread") == 0.0:
+        return _decide_zero_spread(c, out)
     return decide(c.expect, out["ci_lo"], out["ci_hi"], c.threshold, c.tolerance)
 
 
+def _decide_zero_spread(c: Claim, out: dict[str, Any]) -> tuple[str, str]:
+    """Every seed gave the same value (often a bound of the measurement: a budget's floor, no events at all):
+    no interval and no p-value. A verdict only where the claim declared a ``margin`` and the value lies at
+    least that far from the threshold (p-value 0: no seed disagrees)."""
+    value = out["estimate"]
+    what = f"every seed gives {_num(value)}: no spread, so no interval or p-value (often a bound of the measurement)"
+    if c.margin is None or c.expect == "near":
+        return "no spread", what + ("" if c.expect == "near" else "; the claim declares no margin")
+    distance = value - c.threshold
+    toward = -distance if c.expect == "lower" else distance
+    if toward >= c.margin:
+        out["p_value"] = 0.0
+        return "supported", f"{what}; it lies at least the declared margin {_num(c.margin)} on the claimed side"
+    if -toward >= c.margin:
+        out["p_value"] = 0.0
+        return "not supported", f"{what}; it lies at least the declared margin {_num(c.margin)} on the other side"
+    return "no spread", f"{what}; within the declared margin {_num(c.margin)} of {_num(c.threshold)}"
+
+
 def _untestable(c: Claim, axes: Sequence[str], level: float, reason: str) -> dict[str, Any]:
-    return {**c.to_dict(), "test": test_text(c, axes, level), "level": level, "method": "", "n": 0, "values": [],
-            "estimate": np.nan, "ci_lo": np.nan, "ci_hi": np.nan, "p_value": np.nan, "mean_treatment": np.nan,
-            "mean_baseline": np.nan, "arms": [], "guard": [], "best_level": None, "verdict": "cannot be tested",
-            "reason": reason}
+    return {**_blank_verdict(c, axes, level), "verdict": "cannot be tested", "reason": reason}
+
+
+# --------------------------------------------------------------------------- what it would take
+
+def _what_it_would_take(c: Claim, out: dict[str, Any], frame: pd.DataFrame, x: np.ndarray, level: float) -> None:
+    """Power at this n, the seeds that would settle the claim, and the test set's noise floor (stats.power);
+    an inconclusive verdict's reason says which of them stands in the way."""
+    sd = out["spread"]
+    thr = np.log(c.threshold) if c.ratio and c.threshold > 0 else c.threshold
+    if len(x) >= 2 and np.isfinite(sd) and sd > 0:
+        out["detectable"] = power_module.detectable_effect(sd, len(x), level)
+        if c.published_effect is not None and not (c.ratio and c.published_effect <= 0):
+            target = (np.log(c.published_effect) if c.ratio else c.published_effect) - thr
+            out["target_from"] = "published"
+        else:
+            mean = float(np.mean(x))
+            target = (min(abs(mean - (thr - c.tolerance)), abs(mean - (thr + c.tolerance)))
+                      if c.expect == "near" else mean - thr)
+            out["target_from"] = "observed"
+        out["target"] = float(target)
+        out["seeds_needed"] = power_module.seeds_needed(target, sd, level)
+    _noise_floor(c, out, frame)
+    if out["verdict"] != "inconclusive":
+        return
+    needed = out["seeds_needed"]
+    effect = "the published effect" if out["target_from"] == "published" else "the observed effect"
+    if out["below_floor"]:
+        out["reason"] += (f"; the effect is below the test set's noise floor ({_num(out['noise_floor'])} at "
+                          f"{out['test_size']:,} test examples): more seeds cannot settle it")
+    elif np.isfinite(needed):
+        out["reason"] += f"; about {int(needed)} seeds would detect {effect} (power {power_module.POWER:.0%})"
+    elif needed == np.inf:
+        out["reason"] += f"; more than {power_module.MAX_SEEDS:,} seeds would be needed to detect {effect}"
+
+
+def _noise_floor(c: Claim, out: dict[str, Any], frame: pd.DataFrame) -> None:
+    """The test set's binomial noise floor of an error-rate claim, and whether its effect lies below it."""
+    if "error" not in c.metric or not c.metric.startswith("test_") or c.kind in ("range", "best", "interaction"):
+        return
+    sizes = pd.to_numeric(frame.get("test_size", pd.Series(dtype=float)), errors="coerce").dropna()
+    if not len(sizes):
+        return
+    n_test = int(sizes.mode().iloc[0])
+    arms = [m for m in (out["mean_treatment"], out["mean_baseline"]) if np.isfinite(m)]
+    if not arms or not all(0 <= m <= 1 for m in arms):
+        return
+    floor = power_module.noise_floor(float(np.mean(arms)), n_test, difference=c.has_baseline)
+    out.update(test_size=n_test, noise_floor=floor)
+    est = out["estimate"]
+    if not np.isfinite(est):
+        return
+    distance = abs(est - c.threshold)
+    if c.ratio:  # a ratio of error rates: its distance from the threshold in the baseline's units
+        distance = abs(est - c.threshold) * out["mean_baseline"]
+    if c.expect == "near":
+        distance = min(abs(est - (c.threshold - c.tolerance)), abs(est - (c.threshold + c.tolerance)))
+    out["below_floor"] = bool(distance < floor)
+
+
+# --------------------------------------------------------------------------- manipulation check
+
+def _check_delta(c: Claim, rows: pd.DataFrame, free: list[str], seeds: Any) -> float:
+    """The mean over the claim's seeds of compare minus against of the check metric (paired by seed)."""
+    m = c.check["metric"]
+    if m not in rows.columns:
+        raise ValueError(f"Invalid value for argument 'claim.check.metric': expected a column of the trials (claim "
+                         f"{c.id!r}). Received: metric={m!r}")
+    ok = rows[usable(rows, m)]
+    pairs = _paired(select(ok, c.compare), select(ok, c.against), free, m, False)
+    pairs = pairs[pairs["seed"].isin(list(seeds))]
+    return float(pairs.groupby("seed")["v"].mean().mean()) if len(pairs) else float("nan")
+
+
+def _inert(c: Claim, delta: float) -> str | None:
+    """Why the treatment counts as inert (its check metric did not move as declared), or None."""
+    m, by, expect = c.check["metric"], c.check["by"], c.check["expect"]
+    moved = np.isfinite(delta) and (delta <= -by if expect == "lower" else delta >= by)
+    if moved:
+        return None
+    need = f"{_MINUS}{_num(by)} or less" if expect == "lower" else f"+{_num(by)} or more"
+    return (f"the treatment did not move its check metric: mean Δ {m} = {_num(delta)} (the claim needs {need} "
+            f"before its comparison counts)")
+
+
+# --------------------------------------------------------------------------- seeds left out
+
+def _left_out(c: Claim, rows: pd.DataFrame, free: list[str], counted: Any) -> dict[str, str]:
+    """Seeds that ran some of the claim's grid points but are not among its per-seed values, and why."""
+    sides = [select(rows, c.compare)]
+    if c.against is not None:
+        sides.append(select(rows, c.against))
+    if c.kind in ("range", "best"):
+        sides = [_levels(select(rows, c.compare), c)]
+    if c.kind == "interaction":
+        sides = [select(select(rows, part), sel) for part in (c.at, c.versus) for sel in (c.compare, c.against)]
+    sel = pd.concat(sides)
+    if sel.empty or "seed" not in sel.columns:
+        return {}
+    points = list(pd.unique(sel["point"].astype(str))) if "point" in sel.columns else []
+    counted = {str(s) for s in counted}
+    out = {}
+    for seed, group in sel.groupby("seed", sort=True):
+        if str(seed) in counted:
+            continue
+        status = group["status"].astype(str) if "status" in group.columns else pd.Series("completed", group.index)
+        problems = [f"{p}: {st}" for p, st in zip(group.get("point", pd.Series(dtype=str)).astype(str), status)
+                    if st != "completed"]
+        ran = set(group["point"].astype(str)) if "point" in group.columns else set()
+        problems += [f"{p}: not run" for p in points if p not in ran]
+        out[str(seed)] = "; ".join(problems) or f"no value of {c.metric} for every compared run"
+    return out
 
 
 def decide(expect: str, lo: float, hi: float, threshold: float, tolerance: float | None = None) -> tuple[str, str]:
@@ -195,15 +357,22 @@ def _num(value: Any) -> str:
 
 
 def _p_value(c: Claim, values: np.ndarray) -> float:
-    """One-sided t test (lower / higher) or TOST (near) of the per-seed values against the threshold."""
+    """The two-sided p-value that agrees with the two-sided interval: twice the smaller of the one-sided
+    t test towards the claim (lower / higher; two one-sided tests, TOST, for near) and the one against it
+    (for near: that the mean lies outside the band), capped at 1."""
     thr, tol = c.threshold, c.tolerance
-    if c.ratio:  # the values are log ratios
-        if c.expect == "near":
-            return tost_p(values, np.log(max(thr - tol, 1e-300)), np.log(thr + tol))
-        thr = np.log(thr)
     if c.expect == "near":
-        return tost_p(values, thr - tol, thr + tol)
-    return one_sided_p(values, thr, "less" if c.expect == "lower" else "greater")
+        lo, hi = thr - tol, thr + tol
+        if c.ratio:  # the values are log ratios
+            lo, hi = np.log(max(lo, 1e-300)), np.log(hi)
+        toward = tost_p(values, lo, hi)
+        against = min(one_sided_p(values, lo, "less"), one_sided_p(values, hi, "greater"))
+    else:
+        if c.ratio:
+            thr = np.log(thr)
+        toward = one_sided_p(values, thr, "less" if c.expect == "lower" else "greater")
+        against = one_sided_p(values, thr, "greater" if c.expect == "lower" else "less")
+    return float(min(1.0, 2.0 * min(toward, against)))
 
 
 # --------------------------------------------------------------------------- one value per seed
@@ -239,27 +408,31 @@ def _per_seed(c: Claim, rows: pd.DataFrame, free: list[str], frame: pd.DataFrame
     ok = rows[usable(rows, m)]
     info: dict[str, Any] = {}
     if c.kind == "level":
-        treat = select(ok, c.compare)
+        treat = _complete(select(ok, c.compare), free, select(rows, c.compare))
         info.update(mean_treatment=_mean(treat, m), arms=_arm_labels(treat, free))
         return _seed_means(treat, m), info
     if c.kind == "within":
         treat = select(ok, c.compare)
-        treat = treat[usable(treat, c.against_metric)]
+        treat = _complete(treat[usable(treat, c.against_metric)], free, select(rows, c.compare))
         x, y = (pd.to_numeric(treat[col], errors="coerce").astype(float) for col in (m, c.against_metric))
         with np.errstate(divide="ignore", invalid="ignore"):
             v = np.log(x / y) if c.ratio else x - y
         info.update(mean_treatment=float(x.mean()), mean_baseline=float(y.mean()), arms=_arm_labels(treat, free))
-        per = treat.assign(_v=v)
-        return _seed_means(per[np.isfinite(per["_v"])], "_v"), info
+        per = treat.assign(_v=v, _x=x, _y=y)
+        per = per[np.isfinite(per["_v"])]
+        info["arm_values"] = (_seed_means(per, "_x").to_numpy(), _seed_means(per, "_y").to_numpy())
+        return _seed_means(per, "_v"), info
     if c.kind == "effect":
         treat, base = select(ok, c.compare), select(ok, c.against)
         if m in DERIVED_METRICS:
             pairs = _epochs_to_baseline_best(c, rows, free, curves)
         else:
-            pairs = _paired(treat, base, free, m, c.ratio)
+            pairs = _complete_pairs(_paired(treat, base, free, m, c.ratio), select(rows, c.compare), free)
         info.update(mean_treatment=float(pairs["t"].mean()) if len(pairs) else np.nan,
                     mean_baseline=float(pairs["b"].mean()) if len(pairs) else np.nan,
                     arms=_arm_labels(treat, free) + _arm_labels(base, free))
+        per_seed = pairs.groupby("seed")[["t", "b"]].mean()
+        info["arm_values"] = (per_seed["t"].to_numpy(), per_seed["b"].to_numpy())
         return pairs.groupby("seed")["v"].mean(), info
     if c.kind == "separation":
         treat, base = select(ok, c.compare), select(ok, c.against)
@@ -283,12 +456,34 @@ def _per_seed(c: Claim, rows: pd.DataFrame, free: list[str], frame: pd.DataFrame
     at, versus = select(ok, c.at), select(ok, c.versus)
     e_at = _paired(select(at, c.compare), select(at, c.against), free, m, False)
     e_vs = _paired(select(versus, c.compare), select(versus, c.against), free, m, False)
-    both = e_at.merge(e_vs, on=["_key", "seed"], suffixes=("_at", "_vs"))
+    both = _complete_pairs(e_at.merge(e_vs, on=["_key", "seed"], suffixes=("_at", "_vs")),
+                           select(select(rows, c.at), c.compare), free)
     both["d"] = both["v_at"] - both["v_vs"]
     info.update(mean_treatment=float(e_at["v"].mean()) if len(e_at) else np.nan,
                 mean_baseline=float(e_vs["v"].mean()) if len(e_vs) else np.nan,
                 arms=_arm_labels(pd.concat([at, versus]), free))
     return both.groupby("seed")["d"].mean(), info
+
+
+def _complete(frame: pd.DataFrame, free: Sequence[str], planned: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the seeds that have a usable run at every grid point the claim's selection planned
+    (``planned``: the selection's rows of any status), so that n counts seeds with every compared run."""
+    if frame.empty:
+        return frame
+    want = set(row_keys(planned, free)) if len(planned) else set()
+    have = frame.assign(_k=row_keys(frame, free).to_numpy()).groupby("seed")["_k"].agg(set)
+    full = [seed for seed, keys in have.items() if want <= keys]
+    return frame[frame["seed"].isin(full)]
+
+
+def _complete_pairs(pairs: pd.DataFrame, planned: pd.DataFrame, free: Sequence[str]) -> pd.DataFrame:
+    """The pairs of the seeds that have a pair at every combination of the free axes the claim planned."""
+    if pairs.empty:
+        return pairs
+    want = set(row_keys(planned, free)) if len(planned) else set()
+    have = pairs.groupby("seed")["_key"].agg(set)
+    full = [seed for seed, keys in have.items() if want <= keys]
+    return pairs[pairs["seed"].isin(full)]
 
 
 def _levels(frame: pd.DataFrame, c: Claim) -> pd.DataFrame:
@@ -344,7 +539,8 @@ def _decide_best(c: Claim, out: dict[str, Any], margins: dict[str, pd.Series], l
     worst = min(ivs, key=lambda lab: ivs[lab].lo)
     iv = ivs[worst]
     out.update(method=iv.method, estimate=iv.estimate, ci_lo=iv.lo, ci_hi=iv.hi,
-               p_value=max(one_sided_p(margins[lab].to_numpy(), 0.0, "greater") for lab in ivs),
+               p_value=min(1.0, 2 * min(max(one_sided_p(margins[lab].to_numpy(), 0.0, "greater") for lab in ivs),
+                                        min(one_sided_p(margins[lab].to_numpy(), 0.0, "less") for lab in ivs))),
                margins={lab: [ivs[lab].estimate, ivs[lab].lo, ivs[lab].hi] for lab in ivs})
     if out["guard"] or out["n"] < MIN_SEEDS:
         out["verdict"], out["reason"] = _verdict(c, out)
