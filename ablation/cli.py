@@ -4,7 +4,7 @@
                        [--backend jax|tensorflow] [--pack-size N | --no-pack]
                        [--precision float32|mixed_bfloat16|mixed_float16] [--xla|--no-xla]
                        [--host HOST] [--port PORT] [--report FILE | --no-report] [--quiet]
-                       [--register-claims]
+                       [--register-claims] [--until-decided [--max-seeds N] [--seeds-per-look K]]
     ablation report RUN_DIR|STUDY [-o FILE] [--profile P] [--out DIR] [--backend B]
     ablation list models|datasets|studies
     ablation worker STUDY --chief HOST:PORT [--out DIR] [--profile P] [--tuner-id ID] [--chief-timeout S]
@@ -53,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--register-claims", action="store_true",
                      help="register the study file's current claims as the run's (recorded with the time and the "
                           "trials finished by then); without it a run keeps the claims it registered when it started")
+    run.add_argument("--until-decided", action="store_true",
+                     help="then add seeds, in packs, to the grid points of undecided claims until every claim is "
+                          "decided or --max-seeds is reached (an alpha-spending rule keeps the error rate at 5%%)")
+    run.add_argument("--max-seeds", type=int, metavar="N",
+                     help="with --until-decided: the most seeds a grid point gets (default 20)")
+    run.add_argument("--seeds-per-look", type=int, metavar="K",
+                     help="with --until-decided: seeds added per look (default 5)")
     _chief_args(run)
 
     rep = sub.add_parser("report", help="render the HTML report of a run folder (or of a study's run)")
@@ -159,9 +166,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise ValueError(f"{run_dir} is read-only: give the report another path with --report FILE "
                              f"(or --no-report)")
     command = "ablation " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    run_dir = runner.run(s, out_dir=args.out, workers=args.workers, overrides=_overrides(args),
-                         progress=not args.quiet, command=command, pack_size=args.pack_size, host=args.host,
-                         port=args.port, register_claims=args.register_claims)
+    kwargs = dict(workers=args.workers, overrides=_overrides(args), progress=not args.quiet, command=command,
+                  pack_size=args.pack_size, host=args.host, port=args.port, register_claims=args.register_claims)
+    if args.until_decided:
+        from ablation import sequential
+
+        run_dir = sequential.run(s, args.out, max_seeds=args.max_seeds or sequential.MAX_SEEDS,
+                                 step=args.seeds_per_look or sequential.STEP, **kwargs)
+    else:
+        run_dir = runner.run(s, out_dir=args.out, **kwargs)
     if not args.no_report:
         from ablation import report
 
@@ -312,7 +325,10 @@ def _choose_backend(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ablation`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
-    for name in ("workers", "pack_size", "threads"):
+    if args.command == "run" and not args.until_decided and (args.max_seeds or args.seeds_per_look) is not None:
+        print("error: --max-seeds and --seeds-per-look go with --until-decided", file=sys.stderr)
+        return EXIT_USAGE
+    for name in ("workers", "pack_size", "threads", "max_seeds", "seeds_per_look"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             print(f"error: argument --{name.replace('_', '-')}: expected a positive integer. Received: {value}",

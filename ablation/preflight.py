@@ -48,8 +48,9 @@ def check_out_dir(out_dir: str | os.PathLike, run_name: str | None = None) -> No
         existing = existing.parent
     if existing.exists() and not existing.is_dir():
         raise checks.invalid("out", f"a folder for run folders ({existing} is a file)", shown)
+    added_seeds = out.resolve().parent if out.name == rundir.MORE else None  # a run's added seeds (--until-decided)
     for folder in [out, *out.resolve().parents]:
-        if (folder / rundir.SPEC).is_file() and (folder / rundir.RUN).is_file():
+        if folder != added_seeds and (folder / rundir.SPEC).is_file() and (folder / rundir.RUN).is_file():
             raise checks.invalid("out", f"a folder outside any run folder ({folder} is a run folder)", shown)
     writable = existing if existing.exists() else None
     if run_name is not None:

@@ -63,6 +63,9 @@ class Records:
 def load(run_dir: str | os.PathLike) -> Records:
     """Rebuild every frame of a run from its trial folders.
 
+    The trials of the seeds ``--until-decided`` added (``<run_dir>/more/*``, :mod:`ablation.sequential`)
+    are read with the run's own; their ``trial_id`` starts with the added run's hash.
+
     Args:
         run_dir: a run folder written by ``runner.run`` (``<out>/<study>-<hash8>``).
 
@@ -75,11 +78,16 @@ def load(run_dir: str | os.PathLike) -> Records:
     run_dir = Path(run_dir)
     spec, meta = read_spec(run_dir)
     rows, curve_rows, probe_rows, eval_rows = [], [], [], []
-    for trial_dir in rundir.trial_dirs(run_dir):
-        trial = _read_trial(rundir.read_trial(trial_dir), spec)
+    folders = [(trial_dir, spec, "") for trial_dir in rundir.trial_dirs(run_dir)]
+    for more in rundir.extension_dirs(run_dir):  # seeds added by --until-decided: same axes, one point each
+        more_spec, _ = read_spec(more)
+        folders += [(trial_dir, more_spec, more.name.rsplit("-", 1)[-1] + "/") for trial_dir in rundir.trial_dirs(more)]
+    for trial_dir, trial_spec, prefix in folders:
+        trial = _read_trial(rundir.read_trial(trial_dir), trial_spec)
         if trial is None:
             continue
         keys = trial["keys"]
+        keys["trial_id"] = prefix + str(keys["trial_id"])
         rows.append({**keys, **trial["row"]})
         curve_rows.extend({**keys, **r} for r in trial["curves"])
         probe_rows.extend({**keys, **r} for r in trial["probes"])

@@ -29,11 +29,18 @@ WORKERS_LOG = "workers.log"   # what the worker processes of a run printed
 REPORT = "report.html"        # the report, when rendered into the run folder
 PROGRESS = "progress"         # <tuner id>.json per worker: the epoch its pack has reached (while a run runs)
 FRAMES = ("trials", "curves", "probes", "evaluations")  # the CSV files the runner writes when a run ends
+MORE = "more"                 # run folders of the seeds --until-decided added (ablation.sequential), one per point
+UNTIL_LOCK = "until.lock"     # held by the process that adds seeds to a run
 
 
 def trial_dirs(run_dir: str | os.PathLike) -> list[Path]:
     """The trial folders of a run, in trial-id order."""
     return sorted(p for p in Path(run_dir).glob("trial_*") if p.is_dir())
+
+
+def extension_dirs(run_dir: str | os.PathLike) -> list[Path]:
+    """The run folders of the seeds added to a run (``<run_dir>/more/<study>-<hash8>``), in name order."""
+    return sorted(p for p in (Path(run_dir) / MORE).glob("*") if (p / RUN).is_file() or (p / SPEC).is_file())
 
 
 def write_trial(trial_dir: str | os.PathLike, result: dict[str, Any], history: dict[str, Any] | None = None,

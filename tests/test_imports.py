@@ -27,7 +27,7 @@ LAYERS = [
     "stats",                                               # frames -> effects, intervals, verdicts
     "report",                                              # -> one HTML page
     "progress",                                            # what a run prints while it goes
-    "runner", "study", "cli", "__main__",                  # orchestration, the Python API, the command line
+    "runner", "sequential", "study", "cli", "__main__",                  # orchestration, the Python API, the command line
 ]
 
 

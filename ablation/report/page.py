@@ -88,6 +88,7 @@ def context(rec: Any, *, n_boot: int = stats.N_BOOT, claims: Sequence[Any] | Non
         "verdicts": tables["family"],
         "post_hoc": tables["post_hoc"],
         "registration": tables["registration"],
+        "sequential": tables["sequential"],
         "rules": _rules(),
         "results": _results(rec, axes, n_boot),
         "effects": _effects(rec, axes, n_boot),
@@ -129,13 +130,32 @@ def claim_tables(rec: Any, *, n_boot: int = stats.N_BOOT, claims: Sequence[Any] 
     family, post_hoc, entry = standings(rec, claims)
     paper = scale.paper_spec(rec.spec)
     kw = dict(evaluations=rec.evaluations, curves=rec.curves, axes=axes, n_boot=n_boot)
-    verdicts = stats.claim_verdicts([s.claim for s in family], trials, **kw)
+    looks = stats.looks_of(getattr(rec, "meta", None), [s.claim for s in family])
+    verdicts = stats.claim_verdicts([s.claim for s in family], trials, looks=looks, **kw)
     rows = [_verdict_row(s.claim, v, rec, paper, s) for s, v in zip(family, verdicts)]
     apart = stats.claim_verdicts([s.claim for s in post_hoc], trials, **kw)
     for v in apart:  # outside the study's family: no Holm adjustment
         v.update(verdict_holm="post hoc", p_holm=float("nan"))
     return {"family": rows, "post_hoc": [_verdict_row(s.claim, v, rec, paper, s) for s, v in zip(post_hoc, apart)],
-            "registration": _registration_note(entry, post_hoc)}
+            "registration": _registration_note(entry, post_hoc), "sequential": _sequential_note(rec, looks)}
+
+
+def _sequential_note(rec: Any, looks: dict[str, tuple[int, list[int]]] | None) -> str | None:
+    """What the page says about a run that added seeds until its claims were decided."""
+    if not looks:
+        return None
+    state = rec.meta.get(stats.claims.SEQUENTIAL, {})
+    done = [lk for lk in state.get("looks", []) if lk.get("status") == "done"]
+    per_claim = "; ".join(f"{cid} at look {k} ({len(seeds)} seeds)" for cid, (k, seeds) in looks.items())
+    undecided = [cid for cid in looks if cid not in (state.get("decided") or {})]
+    text = (f"Seeds were added until the claims were decided (--until-decided, at most {state.get('max_seeds')} "
+            f"seeds, {state.get('step')} per look): {len(done)} look{'s' if len(done) != 1 else ''}. Each claim is "
+            f"judged on the seeds it had at the look that decided it, at that look's confidence level "
+            f"1 \u2212 0.05\u00b76/(\u03c0\u00b2k\u00b2) (look 1: {stats.look_level(1):.4f}), so that the "
+            f"repeated looks keep the error rate at 5%: {per_claim}.")
+    if undecided:
+        text += f" Still undecided at the last look: {', '.join(undecided)}."
+    return text
 
 
 def registration_line(rec: Any, claims: Sequence[Any] | None = None) -> str | None:
@@ -329,7 +349,9 @@ def _verdict_row(claim: Any, v: dict[str, Any], rec: Any, paper: Any, standing: 
     if v.get("best_level") is not None:
         measured = f"best {claim.over} = {v['best_level']}; {measured}"
     return {"id": v["id"], "statement": v["statement"], "source": v["source"], "published": v["published"] or "\u2014",
-            "approx": bool(v["approx"]), "measured": measured, "ci": _ci(v["ci_lo"], v["ci_hi"], fmt),
+            "approx": bool(v["approx"]), "measured": measured,
+            "ci": _ci(v["ci_lo"], v["ci_hi"], fmt) + (f" ({100 * v['level']:.2f}% CI at look {v['look']})"
+                                                       if v.get("look") is not None else ""),
             "method": v["method"] or "", "n": v["n"], "verdict": v["verdict"], "reason": v["reason"],
             "holm": v["verdict_holm"], "p": _p(v["p_value"]), "p_holm": _p(v["p_holm"]), "test": v["test"],
             "note": v.get("rule") or None, "scale": lines, "poi": _poi(v),

@@ -12,7 +12,7 @@ the probability of improvement, the levels of repeated looks).
 from __future__ import annotations
 
 from ablation.stats.claims import (CHANCE_MARGIN, DERIVED_METRICS, MIN_SEEDS, REGRESSION_FRACTION, TRAIN_FRACTION,
-                                   VERDICTS, chance_error, claim_verdict, claim_verdicts, decide)
+                                   VERDICTS, chance_error, claim_verdict, claim_verdicts, decide, looks_of)
 from ablation.stats.curves import epochs_to_reach, first_epoch_below
 from ablation.stats.power import MAX_SEEDS as MAX_POWER_SEEDS
 from ablation.stats.power import POWER, detectable_effect, look_level, noise_floor, probability_of_improvement, seeds_needed
@@ -24,7 +24,7 @@ from ablation.stats.tables import effect_interval, evaluation_metrics, paired_de
 __all__ = [
     "LEVEL", "N_BOOT", "MIN_SEEDS", "BOOTSTRAP_MIN_N", "CHANCE_MARGIN", "TRAIN_FRACTION", "REGRESSION_FRACTION",
     "VERDICTS", "DERIVED_METRICS", "Interval", "mean_interval", "bootstrap_ci", "one_sided_p", "tost_p", "holm",
-    "summarize", "paired_deltas", "effect_interval", "evaluation_metrics", "claim_verdict", "claim_verdicts", "decide",
+    "summarize", "paired_deltas", "effect_interval", "evaluation_metrics", "claim_verdict", "claim_verdicts", "decide", "looks_of",
     "chance_error", "POWER", "MAX_POWER_SEEDS", "detectable_effect", "seeds_needed", "noise_floor",
     "probability_of_improvement", "look_level", "first_epoch_below", "epochs_to_reach", "matches", "select", "axis_label", "axes_from_points",
 ]

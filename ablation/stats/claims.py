@@ -31,7 +31,7 @@ Each verdict also carries a p-value (one-sided t test, or two one-sided tests fo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,7 @@ TRAIN_FRACTION = 0.8     # ... nor one whose training error is at least 80% of c
 DEFAULT_CLASSES = 10     # chance when the records do not say how many classes there are
 REGRESSION_FRACTION = 0.95  # regression: an arm whose mean test or training RMSE is at least 95% of predicting
                             # the training mean's did not train
+SEQUENTIAL = "sequential"  # run.json: the looks of a run that added seeds until its claims were decided
 VERDICTS = ("supported", "not supported", "inconclusive", "no spread", "treatment inert", "too few seeds",
             "arm did not train", "cannot be tested")
 DEFINITIVE = ("supported", "not supported")
@@ -66,8 +67,14 @@ _MINUS = "\u2212"
 
 def claim_verdicts(claims: Sequence[Any], trials: pd.DataFrame, *, evaluations: pd.DataFrame | None = None,
                    curves: pd.DataFrame | None = None, axes: Sequence[str] | None = None, level: float = LEVEL,
-                   n_boot: int = N_BOOT, seed: int = 0) -> list[dict[str, Any]]:
+                   n_boot: int = N_BOOT, seed: int = 0,
+                   looks: Mapping[str, tuple[int, Sequence[int]]] | None = None) -> list[dict[str, Any]]:
     """Every claim's verdict, plus Holm-adjusted p-values and verdicts over the study's claims.
+
+    ``looks`` (runs that added seeds until their claims were decided, ``ablation.sequential``) maps a
+    claim id to the look that decided it and the seeds it had then: the claim is judged on those
+    seeds only, at that look's confidence level (:func:`ablation.stats.power.look_level`), so the
+    verdict is the one the sequential procedure reached, with its error rate.
 
     The family is the claims with a p-value (those that reached an interval); each adjusted
     verdict keeps the raw one when the adjusted p-value is below ``1 - level`` and is
@@ -77,12 +84,37 @@ def claim_verdicts(claims: Sequence[Any], trials: pd.DataFrame, *, evaluations: 
     """
     out = []
     for claim in claims:
+        c = claim_spec.coerce(claim)
+        rows, at = trials, level
+        look = (looks or {}).get(c.id)
+        if look is not None:
+            at = power_module.look_level(int(look[0]), level)
+            rows = trials[trials["seed"].isin([int(s) for s in look[1]])]
         try:
-            out.append(claim_verdict(claim, trials, evaluations=evaluations, curves=curves, axes=axes, level=level,
-                                     n_boot=n_boot, seed=seed))
+            v = claim_verdict(c, rows, evaluations=evaluations, curves=curves, axes=axes, level=at, n_boot=n_boot,
+                              seed=seed)
         except ValueError as exc:
-            out.append(_untestable(claim_spec.coerce(claim), axes or [], level, f"cannot be tested: {exc}"))
+            v = _untestable(c, axes or [], at, f"cannot be tested: {exc}")
+        v["look"] = int(look[0]) if look is not None else None
+        out.append(v)
     return holm_family(out, level)
+
+
+def looks_of(meta: Mapping[str, Any] | None, claims: Sequence[Any]) -> dict[str, tuple[int, list[int]]] | None:
+    """For a run that added seeds (``ablation.sequential``): each claim id -> the look that decided it (the
+    last finished look if none did) and the seeds it had then; None for any other run."""
+    state = (meta or {}).get(SEQUENTIAL)
+    if not isinstance(state, dict) or not state.get("looks"):
+        return None
+    looks = [lk for lk in state["looks"] if lk.get("status") == "done"] or state["looks"][:1]
+    by_number = {int(lk["look"]): lk for lk in looks}
+    last = max(by_number)
+    out = {}
+    for c in claims:
+        k = int((state.get("decided") or {}).get(claim_spec.coerce(c).id, last))
+        k = k if k in by_number else last
+        out[claim_spec.coerce(c).id] = (k, [int(s) for s in by_number[k]["seeds"]])
+    return out
 
 
 def holm_family(out: list[dict[str, Any]], level: float = LEVEL) -> list[dict[str, Any]]:
@@ -90,8 +122,9 @@ def holm_family(out: list[dict[str, Any]], level: float = LEVEL) -> list[dict[st
     adjusted = holm([v["p_value"] if v["verdict"] in DEFINITIVE + ("inconclusive",) else np.nan for v in out])
     for v, p in zip(out, adjusted):
         v["p_holm"] = p
+        alpha = 1 - min(level, v.get("level", level))  # a claim decided at a look: that look's (smaller) alpha
         if v["verdict"] in DEFINITIVE:
-            v["verdict_holm"] = v["verdict"] if np.isfinite(p) and p < 1 - level else "inconclusive"
+            v["verdict_holm"] = v["verdict"] if np.isfinite(p) and p < alpha else "inconclusive"
         else:
             v["verdict_holm"] = v["verdict"]
     return out
