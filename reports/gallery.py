@@ -49,6 +49,32 @@ def run_folder(name: str, runs: Path) -> Path | None:
     return max(found, key=lambda p: (p / "run.json").stat().st_mtime) if found else None
 
 
+def previous_blocks(text: str) -> dict[str, list[str]]:
+    """The gallery's blocks per study as README has them now, marked (once) as rendered by an earlier run and
+    rules when they are kept for a study whose run is not in ``--runs``."""
+    if START not in text or END not in text:
+        return {}
+    body = text.split(START, 1)[1].split(END, 1)[0]
+    blocks: dict[str, list[str]] = {}
+    name = None
+    for line in body.strip("\n").splitlines():
+        m = re.match(r"^\*\*\[([a-z0-9_]+)\]\(reports/", line)
+        if m:
+            name = m.group(1)
+            blocks[name] = []
+        if name is not None:
+            blocks[name].append(line)
+    for name, block in blocks.items():
+        if block and "not run yet" not in block[0] and KEPT not in block[0]:
+            block[0] = block[0].rstrip(":") + f" {KEPT}:"
+        if block and block[-1] != "":
+            block.append("")
+    return blocks
+
+
+KEPT = "(kept from its last rendering, under the verdict rules of that time; not re-run since)"
+
+
 def _cell(text: object) -> str:
     return re.sub(r"\s+", " ", str(text)).replace("|", "\\|").strip()
 
@@ -59,9 +85,15 @@ def main() -> None:
     args = p.parse_args()
     if not args.runs.is_dir():
         p.exit(2, f"error: --runs: expected a folder of run folders. Received: {str(args.runs)!r}\n")
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    kept = previous_blocks(text)
     lines = []
     for name in spec.list_studies():
         run_dir = run_folder(name, args.runs)
+        if run_dir is None and name in kept:  # no run here: the block rendered from the last run, said as such
+            lines += kept[name]
+            continue
         if run_dir is None:
             lines += [f"**[{name}](reports/{name}.html)**: not run yet.", ""]
             continue
@@ -76,8 +108,6 @@ def main() -> None:
             lines.append(f"| **{r['id']}** {_cell(r['statement'])} | {verdict} | {_cell(r['measured'])} "
                          f"{_cell(r['ci'])} ({r['n']}) | {_cell(r['published'])} |")
         lines.append("")
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     readme.write_text(head + START + "\n" + "\n".join(lines) + END + tail, encoding="utf-8")
