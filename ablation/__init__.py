@@ -8,13 +8,17 @@ only loaded by the modules that need it (``zoo``, ``hypermodel``, ``runner``, ``
 from __future__ import annotations
 
 import importlib
+from importlib import metadata
 from typing import Any
 
-__version__ = "0.1.0"
+try:  # the one place the version is written is pyproject.toml; an installed package knows it
+    __version__ = metadata.version("keras-ablation")
+except metadata.PackageNotFoundError:  # a source tree on sys.path without an install
+    __version__ = "0+unknown"
 
 _SUBMODULES = ("zoo", "data", "spec", "runner", "records", "report", "stats", "probes", "hypermodel", "cli",
                "evaluation", "stopping", "training", "trial", "tuner", "files", "rundir", "checks", "tasks",
-               "sources", "factory", "study")
+               "sources", "factory", "study", "preregistration", "sequential")
 _API = ("Study", "run", "Result")  # from ablation.study
 
 

@@ -40,6 +40,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ablation", description="Keras model zoo and ablation studies.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run (or resume) a study and render its report")
@@ -98,6 +99,12 @@ def _chief_args(p: argparse.ArgumentParser) -> None:
                    help="where the chief listens (default 127.0.0.1; the gRPC channel is unauthenticated and "
                         "unencrypted: listen elsewhere only on a trusted network)")
     p.add_argument("--port", type=int, default=0, help="the chief's port (default: any free port)")
+
+
+def _version() -> str:
+    from ablation import __version__
+
+    return __version__
 
 
 def _cpu_list(text: str) -> list[int]:

@@ -30,14 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- gallery:start -->", "<!-- gallery:end -->"
 
 
-def profile_of(name: str) -> str | None:
-    """The profile ``regenerate.sh`` runs a bundled study with."""
-    return None if name == "quickstart" else "cpu"
-
-
 def run_folder(name: str, runs: Path) -> Path | None:
     """The newest run folder of the study's regenerated spec, on whichever backend it ran."""
-    s = spec.load(spec.find_study(name), profile=profile_of(name))
+    s = spec.load(spec.find_study(name), profile=spec.report_profile(name))
     hashes = {dataclasses.replace(s, backend=b).hash for b in BACKENDS}
     found = []
     for meta in runs.glob(f"{name}-*/run.json"):

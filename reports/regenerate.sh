@@ -11,14 +11,13 @@ cd "$(dirname "$0")/.."
 ablation=${ABLATION:-.venv/bin/ablation}
 studies=("$@")
 [ ${#studies[@]} -gt 0 ] || mapfile -t studies < <("$ablation" list studies 2>/dev/null)
+python=${PYTHON:-.venv/bin/python}
 for s in "${studies[@]}"; do
   start=$(date +%s)
-  if [ "$s" = quickstart ]; then
-    "$ablation" run quickstart --report reports/quickstart.html --quiet
-  else
-    "$ablation" run "$s" --profile cpu --report "reports/$s.html" --quiet
-  fi
+  # the profile of a committed report: ablation.spec.report_profile (quickstart: its default; others: cpu)
+  profile=$("$python" -c "import sys; from ablation import spec; print(spec.report_profile(sys.argv[1]) or '')" "$s")
+  "$ablation" run "$s" ${profile:+--profile "$profile"} --report "reports/$s.html" --quiet
   echo "$s: $(( $(date +%s) - start )) s"
 done
 # README's verdict gallery, from the runs behind the pages
-"${PYTHON:-.venv/bin/python}" reports/gallery.py > /dev/null
+"$python" reports/gallery.py > /dev/null

@@ -49,6 +49,24 @@ def test_usage_error_exits_2(capsys):
     assert capsys.readouterr().err.startswith("error: ")
 
 
+def test_version_comes_from_the_package_metadata(capsys):
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ablation {pyproject['project']['version']}"
+
+
+def test_until_decided_options_need_until_decided(capsys):
+    assert main(["run", "quickstart", "--max-seeds", "10"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --max-seeds and --seeds-per-look go with --until-decided"
+    assert main(["run", "quickstart", "--until-decided", "--seeds-per-look", "0"]) == 2
+    assert "--seeds-per-look: expected a positive integer" in capsys.readouterr().err
+
+
 def test_a_bug_is_not_disguised_as_bad_input(monkeypatch):
     import ablation.spec
 

@@ -121,7 +121,7 @@ def test_committed_report_is_from_the_current_study(name):
     text = page.read_text(encoding="utf-8")
     rows = dict(re.findall(r"<tr><td>(profile|backend)</td><td>([^<]*)</td></tr>", text))
     assert set(rows) == {"profile", "backend"}, f"an old report; run: bash reports/regenerate.sh {name}"
-    profile = None if name == "quickstart" else "cpu"  # what regenerate.sh runs
+    profile = spec.report_profile(name)  # what regenerate.sh runs
     assert rows["profile"] == (profile or "none")
     current = dataclasses.replace(_load(name, profile), backend=rows["backend"])
     rendered = re.search(r"Run folder <code>([^<]+)</code>", text).group(1)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import keras
 import numpy as np
@@ -30,8 +30,15 @@ from keras import ops
 from ablation import backend, checks
 from ablation.zoo import outputs_probabilities
 
-if TYPE_CHECKING:
-    from ablation.probes.base import Probe
+
+class Probe(Protocol):
+    """What the probe net needs of a probe (``ablation.probes.base.Probe`` is one): a name, whether it
+    measures on stepped batches, and its statistics of the traced tensors (no import of base: no circle)."""
+
+    name: str
+    stepped: bool
+
+    def stats(self, t: Any) -> dict[str, Any]: ...
 
 
 class Fraction:

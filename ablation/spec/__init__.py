@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from ablation.spec.claims import EFFECTS, EXPECTS, Claim, test_text
 from ablation.spec.errors import SpecError
-from ablation.spec.parse import STUDIES_DIR, describe_grid, find_study, list_studies, load, loads
+from ablation.spec.parse import (STUDIES_DIR, describe_grid, find_study, list_studies, load, loads,
+                                 report_profile)
 from ablation.spec.schema import (TRAIN_KEYS, Axis, DataSpec, EvaluateSpec, ModelSpec, StudySpec, TrainSpec,
                                   TrialConfig, canonical_json, label)
 
@@ -24,6 +25,6 @@ from_dict = StudySpec.from_dict
 
 __all__ = [
     "SpecError", "StudySpec", "Claim", "DataSpec", "ModelSpec", "TrainSpec", "EvaluateSpec", "Axis",
-    "TrialConfig", "load", "loads", "from_dict", "find_study", "list_studies", "describe_grid", "label",
+    "TrialConfig", "load", "loads", "from_dict", "find_study", "list_studies", "report_profile", "describe_grid", "label",
     "canonical_json", "test_text", "EFFECTS", "EXPECTS", "STUDIES_DIR", "TRAIN_KEYS",
 ]

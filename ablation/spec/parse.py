@@ -153,6 +153,13 @@ def list_studies() -> list[str]:
     return sorted(p.stem for p in STUDIES_DIR.glob("*.toml")) if STUDIES_DIR.is_dir() else []
 
 
+def report_profile(name: str) -> str | None:
+    """The profile the committed report of a bundled study is rendered with (``reports/regenerate.sh``,
+    ``reports/gallery.py`` and the tests read it here): the quickstart at its default, as README runs it;
+    every other study at ``cpu``, its evidence at CPU scale."""
+    return None if name == "quickstart" else "cpu"
+
+
 def describe_grid(spec: StudySpec) -> str:
     """A human-readable table of the axes, their values and the trial count (for ``--dry-run``)."""
     rows = [("axis", "target", "values")]
