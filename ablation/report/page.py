@@ -131,9 +131,10 @@ def claim_tables(rec: Any, *, n_boot: int = stats.N_BOOT, claims: Sequence[Any] 
     paper = scale.paper_spec(rec.spec)
     kw = dict(evaluations=rec.evaluations, curves=rec.curves, axes=axes, n_boot=n_boot)
     looks = stats.looks_of(getattr(rec, "meta", None), [s.claim for s in family])
-    verdicts = stats.claim_verdicts([s.claim for s in family], trials, looks=looks, **kw)
+    gaps = scale_gaps([s.claim for s in family + post_hoc], rec.spec, paper)
+    verdicts = stats.claim_verdicts([s.claim for s in family], trials, looks=looks, scale_gaps=gaps, **kw)
     rows = [_verdict_row(s.claim, v, rec, paper, s) for s, v in zip(family, verdicts)]
-    apart = stats.claim_verdicts([s.claim for s in post_hoc], trials, **kw)
+    apart = stats.claim_verdicts([s.claim for s in post_hoc], trials, scale_gaps=gaps, **kw)
     for v in apart:  # outside the study's family: no Holm adjustment
         v.update(verdict_holm="post hoc", p_holm=float("nan"))
     return {"family": rows, "post_hoc": [_verdict_row(s.claim, v, rec, paper, s) for s, v in zip(post_hoc, apart)],
@@ -156,6 +157,19 @@ def _sequential_note(rec: Any, looks: dict[str, tuple[int, list[int]]] | None) -
     if undecided:
         text += f" Still undecided at the last look: {', '.join(undecided)}."
     return text
+
+
+def scale_gaps(claims: Sequence[Any], spec: Any, paper: Any) -> dict[str, str]:
+    """For each claim marked ``paper_scale``: why its arms depart from the paper's scale (none if they do not)."""
+    out = {}
+    for c in claims:
+        if not getattr(c, "paper_scale", False):
+            continue
+        sides = [{**c.compare, **c.where}] + ([{**c.against, **c.where}] if c.against is not None else [])
+        gaps = list(dict.fromkeys(g for g in (scale.departure(spec, sel, paper) for sel in sides) if g))
+        if gaps:
+            out[c.id] = "; ".join(gaps)
+    return out
 
 
 def registration_line(rec: Any, claims: Sequence[Any] | None = None) -> str | None:

@@ -33,7 +33,8 @@ KINDS = {
 }
 KEYS = ("id", "statement", "source", "published", "approx", "metric", "compare", "against",
         "against_metric", "where", "effect", "expect", "threshold", "tolerance", "rule", "kind", "over",
-        "levels", "best_in", "at", "versus", "allow_untrained", "margin", "published_effect", "check")
+        "levels", "best_in", "at", "versus", "allow_untrained", "margin", "published_effect", "check",
+        "paper_scale")
 SIDES = ("compare", "against")
 CHECK_KEYS = ("metric", "expect", "by")  # a manipulation check: the treatment must move this metric first
 CHECK_EXPECTS = ("lower", "higher")
@@ -73,6 +74,8 @@ class Claim:
                                               # ratio): the report gives the seeds that would detect it
     check: dict[str, Any] | None = None       # manipulation check {metric, expect, by}: compare - against of `metric`
                                               # must move by `by` in direction `expect`, else "treatment inert"
+    paper_scale: bool = False                 # the published effect depends on width, drop rate or training length:
+                                              # a verdict only where the run meets the scale rule (spec.scale.departure)
 
     def __post_init__(self) -> None:
         if not self.kind:
@@ -192,6 +195,8 @@ def _parse_claim(t: dict, path: str, axes: dict[str, Axis], strict: bool) -> Cla
         extra["published_effect"] = v.real(t["published_effect"], f"{path}.published_effect", "a finite float")
     if "check" in t:
         extra["check"] = _parse_check(t["check"], f"{path}.check", kind)
+    if "paper_scale" in t:
+        extra["paper_scale"] = v.boolean(t["paper_scale"], f"{path}.paper_scale")
     threshold = v.real(t["threshold"], f"{path}.threshold", "a finite float") if "threshold" in t else None
     tolerance = t.get("tolerance")
     if expect == "near" and tolerance is None:

@@ -15,6 +15,8 @@ from ablation.spec.errors import SpecError
 from ablation.spec.schema import StudySpec, TrialConfig
 
 PAPER_PROFILE = "full"
+MIN_PN = 256        # Srivastava et al. 2014, section 7.3: keep probability x width held at 256 when n varies
+MIN_EPOCHS = 100    # the least training a claim whose effect grows with training length gets at a smaller scale
 
 
 def paper_spec(spec: StudySpec) -> StudySpec | None:
@@ -78,6 +80,41 @@ def setup_text(cfg: TrialConfig, seeds: int | None = None) -> str:
     d = describe(cfg)
     text = f"{d['data']} ({_train_text(d['train_examples'])}), {_widths_text(d['widths'])}, {d['epochs']} epochs"
     return text + (f", {seeds} seed{'s' if seeds != 1 else ''}" if seeds is not None else "")
+
+
+def departure(spec: StudySpec, selection: Mapping[str, str], paper: StudySpec | None) -> str | None:
+    """Why an arm runs at a scale where a width-, rate- or length-dependent effect cannot be tested, or None.
+
+    SCIENCE.md's scale rule: such an effect is tested at the paper's widths (or at keep probability x
+    width >= ``MIN_PN``, where the paper itself varies n), on the paper's data set, with at least
+    ``MIN_EPOCHS`` epochs (or the paper's budget, if smaller). None when the study has no paper profile
+    to compare with, or the arm meets the rule.
+    """
+    cfg = representative(spec, selection)
+    if cfg is None or paper is None:
+        return None
+    paper_cfg = representative(paper, selection)
+    if paper_cfg is None:  # the arm is not a grid point of the paper's profile: held against its narrowest net
+        nets = [(min(w), w) for w in (widths(paper.resolve(p, paper.seeds[0])) for p in paper.points()) if w]
+        paper_cfg, theirs_text = representative(paper, {}), (f"nets of {min(nets)[0]} units or more" if nets else "")
+        theirs = (min(nets)[1] if nets else None)
+    else:
+        theirs = widths(paper_cfg)
+        theirs_text = _widths_text(theirs)
+    reasons = []
+    mine = widths(cfg)
+    if mine and theirs and min(mine) < min(theirs):
+        keep = 1.0 - float(cfg.model_args.get("dropout", 0.0) or 0.0)
+        if keep * min(mine) < MIN_PN:
+            reasons.append(f"{_widths_text(mine)} at p_keep {keep:g} (p\u00b7n = {keep * min(mine):g} < {MIN_PN}) "
+                           f"where the paper has {theirs_text}")
+    least = min(MIN_EPOCHS, paper_cfg.train.epochs)
+    if cfg.train.epochs < least:
+        reasons.append(f"{cfg.train.epochs} epochs (< {least})")
+    ours, papers = describe(cfg)["data"], describe(paper_cfg)["data"]
+    if ours != papers:
+        reasons.append(f"{ours} where the paper uses {papers}")
+    return "; ".join(reasons) or None
 
 
 def scale_line(spec: StudySpec, selection: Mapping[str, str], seeds: int | None = None,

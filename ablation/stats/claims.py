@@ -52,8 +52,9 @@ DEFAULT_CLASSES = 10     # chance when the records do not say how many classes t
 REGRESSION_FRACTION = 0.95  # regression: an arm whose mean test or training RMSE is at least 95% of predicting
                             # the training mean's did not train
 SEQUENTIAL = "sequential"  # run.json: the looks of a run that added seeds until its claims were decided
+NEEDS_FULL = "needs the full profile"
 VERDICTS = ("supported", "not supported", "inconclusive", "no spread", "treatment inert", "too few seeds",
-            "arm did not train", "cannot be tested")
+            "arm did not train", NEEDS_FULL, "cannot be tested")
 DEFINITIVE = ("supported", "not supported")
 DERIVED_METRICS = {
     "epochs_to_baseline_best": "epochs the compare run needs to reach its same-seed against run's best validation "
@@ -68,8 +69,13 @@ _MINUS = "\u2212"
 def claim_verdicts(claims: Sequence[Any], trials: pd.DataFrame, *, evaluations: pd.DataFrame | None = None,
                    curves: pd.DataFrame | None = None, axes: Sequence[str] | None = None, level: float = LEVEL,
                    n_boot: int = N_BOOT, seed: int = 0,
-                   looks: Mapping[str, tuple[int, Sequence[int]]] | None = None) -> list[dict[str, Any]]:
+                   looks: Mapping[str, tuple[int, Sequence[int]]] | None = None,
+                   scale_gaps: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Every claim's verdict, plus Holm-adjusted p-values and verdicts over the study's claims.
+
+    ``scale_gaps`` maps the id of a claim marked ``paper_scale`` to why its run departs from the
+    paper's scale (``spec.scale.departure``): such a claim is shown with its numbers and the verdict
+    "needs the full profile" (a shrunk stand-in known to reverse an effect is evidence neither way).
 
     ``looks`` (runs that added seeds until their claims were decided, ``ablation.sequential``) maps a
     claim id to the look that decided it and the seeds it had then: the claim is judged on those
@@ -95,6 +101,9 @@ def claim_verdicts(claims: Sequence[Any], trials: pd.DataFrame, *, evaluations: 
                               seed=seed)
         except ValueError as exc:
             v = _untestable(c, axes or [], at, f"cannot be tested: {exc}")
+        gap = (scale_gaps or {}).get(c.id) if c.paper_scale else None
+        if gap and v["verdict"] != "cannot be tested":
+            v.update(verdict=NEEDS_FULL, reason=f"the run departs from the paper's scale: {gap}", p_value=np.nan)
         v["look"] = int(look[0]) if look is not None else None
         out.append(v)
     return holm_family(out, level)

@@ -1,0 +1,80 @@
+"""ablation.spec.scale: the scale line of a verdict row, and SCIENCE.md's scale rule (a width-, rate- or
+length-dependent claim gets a verdict only at the paper's widths or p·n >= 256, its data set, 100+ epochs)."""
+
+from __future__ import annotations
+
+from ablation import spec, stats
+from ablation.spec import scale
+
+STUDY = """
+[study]
+name = "s"
+seeds = [0, 1, 2, 3, 4]
+
+[[claims]]
+id = "D"
+statement = "dropout helps"
+metric = "test_error"
+compare = { dropout = 0.5 }
+against = { dropout = 0.0 }
+expect = "lower"
+paper_scale = true
+
+[data]
+name = "mnist"
+validation_size = 10000
+
+[model]
+name = "mlp"
+hidden = [1024, 1024]
+
+[train]
+epochs = 200
+
+[grid]
+dropout = [0.0, 0.5]
+
+[profiles.narrow]
+model = { hidden = [128, 128] }
+train = { epochs = 20 }
+
+[profiles.wide_pn]
+model = { hidden = [600, 600] }
+
+[profiles.short]
+train = { epochs = 50 }
+
+[profiles.full]
+train = { epochs = 200 }
+"""
+
+
+def _gap(profile: str, selection: dict) -> str | None:
+    s = spec.loads(STUDY, profile=profile)
+    return scale.departure(s, selection, scale.paper_spec(s))
+
+
+def test_a_shrunk_stand_in_departs_and_says_why():
+    gap = _gap("narrow", {"dropout": "0.5"})
+    assert gap == "2 x 128 at p_keep 0.5 (p\u00b7n = 64 < 256) where the paper has 2 x 1024; 20 epochs (< 100)"
+    assert _gap("narrow", {"dropout": "0.0"}).startswith("2 x 128 at p_keep 1 (p\u00b7n = 128 < 256)")
+
+
+def test_p_times_n_of_256_or_more_and_100_epochs_meet_the_rule():
+    assert _gap("wide_pn", {"dropout": "0.5"}) is None          # 0.5 x 600 = 300 units' worth
+    assert _gap("short", {"dropout": "0.5"}) == "50 epochs (< 100)"
+    assert _gap("full", {"dropout": "0.5"}) is None              # the paper's own profile
+
+
+def test_a_paper_scale_claim_off_scale_needs_the_full_profile():
+    import pandas as pd
+
+    rows = [{"trial_id": f"{s}{d}", "status": "completed", "seed": s, "point": f"dropout={d}", "dropout": d,
+             "test_error": 0.02 + 0.01 * d + 0.001 * s, "train_error": 0.01, "num_classes": 10}
+            for s in range(5) for d in (0.0, 0.5)]
+    s = spec.loads(STUDY, profile="narrow")
+    (v,) = stats.claim_verdicts(s.claims, pd.DataFrame(rows), axes=["dropout"], scale_gaps={"D": "2 x 128 ..."})
+    assert v["verdict"] == v["verdict_holm"] == "needs the full profile" and "2 x 128" in v["reason"]
+    assert v["n"] == 5 and abs(v["estimate"] - 0.005) < 1e-12  # the numbers are still shown
+    (plain,) = stats.claim_verdicts(s.claims, pd.DataFrame(rows), axes=["dropout"])
+    assert plain["verdict"] == "not supported"
