@@ -3,6 +3,8 @@ length-dependent claim gets a verdict only at the paper's widths or p·n >= 256,
 
 from __future__ import annotations
 
+import pytest
+
 from ablation import spec, stats
 from ablation.spec import scale
 
@@ -78,3 +80,28 @@ def test_a_paper_scale_claim_off_scale_needs_the_full_profile():
     assert v["n"] == 5 and abs(v["estimate"] - 0.005) < 1e-12  # the numbers are still shown
     (plain,) = stats.claim_verdicts(s.claims, pd.DataFrame(rows), axes=["dropout"])
     assert plain["verdict"] == "not supported"
+
+
+def test_a_profile_drops_a_recipe_by_setting_it_to_false():
+    text = STUDY.replace("[grid]\ndropout = [0.0, 0.5]", "[grid.config]\nplain = {}\nbig = { hidden = [4096] }") \
+        .replace("compare = { dropout = 0.5 }\nagainst = { dropout = 0.0 }", 'compare = { config = "big" }\n'
+                 'against = { config = "plain" }') + "\n[profiles.small.grid.config]\nbig = false\n"
+    small = spec.loads(text, profile="small")
+    assert small.axis("config").labels == ("plain",) and small.n_trials == 5
+    gap = scale.departure(small, {"config": "big"}, scale.paper_spec(small))
+    assert gap == "this profile does not run config=big (the full profile does)"
+    with pytest.raises(spec.SpecError, match=r"^profiles\.small\.grid\.config: every recipe is set to false"):
+        spec.loads(text + "plain = false\n", profile="small")
+
+
+def test_the_bundled_long_profile_runs_the_dropout_claims_at_paper_scale():
+    s = spec.load(spec.find_study("dropout_mnist"), profile="long")
+    paper = scale.paper_spec(s)
+    assert s.train.epochs >= scale.MIN_EPOCHS and len(s.seeds) >= 5 and s.data.name == "mnist"
+    for c in s.claims:
+        sides = [{**c.compare, **c.where}] + ([{**c.against, **c.where}] if c.against is not None else [])
+        gaps = [g for g in (scale.departure(s, sel, paper) for sel in sides) if g]
+        if c.id in ("C1-2x4096", "C1-2x8192"):  # GPU only: the page says "needs the full profile"
+            assert gaps and all("does not run" in g for g in gaps)
+        else:
+            assert gaps == [], (c.id, gaps)

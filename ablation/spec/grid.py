@@ -99,9 +99,13 @@ def _check_required(axes: Sequence[Axis], model: ModelSpec) -> None:
 
 
 def _parse_config_axis(raw: Any, model: ModelSpec, model_keys: set[str] | None) -> Axis:
-    """``[grid.config]``: recipe name -> table of model / train / train_size overrides."""
+    """``[grid.config]``: recipe name -> table of model / train / train_size overrides. A recipe set to
+    ``false`` is left out (how a profile drops a recipe of the file: ``big_net = false``)."""
     if not isinstance(raw, dict) or not raw:
         raise SpecError("grid.config", f"expected a non-empty table of recipes. Received: config={show(raw)}")
+    raw = {recipe: overrides for recipe, overrides in raw.items() if overrides is not False}
+    if not raw:
+        raise SpecError("grid.config", "every recipe is set to false; keep at least one")
     values = []
     for recipe, overrides in raw.items():
         path = f"grid.config.{recipe}"

@@ -91,9 +91,12 @@ def departure(spec: StudySpec, selection: Mapping[str, str], paper: StudySpec | 
     to compare with, or the arm meets the rule.
     """
     cfg = representative(spec, selection)
-    if cfg is None or paper is None:
+    if paper is None:
         return None
     paper_cfg = representative(paper, selection)
+    if cfg is None:  # a profile that leaves the arm out (a recipe set to false)
+        return f"this profile does not run {_selection_text(selection)} (the {PAPER_PROFILE} profile does)" \
+            if paper_cfg is not None else None
     if paper_cfg is None:  # the arm is not a grid point of the paper's profile: held against its narrowest net
         nets = [(min(w), w) for w in (widths(paper.resolve(p, paper.seeds[0])) for p in paper.points()) if w]
         paper_cfg, theirs_text = representative(paper, {}), (f"nets of {min(nets)[0]} units or more" if nets else "")
@@ -115,6 +118,10 @@ def departure(spec: StudySpec, selection: Mapping[str, str], paper: StudySpec | 
     if ours != papers:
         reasons.append(f"{ours} where the paper uses {papers}")
     return "; ".join(reasons) or None
+
+
+def _selection_text(selection: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in selection.items())
 
 
 def scale_line(spec: StudySpec, selection: Mapping[str, str], seeds: int | None = None,

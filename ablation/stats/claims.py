@@ -102,7 +102,7 @@ def claim_verdicts(claims: Sequence[Any], trials: pd.DataFrame, *, evaluations: 
         except ValueError as exc:
             v = _untestable(c, axes or [], at, f"cannot be tested: {exc}")
         gap = (scale_gaps or {}).get(c.id) if c.paper_scale else None
-        if gap and v["verdict"] != "cannot be tested":
+        if gap:
             v.update(verdict=NEEDS_FULL, reason=f"the run departs from the paper's scale: {gap}", p_value=np.nan)
         v["look"] = int(look[0]) if look is not None else None
         out.append(v)
