@@ -1,6 +1,7 @@
-"""The gallery of the bundled studies' verdicts, written into the top-level README between its
+"""The gallery of the bundled studies' verdicts, written into ``docs/studies.md`` between its
 ``gallery`` markers: for every claim of every bundled study, the verdict at CPU scale, the measurement
-with its 95% interval and number of seeds, and the paper's number, under a link to the study's report.
+with its 95% interval and number of seeds, and the paper's number, under a link to the study's report;
+and a one-line summary per study (its Holm-adjusted verdicts, counted) into README's ``summary`` markers.
 
 Each study's run is the one ``reports/regenerate.sh`` made (the quickstart as README runs it, every
 other study with its ``cpu`` profile), found in ``runs/`` by its spec hash on either backend. The
@@ -28,6 +29,8 @@ from ablation.report import page  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- gallery:start -->", "<!-- gallery:end -->"
+SUMMARY_START, SUMMARY_END = "<!-- summary:start -->", "<!-- summary:end -->"
+GALLERY = ROOT / "docs" / "studies.md"
 
 
 def run_folder(name: str, runs: Path) -> Path | None:
@@ -53,7 +56,7 @@ def previous_blocks(text: str) -> dict[str, list[str]]:
     blocks: dict[str, list[str]] = {}
     name = None
     for line in body.strip("\n").splitlines():
-        m = re.match(r"^\*\*\[([a-z0-9_]+)\]\(reports/", line)
+        m = re.match(r"^\*\*\[([a-z0-9_]+)\]\((?:\.\./)?reports/", line)
         if m:
             name = m.group(1)
             blocks[name] = []
@@ -80,33 +83,63 @@ def main() -> None:
     args = p.parse_args()
     if not args.runs.is_dir():
         p.exit(2, f"error: --runs: expected a folder of run folders. Received: {str(args.runs)!r}\n")
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
+    text = GALLERY.read_text(encoding="utf-8")
     kept = previous_blocks(text)
-    lines = []
+    lines, summary = [], ["| study | claims | verdicts (Holm) |", "|---|---|---|"]
     for name in spec.list_studies():
         run_dir = run_folder(name, args.runs)
+        link = f"[{name}](reports/{name}.html)"
         if run_dir is None and name in kept:  # no run here: the block rendered from the last run, said as such
             lines += kept[name]
+            verdicts = [_kept_verdict(line) for line in kept[name] if line.startswith("| **")]
+            summary.append(f"| {link} | {len(verdicts)} | {_count(verdicts)} (earlier rules, not re-run) |")
             continue
         if run_dir is None:
-            lines += [f"**[{name}](reports/{name}.html)**: not run yet.", ""]
+            lines += [f"**[{name}](../reports/{name}.html)**: not run yet.", ""]
+            summary.append(f"| {link} | | not run yet |")
             continue
         rec = records.load(run_dir)
         backend = page.backends(rec.trials, rec.spec, rec.meta)
         profile = rec.spec.profile or "default"
-        lines += [f"**[{name}](reports/{name}.html)** ({rec.spec.data.label}, {len(rec.spec.seeds)} seeds, "
+        lines += [f"**[{name}](../reports/{name}.html)** ({rec.spec.data.label}, {len(rec.spec.seeds)} seeds, "
                   f"{profile} profile, {backend}):", "",
                   "| claim | verdict (Holm) | measured, 95% CI (seeds) | paper |", "|---|---|---|---|"]
-        for r in page.verdict_rows(rec):
+        rows = page.verdict_rows(rec)
+        for r in rows:
             verdict = r["verdict"] if r["holm"] == r["verdict"] else f"{r['verdict']} ({r['holm']})"
             lines.append(f"| **{r['id']}** {_cell(r['statement'])} | {verdict} | {_cell(r['measured'])} "
                          f"{_cell(r['ci'])} ({r['n']}) | {_cell(r['published'])} |")
         lines.append("")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(head + START + "\n" + "\n".join(lines) + END + tail, encoding="utf-8")
-    print("\n".join(lines))
+        summary.append(f"| {link} | {len(rows)} | {_count([r['holm'] for r in rows]) or 'no claims'} |")
+    _replace(GALLERY, START, END, lines)
+    _replace(ROOT / "README.md", SUMMARY_START, SUMMARY_END, summary)
+    print("\n".join(summary))
+
+
+def _replace(path: Path, start: str, end: str, lines: list[str]) -> None:
+    """Write ``lines`` between the markers of a file."""
+    text = path.read_text(encoding="utf-8")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(head + start + "\n" + "\n".join(lines) + "\n" + end + tail, encoding="utf-8")
+
+
+def _kept_verdict(row: str) -> str:
+    """The Holm verdict of a kept gallery row (``verdict (holm)`` or ``verdict``)."""
+    cell = row.split(" | ")[1].strip()
+    m = re.match(r"^(.*) \((.*)\)$", cell)
+    return m.group(2) if m else cell
+
+
+def _count(verdicts: list[str]) -> str:
+    """``3 supported, 1 inconclusive``, in the order of stats.VERDICTS."""
+    from ablation import stats
+
+    order = {v: i for i, v in enumerate(stats.VERDICTS)}
+    counts: dict[str, int] = {}
+    for v in verdicts:
+        counts[v] = counts.get(v, 0) + 1
+    return ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda kv: order.get(kv[0], 99)))
 
 
 if __name__ == "__main__":
