@@ -8,7 +8,8 @@
     ablation report RUN_DIR|STUDY [-o FILE] [--profile P] [--out DIR] [--backend B]
     ablation list models|datasets|studies
     ablation worker STUDY --chief HOST:PORT [--out DIR] [--profile P] [--tuner-id ID] [--chief-timeout S]
-    ablation chief STUDY [--out DIR] [--host HOST] [--port PORT]
+                          [--token TOKEN]
+    ablation chief STUDY [--out DIR] [--host HOST] [--port PORT] [--token TOKEN|generate] [--heartbeat-grace S]
 
 Bad input (a typo in a study file, an impossible value, a path that cannot be used) prints one
 line ``error: ...`` and exits with status 2, before anything is written; so does a second
@@ -87,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="stop when the chief has not answered for this long (default 60)")
     wrk.add_argument("--recycle-mib", type=float, metavar="MIB",
                      help="end after a pack once memory grew by MIB (a local chief starts a fresh worker)")
+    wrk.add_argument("--token", help="the chief's token (default: ABLATION_TOKEN, else the shared run folder's run.json)")
 
     chief = sub.add_parser("chief", help="serve a study's oracle to remote workers only (no local workers)")
     _study_args(chief)
@@ -96,9 +98,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def _chief_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1",
-                   help="where the chief listens (default 127.0.0.1; the gRPC channel is unauthenticated and "
-                        "unencrypted: listen elsewhere only on a trusted network)")
+                   help="where the chief listens (default 127.0.0.1; another address needs a token, and the gRPC "
+                        "channel is not encrypted: listen elsewhere only on a trusted network, docs/scale-out.md)")
     p.add_argument("--port", type=int, default=0, help="the chief's port (default: any free port)")
+    p.add_argument("--token", help="a secret every worker's call must carry (default: ABLATION_TOKEN); 'generate' "
+                   "keeps a new one in the run folder's run.json; required when --host is not a loopback address")
+    p.add_argument("--heartbeat-grace", type=float, default=120.0, metavar="SECONDS",
+                   help="a worker silent this long has its trials run again elsewhere (default 120)")
 
 
 def _version() -> str:
@@ -172,9 +178,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if run_dir.is_dir() and not os.access(run_dir, os.W_OK | os.X_OK):
             raise ValueError(f"{run_dir} is read-only: give the report another path with --report FILE "
                              f"(or --no-report)")
-    command = "ablation " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _command()
     kwargs = dict(workers=args.workers, overrides=_overrides(args), progress=not args.quiet, command=command,
-                  pack_size=args.pack_size, host=args.host, port=args.port, register_claims=args.register_claims)
+                  pack_size=args.pack_size, host=args.host, port=args.port, register_claims=args.register_claims,
+                  token=args.token, heartbeat_grace=args.heartbeat_grace)
     if args.until_decided:
         from ablation import sequential
 
@@ -278,7 +285,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     s = _load_spec(args)
     try:
         return runner.work(s, args.out, args.chief, tuner_id=args.tuner_id, threads=args.threads, cpus=args.cpus,
-                           pack_size=args.pack_size, chief_timeout=args.chief_timeout, recycle_mib=args.recycle_mib)
+                           pack_size=args.pack_size, chief_timeout=args.chief_timeout, recycle_mib=args.recycle_mib,
+                           token=args.token)
     except OSError as exc:  # the run folder refuses writes: a replacement worker would fail the same way
         if exc.errno not in cluster.FATAL_ERRNOS:
             raise
@@ -289,10 +297,16 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 def _cmd_chief(args: argparse.Namespace) -> int:
     from ablation import runner
 
-    command = "ablation " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     runner.serve_chief(_load_spec(args), args.out, args.port, args.host, overrides=_overrides(args),
-                       command=command)
+                       command=_command(), token=args.token, heartbeat_grace=args.heartbeat_grace)
     return 0
+
+
+def _command() -> str:
+    """This process's command line as run.json records it (and the report shows it): no token in it."""
+    from ablation import auth
+
+    return "ablation " + " ".join(shlex.quote(a) for a in auth.redact(sys.argv[1:]))
 
 
 def _is_user_error(exc: Exception) -> bool:
@@ -341,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: argument --{name.replace('_', '-')}: expected a positive integer. Received: {value}",
                   file=sys.stderr)
             return EXIT_USAGE
-    for name in ("chief_timeout", "recycle_mib"):
+    for name in ("chief_timeout", "recycle_mib", "heartbeat_grace"):
         value = getattr(args, name, None)
         if value is not None and not (value > 0 and value != float("inf")):
             print(f"error: argument --{name.replace('_', '-')}: expected a positive number. Received: {value:g}",

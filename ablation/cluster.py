@@ -20,11 +20,16 @@ What happens when something dies:
   whose chief has not answered for ``--chief-timeout`` seconds (default 60) stops with a one-line
   error. keras-tuner's own calls to the chief wait at most that long too. The trials they held are
   re-run when the study resumes.
-- **A remote worker dies**: its chief cannot tell (there is no heartbeat) and keeps its trials
-  until a worker with the same ``--tuner-id`` asks again, or the study is resumed.
+- **A worker falls silent** (a remote machine dies or loses the network, a process is paused):
+  every worker sends heartbeats (:mod:`ablation.heartbeat`); one that holds trials and has not
+  been heard from for ``--heartbeat-grace`` seconds is presumed dead, its trials go back to the
+  queue (partial folders set aside as a resume does) and, if it is a local worker, its process is
+  killed and replaced. If it comes back, it writes nothing for the trials it lost, and the chief
+  ignores and logs their late reports.
 
-The gRPC channel is neither authenticated nor encrypted: expose the chief only on a trusted
-network, or reach it through an SSH tunnel.
+A chief that listens on an address other than loopback requires a token, which every worker sends
+with every call (:mod:`ablation.auth`). The channel is not encrypted: use a trusted network or an
+SSH tunnel (TLS is the next step; docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ablation import checks, rundir
+from ablation import auth, checks, heartbeat, rundir
 
 EXIT_RECYCLE = 75          # a worker ended itself to bound its memory: the chief starts a fresh one
 EXIT_FATAL = 74            # a worker cannot go on (no space left, read-only run folder): no replacement
@@ -89,7 +94,8 @@ class Chief:
 
     RPCS = ("GetSpace", "UpdateSpace", "CreateTrial", "UpdateTrial", "EndTrial", "GetTrial", "GetBestTrials")
 
-    def __init__(self, oracle: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, oracle: Any, host: str = "127.0.0.1", port: int = 0, *, token: str | None = None,
+                 grace: float = heartbeat.HEARTBEAT_GRACE, say: Callable[[str], None] | None = None) -> None:
         from concurrent import futures
 
         import grpc
@@ -97,11 +103,17 @@ class Chief:
         from keras_tuner.src.distribute import oracle_chief
 
         self.error: BaseException | None = None
+        self.oracle, self.token = oracle, token
+        self.say: Callable[[str], None] = say or (lambda line: None)  # refused calls, silent workers, late results
+        self.heartbeats = heartbeat.Heartbeats(oracle, grace, say=self._log)
+        self._reporting = threading.Lock()  # a late report is judged and applied while no worker is released
         servicer = oracle_chief.OracleServicer(oracle)
         for name in self.RPCS:  # remember what went wrong in the chief (a full disk), not only tell the worker
-            setattr(servicer, name, self._recording(getattr(servicer, name)))
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+            setattr(servicer, name, self._recording(name, getattr(servicer, name)))
+        guard = auth.Guard(token, self._log, on_call=self.heartbeats.touch)
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), interceptors=(guard,))
         protos.get_service_grpc().add_OracleServicer_to_server(servicer, self.server)
+        self.server.add_generic_rpc_handlers((self.heartbeats.handler(),))
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
             self.port = self.server.add_insecure_port(address)
@@ -111,23 +123,54 @@ class Chief:
             raise RunFailed(f"the chief cannot listen on {address}")
         self.server.start()
 
-    def _recording(self, method: Callable) -> Callable:
+    def _log(self, line: str) -> None:
+        self.say(line)
+
+    def _recording(self, name: str, method: Callable) -> Callable:
         def call(request: Any, context: Any) -> Any:
             try:
-                return method(request, context)
+                if name not in ("UpdateTrial", "EndTrial"):
+                    return method(request, context)
+                trial_id = request.trial_id if name == "UpdateTrial" else request.trial.trial_id
+                worker = auth.metadata(context).get(auth.WORKER_KEY)
+                with self._reporting:
+                    if self.heartbeats.late(worker, trial_id, "result" if name == "UpdateTrial" else "end"):
+                        return self._ignored(name, trial_id)
+                    return method(request, context)
             except BaseException as exc:
                 if self.error is None:
                     self.error = exc
                 raise
         return call
 
+    def _ignored(self, name: str, trial_id: str) -> Any:
+        """The answer to a late report: what the worker expects, with nothing changed."""
+        from keras_tuner.src import protos
+
+        service = protos.get_service()
+        if name == "EndTrial":
+            return service.EndTrialResponse()
+        trial = self.oracle.trials.get(trial_id)
+        return service.UpdateTrialResponse(trial=trial.to_proto()) if trial is not None else (
+            service.UpdateTrialResponse())
+
+    def check_heartbeats(self) -> list[str]:
+        """Presume the silent workers dead (:meth:`ablation.heartbeat.Heartbeats.check`); returns their ids."""
+        with self._reporting:
+            return self.heartbeats.check()
+
     def stop(self) -> None:
         self.server.stop(grace=None)
 
 
-def serve(oracle: Any, host: str = "127.0.0.1", port: int = 0) -> Chief:
-    """Serve ``oracle`` to workers over gRPC; the port is bound here, once (0: any free port)."""
-    return Chief(oracle, host, port)
+def serve(oracle: Any, host: str = "127.0.0.1", port: int = 0, *, token: str | None = None,
+          grace: float = heartbeat.HEARTBEAT_GRACE, say: Callable[[str], None] | None = None) -> Chief:
+    """Serve ``oracle`` to workers over gRPC; the port is bound here, once (0: any free port).
+
+    ``token``: what every call must carry (:mod:`ablation.auth`); ``grace``: seconds of silence after
+    which a worker's trials run again elsewhere (:mod:`ablation.heartbeat`); ``say``: the chief's lines.
+    """
+    return Chief(oracle, host, port, token=token, grace=grace, say=say)
 
 
 def connect_address(host: str, port: int) -> str:
@@ -176,6 +219,10 @@ class LocalCluster:
         self.env = {k: v for k, v in os.environ.items() if k not in TUNER_ENV}
         self.env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         self.env[CHIEF_PID_ENV] = str(os.getpid())
+        self.env.pop(auth.TOKEN_ENV, None)
+        if chief.token is not None:
+            self.env[auth.TOKEN_ENV] = chief.token  # in the environment, not on a command line others can read
+        chief.say = self._note
 
     def shares(self) -> list[tuple[list[int] | None, str | None]]:
         """(CPU cores, GPU) of each local worker: one GPU each, else an equal share of the cores."""
@@ -217,6 +264,13 @@ class LocalCluster:
         self.live.append(worker)
         return worker
 
+    def _note(self, line: str) -> None:
+        """A line of the chief's about the workers: in the workers' log, and said."""
+        with self._log_lock:
+            self.log.write(f"[chief] {line}\n".encode())
+            self.log.flush()
+        self.say(line)
+
     def _pump(self, worker: _Worker) -> None:
         """Copy a worker's output into the log, each line prefixed with its id; keep its last error line."""
         assert worker.proc.stdout is not None
@@ -240,6 +294,10 @@ class LocalCluster:
         while True:
             if self.chief.error is not None:
                 raise self.chief.error
+            for tuner_id in self.chief.check_heartbeats():  # a silent local worker is killed and replaced
+                for worker in self.live:
+                    if worker.tuner_id == tuner_id and worker.proc.poll() is None:
+                        worker.proc.kill()
             for worker in [w for w in self.live if w.proc.poll() is not None]:
                 self._ended(worker)
             if not self.live and self.oracle.done():
@@ -349,11 +407,12 @@ def check_tuner_id(tuner_id: str) -> str:
 
 
 class _Watchdog(threading.Thread):
-    """Ends a worker whose chief is gone: its parent exited (local workers), or it has not answered for ``timeout`` s."""
+    """Sends a worker's heartbeats, and ends a worker whose chief is gone: its parent exited (local
+    workers), it has not answered for ``timeout`` s, or it refuses this worker's token."""
 
-    def __init__(self, address: str, timeout: float, parent_pid: int | None) -> None:
+    def __init__(self, address: str, timeout: float, parent_pid: int | None, beat: heartbeat.Beat) -> None:
         super().__init__(name="chief-watchdog", daemon=True)
-        self.address, self.timeout, self.parent_pid = address, timeout, parent_pid
+        self.address, self.timeout, self.parent_pid, self.beat = address, timeout, parent_pid, beat
 
     def run(self) -> None:
         try:
@@ -364,19 +423,41 @@ class _Watchdog(threading.Thread):
     def _watch(self) -> None:
         import grpc
 
-        channel = grpc.insecure_channel(self.address)
-        ready = grpc.channel_ready_future(channel)
         last_ok = time.monotonic()
+        pending, next_at = None, 0.0
         while True:
             if self.parent_pid is not None and os.getppid() != self.parent_pid:
                 _die(f"the chief (pid {self.parent_pid}) has exited")
-            if ready.done():
-                if ready.exception() is None:
+            if pending is not None and pending.done():
+                error = pending.exception()
+                if error is None:
+                    self.beat.heard(pending.result())
                     last_ok = time.monotonic()
-                ready = grpc.channel_ready_future(channel)  # ask again: is the chief still there?
+                elif callable(getattr(error, "code", None)) and error.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    _die(refused(self.address, error))
+                pending = None
+            now = time.monotonic()
+            if pending is None and now >= next_at:  # one heartbeat at a time, every beat.every seconds
+                pending = self.beat.send(timeout=max(1.0, min(self.timeout, 2 * self.beat.every)))
+                next_at = now + self.beat.every
             if time.monotonic() - last_ok > self.timeout:
                 _die(f"the chief at {self.address} has not answered for {self.timeout:g} s")
             time.sleep(0.2)
+
+
+def refused(address: str, exc: Any) -> str:
+    """One line: the chief at ``address`` refused this worker's calls (no token, or another one)."""
+    detail = (exc.details() or "").splitlines()[0] if callable(getattr(exc, "details", None)) else str(exc)
+    return (f"the chief at {address} refused this worker ({detail}): give it the chief's token (--token, "
+            f"{auth.TOKEN_ENV}, or the shared run folder's run.json)")
+
+
+def _say(line: str) -> None:
+    """A worker's own line (its chief's log holds it for local workers)."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 def _die(reason: str) -> None:
@@ -407,7 +488,7 @@ class _MemoryGuard:
 
 def work(spec: Any, out_dir: str | os.PathLike, chief: str, *, tuner_id: str | None = None,
          threads: int | None = None, cpus: list[int] | None = None, pack_size: int | None = None,
-         chief_timeout: float = CHIEF_TIMEOUT, recycle_mib: float | None = None) -> int:
+         chief_timeout: float = CHIEF_TIMEOUT, recycle_mib: float | None = None, token: str | None = None) -> int:
     """Join a running study as a worker: pull trials from the chief until none are left.
 
     Args:
@@ -420,6 +501,8 @@ def work(spec: Any, out_dir: str | os.PathLike, chief: str, *, tuner_id: str | N
         pack_size: as for :func:`ablation.runner.run`.
         chief_timeout: seconds without an answer from the chief after which this worker stops.
         recycle_mib: end after a pack once memory grew by this much (the chief starts a fresh worker).
+        token: the chief's token (default: ``ABLATION_TOKEN``, else the one the shared run.json keeps);
+            sent with every call, with this worker's id and its heartbeats (:mod:`ablation.auth`).
 
     Returns:
         0 when every trial has ended, ``EXIT_RECYCLE`` when this worker ended itself to be replaced.
@@ -435,23 +518,34 @@ def work(spec: Any, out_dir: str | os.PathLike, chief: str, *, tuner_id: str | N
     if not (run_dir / rundir.SPEC).is_file():
         raise checks.invalid("out", f"the folder that holds the chief's run folder {spec.run_name} "
                              f"(start the chief first, and share the folder)", str(out_dir))
+    token = auth.worker_token(token, run_dir)
     if cpus:
         os.sched_setaffinity(0, cpus)
+    worker_id = tuner_id or f"worker-{socket.gethostname()}-{os.getpid()}"
     os.environ.update({"KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": str(port),
-                       "KERASTUNER_TUNER_ID": tuner_id or f"worker-{socket.gethostname()}-{os.getpid()}"})
+                       "KERASTUNER_TUNER_ID": worker_id})
     if threads:
         from ablation import backend
 
         backend.current().set_threads(threads)
     import grpc
+    from keras_tuner.src import protos
     from keras_tuner.src.distribute import oracle_client
 
     oracle_client.TIMEOUT = chief_timeout  # keras-tuner's calls wait an hour for a chief by default
+    channel = auth.channel(f"{host}:{port}", token, worker_id)  # every call: the token and this worker's id
+    built: list[Any] = []  # the tuner, once built: its pack in training is what the heartbeats report
+    beat = heartbeat.Beat(channel, worker_id, lambda: built[0].training if built else [], _say)
     parent = os.environ.get(CHIEF_PID_ENV)
-    _Watchdog(f"{host}:{port}", chief_timeout, int(parent) if parent and parent.isdigit() else None).start()
+    _Watchdog(f"{host}:{port}", chief_timeout, int(parent) if parent and parent.isdigit() else None, beat).start()
     from ablation.tuner import AblationTuner
 
     tuner = AblationTuner(spec, out_dir, pack_size=pack_size)
+    if not hasattr(tuner.oracle, "stub"):
+        raise RuntimeError("keras-tuner's OracleClient has no 'stub': install keras-tuner>=1.4.7,<1.5")
+    tuner.oracle.stub = protos.get_service_grpc().OracleStub(channel)
+    tuner.keep_records = lambda trial_ids: beat.keep(trial_ids, timeout=chief_timeout)
+    built.append(tuner)
     if recycle_mib:
         tuner.stop_after_pack = _MemoryGuard(recycle_mib)
     try:
@@ -461,6 +555,8 @@ def work(spec: Any, out_dir: str | os.PathLike, chief: str, *, tuner_id: str | N
                   file=sys.stderr, flush=True)
     except grpc.RpcError as exc:
         code = exc.code() if callable(getattr(exc, "code", None)) else None
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            raise ChiefLost(refused(f"{host}:{port}", exc)) from None
         if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE, None):
             raise ChiefLost(f"the chief at {host}:{port} did not answer within {chief_timeout:g} s "
                             f"({getattr(code, 'name', type(exc).__name__)}); this worker stops (its trials run "

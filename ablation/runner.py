@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ablation import checks, cluster, files, preflight, preregistration, records, rundir
+from ablation import auth, checks, cluster, files, heartbeat, preflight, preregistration, records, rundir
 from ablation.progress import Console, Progress
 from ablation.cluster import RunFailed
 from ablation.spec import SpecError, StudySpec
@@ -87,7 +87,8 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, 
         overrides: dict[str, Any] | None = None, progress: bool | Callable[[str], None] = False,
         command: str | None = None, pack_size: int | None = None, host: str = "127.0.0.1", port: int = 0,
         in_process: bool = False, chief_timeout: float = cluster.CHIEF_TIMEOUT,
-        recycle_mib: float | None = cluster.RECYCLE_MIB, register_claims: bool = False) -> Path:
+        recycle_mib: float | None = cluster.RECYCLE_MIB, register_claims: bool = False,
+        token: str | None = None, heartbeat_grace: float = heartbeat.HEARTBEAT_GRACE) -> Path:
     """Run (or resume) every trial of a study.
 
     Args:
@@ -101,13 +102,17 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, 
         pack_size: the most trials trained as one pack (1: each alone); None chooses from the
             model's size (``ablation.pack.default_limit``).
         host, port: where this process serves the oracle to the workers (127.0.0.1 and any free
-            port by default). The channel is unauthenticated and unencrypted: listen on another
-            address only on a trusted network.
+            port by default). Another address than loopback needs a ``token``. The channel is not
+            encrypted: listen on another address only on a trusted network (docs/scale-out.md).
         in_process: train in this process (one worker, no chief; memory is not bounded).
         chief_timeout: seconds a worker waits for a chief that stopped answering.
         recycle_mib: a local worker whose memory grew by this much is replaced (None: never).
         register_claims: register the study's current claims again (:mod:`ablation.preregistration`);
             a new run registers them when it starts, and a resumed run keeps the ones it registered.
+        token: what every worker's call must carry (default ``ABLATION_TOKEN``; ``"generate"`` keeps a
+            new one in run.json); required when ``host`` is not a loopback address (:mod:`ablation.auth`).
+        heartbeat_grace: seconds a worker holding trials may stay silent before they run again
+            elsewhere (:mod:`ablation.heartbeat`).
 
     Returns:
         The run folder.
@@ -124,23 +129,27 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, 
         raise checks.invalid("workers", "1 when in_process=True", workers)
     return _run(spec, out_dir, workers, overrides=overrides, progress=progress, command=command,
                 pack_size=pack_size, host=host, port=port, in_process=in_process, chief_timeout=chief_timeout,
-                recycle_mib=recycle_mib, register_claims=register_claims)
+                recycle_mib=recycle_mib, register_claims=register_claims, token=token,
+                heartbeat_grace=heartbeat_grace)
 
 
 def serve_chief(spec: StudySpec, out_dir: str | os.PathLike, port: int = 0, host: str = "127.0.0.1", *,
                 overrides: dict[str, Any] | None = None, progress: bool | Callable[[str], None] = True,
-                command: str | None = None) -> Path:
+                command: str | None = None, token: str | None = None,
+                heartbeat_grace: float = heartbeat.HEARTBEAT_GRACE) -> Path:
     """Run a study with no local workers: serve its oracle until remote workers have ended every trial."""
     return _run(spec, out_dir, 0, overrides=overrides, progress=progress, command=command, pack_size=None,
-                host=host, port=port, in_process=False, chief_timeout=cluster.CHIEF_TIMEOUT, recycle_mib=None)
+                host=host, port=port, in_process=False, chief_timeout=cluster.CHIEF_TIMEOUT, recycle_mib=None,
+                token=token, heartbeat_grace=heartbeat_grace)
 
 
 def work(spec: StudySpec, out_dir: str | os.PathLike, chief: str, *, tuner_id: str | None = None,
          threads: int | None = None, cpus: list[int] | None = None, pack_size: int | None = None,
-         chief_timeout: float = cluster.CHIEF_TIMEOUT, recycle_mib: float | None = None) -> int:
+         chief_timeout: float = cluster.CHIEF_TIMEOUT, recycle_mib: float | None = None,
+         token: str | None = None) -> int:
     """Join a running study as a worker (:func:`ablation.cluster.work`); returns the exit status."""
     return cluster.work(with_backend(spec), out_dir, chief, tuner_id=tuner_id, threads=threads, cpus=cpus,
-                        pack_size=pack_size, chief_timeout=chief_timeout, recycle_mib=recycle_mib)
+                        pack_size=pack_size, chief_timeout=chief_timeout, recycle_mib=recycle_mib, token=token)
 
 
 def make_tuner(spec: StudySpec, out_dir: str | os.PathLike, on_trial_end: Callable | None = None,
@@ -154,19 +163,22 @@ def make_tuner(spec: StudySpec, out_dir: str | os.PathLike, on_trial_end: Callab
 def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides: dict[str, Any] | None,
          progress: bool | Callable[[str], None], command: str | None, pack_size: int | None, host: str,
          port: int, in_process: bool, chief_timeout: float, recycle_mib: float | None,
-         register_claims: bool = False) -> Path:
+         register_claims: bool = False, token: str | None = None,
+         heartbeat_grace: float = heartbeat.HEARTBEAT_GRACE) -> Path:
     if pack_size is not None:
         checks.integer("pack_size", pack_size, 1)
     checks.real("chief_timeout", chief_timeout, "a positive number of seconds", lambda x: x > 0)
     if recycle_mib is not None:
         checks.positive("recycle_mib", recycle_mib)
     checks.text("host", host)
+    checks.real("heartbeat_grace", heartbeat_grace, "a positive number of seconds", lambda x: x > 0)
     spec = with_backend(apply_overrides(spec, overrides))
     overrides = {**(overrides or {}), "backend": spec.backend}
     out_dir = Path(out_dir)
     run_dir = out_dir / spec.run_name
     if spec.in_memory and workers == 1:
         in_process = True  # a function object or arrays given from Python exist only in this process
+    token, generated = (None, False) if in_process else auth.chief_token(host, token, run_dir)  # before any bind
     preflight.check(spec, out_dir, None if in_process else (host, port), workers=workers)
     say = Console(progress)
     command = command or _default_command(spec, overrides)
@@ -177,6 +189,8 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides
         lock.acquire()
         entry = _begin_invocation(spec, run_dir, overrides, command, workers, pack_size, in_process, lock,
                                   register_claims)
+        if generated:
+            auth.keep(run_dir, token)  # for workers that share the run folder
     except BaseException as exc:
         lock.release()
         if fresh:
@@ -200,7 +214,7 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides
             tuner.search(verbose=0)
         else:
             _run_local_cluster(tuner.oracle, spec, run_dir, workers, overrides, watcher, pack_size, host, port,
-                               say, chief_timeout, recycle_mib)
+                               say, chief_timeout, recycle_mib, token=token, heartbeat_grace=heartbeat_grace)
         recs = records.load(run_dir)
         for name in rundir.FRAMES:  # derived copies for reading without Python
             files.atomic_write_text(run_dir / f"{name}.csv", getattr(recs, name).to_csv(index=False), durable=False)
@@ -227,15 +241,18 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides
 
 def _run_local_cluster(oracle: Any, spec: StudySpec, run_dir: Path, workers: int, overrides: dict | None,
                  watcher: Progress, pack_size: int | None, host: str, port: int, say: Callable[[str], None],
-                 chief_timeout: float, recycle_mib: float | None) -> None:
+                 chief_timeout: float, recycle_mib: float | None, *, token: str | None = None,
+                 heartbeat_grace: float = heartbeat.HEARTBEAT_GRACE) -> None:
     """Serve the oracle on ``host:port`` (bound once) and run the local workers until the grid is done."""
-    chief = cluster.serve(oracle, host, port)
+    chief = cluster.serve(oracle, host, port, token=token, grace=heartbeat_grace, say=say)
     try:
         address = cluster.connect_address(host, chief.port)
         if not workers or host not in ("127.0.0.1", "localhost", "::1") or port:
+            needs = (f"with the chief's token ({auth.TOKEN_ENV}, --token, or the run folder's run.json)"
+                     if token is not None else "no token: reachable from this machine only")
             say(f"chief listening on {host}:{chief.port}: join with 'ablation worker {run_dir / rundir.STUDY} --out "
                 f"{run_dir.parent} --chief {address if host in ('0.0.0.0', '::') else f'{host}:{chief.port}'}' "
-                f"(same profile and options); the channel is unauthenticated and unencrypted")
+                f"(same profile and options; {needs}); the channel is not encrypted (docs/scale-out.md)")
         with open(run_dir / rundir.WORKERS_LOG, "ab") as log:
             local = cluster.LocalCluster(chief, oracle, address, _worker_args(spec, run_dir, overrides, pack_size),
                                          workers, log, say, chief_timeout=chief_timeout, recycle_mib=recycle_mib)

@@ -62,6 +62,10 @@ class AblationTuner(base_tuner.BaseTuner):
         self.pack_size = pack_size  # None: pack.default_limit decides
         self.stop_after_pack: Callable[[], bool] | None = None  # asked after each pack: stop early (recycling)
         self.on_epoch: Callable[[], None] | None = None  # called after each pack epoch's note (in-process progress)
+        # asked with a pack's trial ids before their files are written: the ones to write (a worker keeps only
+        # the trials its chief still gives it, ablation.heartbeat); None writes every one
+        self.keep_records: Callable[[list[str]], set[str]] | None = None
+        self.training: list[str] = []  # ids of the trials of the pack in training (a worker's heartbeats say them)
         self._noted = 0.0
         self._param_counts: dict[tuple, int] = {}
         self._slots: set[str] = set()
@@ -200,7 +204,10 @@ class AblationTuner(base_tuner.BaseTuner):
             for member, record in zip(members, self.hypermodel.train(members, on_epoch=self._note_epoch)):
                 records[member.trial_id] = record
         del members
+        keep = self.keep_records([t.trial_id for t in trials]) if self.keep_records is not None else None
         for trial in trials:
+            if keep is not None and trial.trial_id not in keep:
+                continue  # handed to another worker meanwhile (this one was presumed dead): its record is theirs
             record = records[trial.trial_id]
             record.result["pack_id"] = trials[0].trial_id
             rundir.write_trial(self.get_trial_dir(trial.trial_id), record.result, record.history, record.probes)
@@ -223,7 +230,12 @@ class AblationTuner(base_tuner.BaseTuner):
         """Train and record the trials of one pack, and report each to the oracle."""
         for trial in trials:
             self.on_trial_begin(trial)
-        for trial, record in zip(trials, self._train_and_record(trials)):
+        self.training = [t.trial_id for t in trials]
+        try:
+            done = self._train_and_record(trials)
+        finally:
+            self.training = []
+        for trial, record in zip(trials, done):
             if record.status == "completed":
                 metrics = record.metrics()
                 self.oracle.update_trial(trial.trial_id, tuner_utils.convert_to_metrics_dict(

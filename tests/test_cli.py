@@ -129,10 +129,12 @@ def assert_refused(capsys, argv: list[str], text: str, folder: Path) -> None:
     (["--profile", "nope"], "profiles.nope: unknown profile"),
     (["--report", "r.html", "--no-report"], "argument --no-report: not allowed with argument --report"),
     (["--port", "70000"], "argument --port: expected an integer in [0, 65535]. Received: 70000"),
-    (["--host", "no-such-host.invalid"], "Invalid value for argument 'host': expected an address or host name of this "
-                                         "machine. Received: host='no-such-host.invalid'"),
-    (["--host", "203.0.113.7"], "Invalid value for argument 'host': expected an address of this machine to listen on. "
-                                "Received: host='203.0.113.7'"),
+    (["--host", "no-such-host.invalid", "--token", "t" * 16],
+     "Invalid value for argument 'host': expected an address or host name of this machine. "
+     "Received: host='no-such-host.invalid'"),
+    (["--host", "203.0.113.7", "--token", "t" * 16],
+     "Invalid value for argument 'host': expected an address of this machine to listen on. "
+     "Received: host='203.0.113.7'"),
     (["--workers", "2", "--quiet", "--dry-run", "--nope"], "unrecognized arguments: --nope"),
 ])
 def test_every_run_flag_refuses_bad_values(capsys, study, tmp_path, args, text):
@@ -241,7 +243,12 @@ def test_every_worker_flag_refuses_bad_values(capsys, study, tmp_path, args, tex
 
 @pytest.mark.parametrize("args, text", [
     (["--port", "-1"], "argument --port: expected an integer in [0, 65535]. Received: -1"),
-    (["--host", "203.0.113.7"], "Invalid value for argument 'host'"),
+    (["--host", "203.0.113.7", "--token", "t" * 16], "Invalid value for argument 'host'"),
+    (["--host", "203.0.113.7"], "Invalid value for argument 'token': expected a token for a chief listening on "
+                                "203.0.113.7, which is not a loopback address"),  # refused before any bind
+    (["--token", "short"], "Invalid value for argument 'token': expected at least 16 characters of letters, digits "
+                           "and '._~+/=-' (or 'generate'). Received: token=<5 characters>"),
+    (["--heartbeat-grace", "0"], "argument --heartbeat-grace: expected a positive number. Received: 0"),
 ])
 def test_chief_flags_refuse_bad_values(capsys, study, tmp_path, args, text):
     assert_refused(capsys, ["chief", str(study), "--out", str(tmp_path / "runs"), *args], text, tmp_path)

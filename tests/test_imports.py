@@ -21,7 +21,8 @@ LAYERS = [
     "preregistration",                                     # the claims a run registered, and later edits
     "factory", "trial", "metrics",                         # a trial's model (zoo or yours) and data; metrics
     "batches", "pack", "hypermodel",                       # training members together
-    "resume", "oracle", "tuner", "cluster",                # run-folder repair, keras-tuner's grid, workers
+    "resume", "oracle", "tuner",                           # run-folder repair, keras-tuner's grid and tuner
+    "auth", "heartbeat", "cluster",                        # workers: the token, heartbeats, the chief and workers
     "preflight",                                           # every check before the first trial
     "records",                                             # run folder -> long-form frames
     "stats",                                               # frames -> effects, intervals, verdicts
