@@ -44,6 +44,9 @@ if _STOP:
     _real, _count = _rundir.write_progress, [0]
 
     def _stopping(*args, **kwargs):
+        who = os.environ.get("ABLATION_TEST_STOP_WHO")  # a local worker: only the one of this id
+        if who and who != os.environ.get("KERASTUNER_TUNER_ID"):
+            return _real(*args, **kwargs)
         _count[0] += 1
         if _count[0] == int(_STOP):
             os.kill(os.getpid(), signal.SIGSTOP)
@@ -187,3 +190,24 @@ def test_chief_and_workers_on_separate_hosts_survive_a_kill_and_a_pause(tmp_path
     meta = json.loads((run_dir / "run.json").read_text())
     assert TOKEN not in json.dumps(meta) and meta["invocations"][-1]["exit"] == "completed"
     print(f"multi-host study: {took:.1f} s")
+
+
+def test_a_paused_local_worker_is_presumed_dead_killed_and_replaced(tmp_path):
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    (faults / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    chief = Host(tmp_path, "chief", faults, ABLATION_TEST_STOP_AT="1", ABLATION_TEST_STOP_WHO="worker0")
+    (chief.cwd / "tiny.toml").write_text(TINY.replace("seeds = [0, 1]", "seeds = [0]"))   # 4 trials
+    try:
+        chief.start("run", "tiny.toml", "--out", "runs", "--no-report", "--no-pack", "--heartbeat-grace", "3")
+        rc = chief.wait(DEADLINE_S)
+    finally:
+        chief.stop()
+    out = chief.output
+    assert rc == 0, out[-3000:]
+    assert re.search(r"worker0 has been silent for \d+ s \(grace 3 s\): presumed dead; trial\(s\) \d+ run again", out)
+    assert "worker0 was killed by SIGKILL" in out, out
+    run_dir = next((chief.cwd / "runs").iterdir())
+    t = records.load(run_dir).trials
+    assert sorted(zip(t["activation"], t["dropout"], t["seed"])) == [g for g in GRID if g[2] == 0]
+    assert t["trial_id"].is_unique and set(t["status"]) == {"completed"}
