@@ -153,6 +153,8 @@ class Pack:
             metrics = {f"m{r}": member_metrics for r, (_, member_metrics) in enumerate(compiled)}
             self.jit = training.use_xla([s.model for s in self.states], self.train)
             scan = backend.current().scan_train_function if self.jit else None
+            if scan and not training.scan_suits([s.model for s in self.states]):
+                scan = None  # convolutions inside a compiled loop are slow on a CPU (training.scan_suits)
             if backend.current().SCAN_NEEDS_FULL_BATCHES and self.n % self.batch_size:
                 scan = None
             example_bytes = sum(s.member.data.x_train[:1].nbytes for s in self.states)

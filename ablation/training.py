@@ -145,6 +145,35 @@ def step_flops(params: int, batch_size: int) -> float:
     return 6.0 * params * batch_size
 
 
+def scan_suits(models: Sequence[keras.Model]) -> bool:
+    """Whether a chunk of steps should run as one scanned program (``scan_train_function``) for these models.
+
+    Not for convolutional models on a CPU: inside a compiled loop (a ``while`` of ``jax.lax.scan``)
+    XLA:CPU loses its fast convolution kernels. Measured on this project's 2-core machine
+    (benchmarks/bench_conv_scan.py, AMD EPYC, JAX, the keras.io "Simple MNIST convnet", batch 128,
+    16-step chunks): 545 ms/step scanned against 101 ms/step for the same step jitted alone and called
+    from Python (5.4x; fully unrolled 1.6x, and unrolling a 40-step MLP chunk costs 20 s of compiling),
+    while the MLP's scan is the fast path (0.74x its jitted step). Such models take Keras' own per-step
+    loop; on a GPU, and for everything else, the scan stays.
+    """
+    from ablation import backend
+
+    if backend.current().gpus():
+        return True
+    convolutions = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.DepthwiseConv2D,
+                    keras.layers.SeparableConv2D, keras.layers.Conv2DTranspose)
+    return not any(isinstance(layer, convolutions) for model in models for layer in _all_layers(model))
+
+
+def _all_layers(layer: Any) -> list[Any]:
+    """A model's layers, nested models' layers included."""
+    out = []
+    for child in getattr(layer, "layers", []) or []:
+        out.append(child)
+        out.extend(_all_layers(child))
+    return out
+
+
 def use_xla(models: Sequence[keras.Model], train: TrainSpec) -> bool:
     """Whether the train step is XLA-compiled.
 

@@ -189,6 +189,19 @@ def test_scanned_steps_train_as_keras_own_steps(monkeypatch):
         assert a.result["steps_run"] == b.result["steps_run"] == 4 * -(-600 // batch)
 
 
+def test_a_convolutional_pack_takes_the_per_step_loop_and_trains_as_alone():
+    """training.scan_suits: conv members run Keras' own loop (no scanned chunks on a CPU), and a pack of
+    them still trains each member exactly as alone."""
+    s = spec.loads(STUDY.replace('name = "mlp"\nhidden = [24, 24]', 'name = "cnn"\nfilters = [4]\ndense = [16]'
+                                 '\nkernel_size = 3').replace('dropout = [0.0, 0.3]', 'pooling = ["max"]'))
+    trials = [({"activation": "relu", "pooling": "max"}, seed) for seed in (0, 1)]
+    alone, packed = _alone_and_packed(s, trials)
+    for a, b in zip(alone, packed):
+        _same(a, b)
+        assert b.result["pack_size"] == 2
+    assert not training.scan_suits([m.model for m in _members(s, trials[:1])])
+
+
 def test_members_of_one_pack_must_share_the_recipe():
     s = spec.loads(STUDY.replace("[grid]", "[grid]\nlearning_rate = [0.01, 0.1]"))
     members = _members(s, [({"activation": "relu", "dropout": "0.0", "learning_rate": lr}, 0)

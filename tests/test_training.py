@@ -72,3 +72,14 @@ def test_large_bfloat16_steps_train_without_xla_on_a_tensorflow_cpu():
     assert training.use_xla([net], recipe(precision="mixed_bfloat16", batch_size=100))
     assert not training.use_xla([net], recipe(precision="mixed_bfloat16", batch_size=400))
     assert training.use_xla([net], recipe(precision="float32", batch_size=400))  # float32: XLA stays ahead
+
+
+def test_convolutional_models_do_not_scan_chunks_on_a_cpu():
+    """benchmarks/bench_conv_scan.py: a scanned chunk of conv steps is ~5x slower than the jitted step
+    on a CPU; MLPs keep the scan. Nested models (a pack's members) are searched too."""
+    mlp = zoo.mlp(input_shape=(40,), num_classes=10, hidden=(16,))
+    cnn = zoo.cnn(input_shape=(8, 8, 1), num_classes=10, filters=(4,), dense=(8,))
+    inp = keras.Input((8, 8, 1))
+    nested = keras.Model(inp, cnn(inp))
+    assert training.scan_suits([mlp])
+    assert not training.scan_suits([cnn]) and not training.scan_suits([mlp, nested])
