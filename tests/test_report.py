@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 import subprocess
@@ -113,7 +114,7 @@ def test_render_writes_the_default_path_atomically(run_dir, clean):
 def test_report_is_self_contained(clean):
     _, text = clean
     page_ = _parse(text)
-    assert page_.tags.count("section") == page_.closed.count("section") == 7
+    assert page_.tags.count("section") == page_.closed.count("section") == 8  # the answer, then sections 1-7
     imgs = page_.srcs("img", "src")
     assert imgs and all(src.startswith("data:image/png;base64,") for src in imgs)
     assert "http://" not in text and "https://" not in text
@@ -124,8 +125,8 @@ def test_report_is_self_contained(clean):
 
 def test_sections_in_order(clean):
     _, text = clean
-    positions = [text.index(f'id="{s}"') for s in ("study", "claims", "results", "effects", "figures",
-                                                     "failures", "reproduce")]
+    positions = [text.index(f'id="{s}"') for s in ("summary", "claims", "results", "effects", "figures",
+                                                     "study", "failures", "reproduce")]
     assert positions == sorted(positions)
 
 
@@ -239,3 +240,30 @@ def test_training_speed_table_matches_stats(run_dir):
     assert speed[0]["reached"] == f"{len(reached)} of 2"
     if len(reached):
         assert speed[0]["ratio"] == f"{reached.mean():.2f}x"
+
+
+def test_the_page_leads_with_the_answer_and_labels_its_times(clean):
+    """The first section after the title is one line per claim (its Holm verdict, the measurement and its
+    interval); the header's time is the run's own, not the span between creation and the last finish."""
+    _, text = clean
+    shown = html.unescape(text)
+    summary = shown[shown.index('id="summary"'):shown.index('id="claims"')]
+    assert "T1" in summary and "dropout lowers test error" in summary and "seeds)" in summary
+    assert "running time" in shown and "run created" in shown and "wall time" not in shown
+
+
+def test_a_rate_interval_stays_inside_0_and_100_percent():
+    assert (page._clip01(-0.02), page._clip01(1.3), page._clip01(0.4)) == (0.0, 1.0, 0.4)
+    assert np.isnan(page._clip01(float("nan")))
+
+
+def test_an_untestable_claim_says_why_in_the_users_terms():
+    import pandas as pd
+
+    trials = pd.DataFrame([{"trial_id": "0", "status": "completed", "seed": 0, "point": "a=1", "a": 1,
+                            "test_error": 0.1}])
+    claim = {"id": "X", "statement": "s", "metric": "test_acc", "expect": "lower"}
+    (v,) = stats.claim_verdicts([claim], trials, axes=["a"])
+    assert v["verdict"] == "cannot be tested" and "Invalid value" not in v["reason"]
+    assert v["reason"] == "cannot be tested: these runs recorded no 'test_acc' (a probe or evaluation of the " \
+                          "study would produce it)"

@@ -275,11 +275,19 @@ def _header(rec: Any) -> dict[str, Any]:
         "profile": spec.profile or meta.get("profile") or "none",
         "backend": backends(trials, spec, meta),
         "hardware": _items(meta.get("hardware")), "versions": _items(meta.get("versions")),
-        "wall_time": f"{wall:.1f} s" if isinstance(wall, (int, float)) else "\u2014",
+        "wall_time": _wall_text(wall, meta.get("invocations")),
         "created": meta.get("created") or "\u2014", "finished": meta.get("finished") or "\u2014",
         "counts": [(s, int(counts[s])) for s in order], "n_trials": len(trials),
         "penalty": _penalty_note(spec),
     }
+
+
+def _wall_text(wall: Any, invocations: Any) -> str:
+    """The run's own time: the sum of its invocations (``ablation run`` commands), not the calendar span."""
+    if not isinstance(wall, (int, float)):
+        return "running time \u2014"
+    n = len(invocations) if isinstance(invocations, list) else 0
+    return f"running time {wall:.1f} s" + (f" over {n} invocations" if n > 1 else "")
 
 
 def backends(trials: pd.DataFrame, spec: Any = None, meta: dict | None = None) -> str:
@@ -345,6 +353,8 @@ def _verdict_row(claim: Any, v: dict[str, Any], rec: Any, paper: Any, standing: 
     if kind == "best":
         effect = "difference"
     fmt = (lambda x: fmt_value(x, metric)) if effect == "value" else (lambda x: fmt_effect(x, metric, effect))
+    if effect == "value" and _is_rate(metric):  # a rate's interval stays inside [0, 1]
+        v = {**v, "ci_lo": _clip01(v["ci_lo"]), "ci_hi": _clip01(v["ci_hi"])}
     what = {"level": f"mean {metric}", "effect": f"\u0394 {metric}", "within": f"\u0394 {metric}",
             "separation": f"worst compare arm \u2212 best against arm, {metric}",
             "range": f"max \u2212 min of {metric}", "best": "smallest margin over the best level inside",
@@ -366,6 +376,7 @@ def _verdict_row(claim: Any, v: dict[str, Any], rec: Any, paper: Any, standing: 
             "approx": bool(v["approx"]), "measured": measured,
             "ci": _ci(v["ci_lo"], v["ci_hi"], fmt) + (f" ({100 * v['level']:.2f}% CI at look {v['look']})"
                                                        if v.get("look") is not None else ""),
+            "ci_short": _ci(v["ci_lo"], v["ci_hi"], fmt) if np.isfinite(v["ci_lo"]) else "",
             "method": v["method"] or "", "n": v["n"], "verdict": v["verdict"], "reason": v["reason"],
             "holm": v["verdict_holm"], "p": _p(v["p_value"]), "p_holm": _p(v["p_holm"]), "test": v["test"],
             "note": v.get("rule") or None, "scale": lines, "poi": _poi(v),
@@ -423,6 +434,11 @@ def _check(v: dict[str, Any], claim: Any) -> str | None:
     return f"manipulation check: mean Δ {check['metric']} = {v['check_delta']:.4g} (needs {check['expect']} by {check['by']:g})"
 
 
+def _clip01(x: Any) -> Any:
+    """A bound of a rate's interval, kept inside [0, 1] (a t interval of errors near 0 can reach below)."""
+    return min(max(float(x), 0.0), 1.0) if x is not None and np.isfinite(x) else x
+
+
 def _p(p: Any) -> str:
     return "\u2014" if p is None or not np.isfinite(p) else (f"{p:.2g}" if p >= 0.001 else "<0.001")
 
@@ -442,7 +458,8 @@ def _results(rec: Any, axes: Sequence[str], n_boot: int) -> dict[str, Any]:
     table = _ordered(stats.summarize(trials, axes, metric, n_boot=n_boot), rec, axes)
     fmt = lambda x: fmt_value(x, metric)  # noqa: E731
     rows = [{"axes": [stats.axis_label(r[a]) for a in axes], "mean": fmt(r["mean"]),
-             "ci": _ci(r["ci_lo"], r["ci_hi"], fmt), "n": int(r["n"]), "failed": int(r["n_failed"]),
+             "ci": _ci(_clip01(r["ci_lo"]), _clip01(r["ci_hi"]), fmt) if _is_rate(metric) else
+             _ci(r["ci_lo"], r["ci_hi"], fmt), "n": int(r["n"]), "failed": int(r["n_failed"]),
              "diverged": int(r["n_diverged"])} for _, r in table.iterrows()]
     return {"axes": list(axes), "metric": metric, "rows": rows}
 

@@ -31,6 +31,7 @@ Each verdict also carries a p-value (one-sided t test, or two one-sided tests fo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -100,13 +101,25 @@ def claim_verdicts(claims: Sequence[Any], trials: pd.DataFrame, *, evaluations: 
             v = claim_verdict(c, rows, evaluations=evaluations, curves=curves, axes=axes, level=at, n_boot=n_boot,
                               seed=seed)
         except ValueError as exc:
-            v = _untestable(c, axes or [], at, f"cannot be tested: {exc}")
+            v = _untestable(c, axes or [], at, f"cannot be tested: {in_words(exc)}")
         gap = (scale_gaps or {}).get(c.id) if c.paper_scale else None
         if gap:
             v.update(verdict=NEEDS_FULL, reason=f"the run departs from the paper's scale: {gap}", p_value=np.nan)
         v["look"] = int(look[0]) if look is not None else None
         out.append(v)
     return holm_family(out, level)
+
+
+def in_words(exc: BaseException) -> str:
+    """Why a claim cannot be tested, in the user's terms (not an argument check's message)."""
+    text = str(exc)
+    m = re.search(r"argument 'claim\.([\w.]+)'.*Received: (?:\w+=)?(.+)$", text)
+    if not m:
+        return text
+    key, got = m.groups()
+    if key.endswith("metric"):
+        return f"these runs recorded no {got} (a probe or evaluation of the study would produce it)"
+    return f"its {key} names {got}, which these runs do not have as a grid axis"
 
 
 def looks_of(meta: Mapping[str, Any] | None, claims: Sequence[Any]) -> dict[str, tuple[int, list[int]]] | None:
