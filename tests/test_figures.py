@@ -201,3 +201,23 @@ def test_the_main_figures_name_the_paper_figures_the_claims_cite():
     assert plan["learning_curves"].caption.endswith(note) and plan["interaction"].caption.endswith(note)
     assert "Compare with" not in plan["epoch_time"].caption
     assert "Compare with" not in {f.key: f for f in figures.plan(_records(), n_boot=100)}["interaction"].caption
+
+
+def test_the_learning_curve_caption_names_validation_curves_only_when_there_are_some():
+    from ablation.report import figures as figures_module
+
+    for splits, expect in ((("train", "val"), True), (("train",), False)):
+        rows = [{"trial_id": f"{s}", "status": "completed", "seed": s, "point": "a=1", "a": 1, "epoch": e,
+                 "split": split, "metric": "error", "value": 0.5 / (e + 1)}
+                for s in range(2) for e in range(3) for split in splits]
+
+        class Rec:
+            trials = pd.DataFrame([{"trial_id": f"{s}", "status": "completed", "seed": s, "point": "a=1", "a": 1,
+                                    "test_error": 0.1} for s in range(2)])
+            curves = pd.DataFrame(rows)
+            probes = pd.DataFrame()
+            evaluations = pd.DataFrame()
+            axes = ["a"]
+
+        (curves_fig,) = [f for f in figures_module.plan(Rec()) if f.key == "learning_curves"]
+        assert ("validation curves" in curves_fig.caption) is expect

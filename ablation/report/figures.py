@@ -41,8 +41,7 @@ class Figure:
 
 CAPTIONS = {
     "learning_curves": "{metric} per epoch on each split: mean over seeds (line) and 95% CI (band), "
-                       "completed trials only. Look for the gap between training and validation curves "
-                       "(overfitting) and for which configuration gets lowest, and how fast.",
+                       "completed trials only. Look for {gap}which configuration gets lowest, and how fast.",
     "interaction": "Test error per grid point: mean over seeds with 95% CI. Lines that are not "
                    "parallel mean the effect of {hue} depends on {x} (an interaction).",
     "metric_vs_axis": "Test error per level of {x}: mean over seeds with 95% CI.",
@@ -168,8 +167,10 @@ def _learning_curves(ctx: _Context) -> Figure | None:
     hue, row = (ctx.vary[0] if ctx.vary else None), (ctx.vary[1] if len(ctx.vary) == 2 else None)
     if len(ctx.vary) > 2:
         hue = "point"
+    gap = "the gap between training and validation curves (overfitting) and for " \
+        if set(data["split"]) >= {"train", "val"} else ""
     return Figure("learning_curves", f"Learning curves ({metric})", CAPTIONS["learning_curves"].format(
-        metric=metric.capitalize()), "figures", lambda: learning_curves(
+        metric=metric.capitalize(), gap=gap), "figures", lambda: learning_curves(
         data, hue=hue, row=row, ylabel=metric, orders=ctx.orders, n_boot=ctx.n_boot))
 
 
