@@ -230,15 +230,30 @@ def run(study: StudySpec, out: str | os.PathLike = "runs", *, workers: int = 1, 
     Returns:
         The run's :class:`Result`.
     """
-    from ablation import runner
-
     if not isinstance(study, StudySpec):
         raise invalid("study", "a study (ablation.Study(...) or ablation.spec.load(path))", study)
+    start_backend(study.backend)
+    from ablation import runner
+
     run_dir = runner.run(study, out_dir=out, workers=workers, progress=progress, **options)
     result = Result(run_dir)
     if report:
         result.report()
     return result
+
+
+def start_backend(wanted: str | None = None) -> str:
+    """The Keras backend of this process, chosen as the command line chooses it (the study's own
+    ``[study] backend``, else ``KERAS_BACKEND``, else JAX when installed) and started quietly, unless
+    Keras was already imported (then its backend stays, and a study pinned to another says so)."""
+    import sys
+
+    from ablation import backend
+
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    backend.choose(wanted)
+    return backend.start()
 
 
 class Result:
@@ -287,10 +302,16 @@ class Result:
 
             from ablation import stats
 
+            from ablation.report import page
+            from ablation.spec import scale
+
             rec = self.records
             axes = [a for a in rec.axes if a in rec.trials.columns]
-            rows = stats.claim_verdicts(rec.spec.claims, rec.trials, evaluations=rec.evaluations, curves=rec.curves,
-                                        axes=axes)
+            family, _, _ = page.standings(rec)  # the claims the run registered, as the report checks them
+            claims = [s.claim for s in family]
+            rows = stats.claim_verdicts(claims, rec.trials, evaluations=rec.evaluations, curves=rec.curves, axes=axes,
+                                        looks=stats.looks_of(rec.meta, claims),
+                                        scale_gaps=page.scale_gaps(claims, rec.spec, scale.paper_spec(rec.spec)))
             keep = ("id", "statement", "metric", "verdict", "verdict_holm", "estimate", "ci_lo", "ci_hi", "n",
                     "p_value", "p_holm", "reason", "test")
             self._verdicts = pd.DataFrame([{k: r.get(k) for k in keep} for r in rows], columns=list(keep))
@@ -309,9 +330,21 @@ class Result:
         return page.render_html(self.records)
 
     def _repr_html_(self) -> str:
-        """The report inline in a notebook (in an iframe, so its styles stay its own)."""
-        return (f'<iframe srcdoc="{html.escape(self.html(), quote=True)}" style="width: 100%; height: 900px; '
-                f'border: 1px solid #ddd"></iframe>')
+        """In a notebook: the verdicts first (one row per claim), then the whole report, folded, in an iframe
+        (so its styles stay its own)."""
+        from ablation.report import page
+
+        esc = html.escape
+        counts = ", ".join(f"{n} {s}" for s, n in self.trials["status"].value_counts().items())
+        rows = "".join(f"<tr><td><b>{esc(r['id'])}</b></td><td>{esc(r['holm'])}</td><td>{esc(r['measured'])} "
+                       f"{esc(r['ci'])}</td><td>{r['n']}</td><td>{esc(r['statement'])}</td></tr>"
+                       for r in page.verdict_rows(self.records))
+        table = (f"<table><tr><th>claim</th><th>verdict (Holm)</th><th>measured (95% CI)</th><th>seeds</th>"
+                 f"<th>statement</th></tr>{rows}</table>") if rows else "<p>This study states no claims.</p>"
+        return (f"<div><p><b>{esc(self.spec.name)}</b>: {len(self.trials)} trials ({esc(counts)}) in "
+                f"<code>{esc(str(self.run_dir))}</code></p>{table}<details><summary>the whole report</summary>"
+                f'<iframe srcdoc="{esc(self.html(), quote=True)}" style="width: 100%; height: 800px; '
+                f'border: 1px solid #ddd"></iframe></details></div>')
 
     def __repr__(self) -> str:
         counts = self.trials["status"].value_counts().to_dict() if len(self.trials) else {}

@@ -132,7 +132,11 @@ def test_the_same_study_from_python_resumes_the_cli_run(own, monkeypatch):
     # guard names the arms that never trained
     assert (v["id"], v["n"]) == ("O1", 0) and v["verdict"] == "arm did not train"
     assert {"trials", "curves", "probes"} <= {n for n in dir(result) if not n.startswith("_")}
-    assert "<iframe srcdoc=" in result._repr_html_() and "O1" in result.html()
+    shown = result._repr_html_()
+    assert "<iframe srcdoc=" in shown and "O1" in result.html()
+    assert shown.index("<b>O1</b>") < shown.index("<details>")  # the verdicts lead, the report is folded
+    assert "dropout=[0.0, 0.5]" not in study._repr_html_() and "dropout" in study._repr_html_()
+    assert "<b>O1</b>" in study._repr_html_() and f"{study.n_trials} trials" in study._repr_html_()
 
 
 def test_a_function_object_and_arrays_give_the_same_records(own, tmp_path):
@@ -283,3 +287,19 @@ def test_layer_probes_watch_a_convolutional_model_of_your_own(tmp_path):
     layers = result.probes.groupby("probe")["layer"].unique().to_dict()
     assert {"act_1", "act_2"} <= set(layers["activations"]) and {"act_1", "logits"} <= set(layers["gradients"])
     assert {"dense_2", "logits"} <= set(layers["weights"]) and len(layers["covariate_shift"])
+
+
+def test_the_python_api_starts_the_backend_the_command_line_would(monkeypatch):
+    """In a fresh process with no KERAS_BACKEND, ablation.run chooses as the CLI does (JAX when installed)
+    and starts it quietly."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    code = ("from ablation import study, backend; name = study.start_backend(None); import keras; "
+            "print(name, keras.backend.backend(), backend.default())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    name, running, default = proc.stdout.split()
+    assert name == running == default
+    assert "cuInit" not in proc.stderr and "oneDNN" not in proc.stderr

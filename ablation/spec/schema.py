@@ -287,6 +287,19 @@ class StudySpec:
         """Number of trials: product of the axis lengths times the number of seeds."""
         return math.prod(len(a.values) for a in self.grid) * len(self.seeds)
 
+    def _repr_html_(self) -> str:
+        """In a notebook: what the study runs and what it claims, compactly."""
+        import html
+
+        esc = html.escape
+        model = self.model.factory.reference if self.model.factory is not None else self.model.name
+        axes = "".join(f"<tr><td>{esc(a.name)}</td><td>{esc(', '.join(a.labels))}</td></tr>" for a in self.grid)
+        claims = "".join(f"<li><b>{esc(c.id)}</b> {esc(c.statement)}</li>" for c in self.claims)
+        return (f"<div><p><b>{esc(self.name)}</b>{' (profile ' + esc(self.profile) + ')' if self.profile else ''}: "
+                f"{self.n_trials} trials ({len(self.seeds)} seeds) of {esc(str(model))} on {esc(self.data.label)}, "
+                f"{self.train.epochs} epochs</p><table>{axes}</table>"
+                + (f"<p>Claims:</p><ul>{claims}</ul>" if claims else "<p>No claims.</p>") + "</div>")
+
     def resolve(self, point: Mapping[str, Any], seed: int) -> TrialConfig:
         """The full configuration of one trial.
 
