@@ -172,6 +172,7 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides
         checks.positive("recycle_mib", recycle_mib)
     checks.text("host", host)
     checks.real("heartbeat_grace", heartbeat_grace, "a positive number of seconds", lambda x: x > 0)
+    began, started = time.perf_counter(), _since_process_start()
     spec = with_backend(apply_overrides(spec, overrides))
     overrides = {**(overrides or {}), "backend": spec.backend}
     out_dir = Path(out_dir)
@@ -180,6 +181,7 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides
         in_process = True  # a function object or arrays given from Python exist only in this process
     token, generated = (None, False) if in_process else auth.chief_token(host, token, run_dir)  # before any bind
     preflight.check(spec, out_dir, None if in_process else (host, port), workers=workers)
+    phases = {"start_s": started, "checks_s": time.perf_counter() - began}
     say = Console(progress)
     command = command or _default_command(spec, overrides)
     fresh = not run_dir.exists()
@@ -189,6 +191,7 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides
         lock.acquire()
         entry = _begin_invocation(spec, run_dir, overrides, command, workers, pack_size, in_process, lock,
                                   register_claims)
+        entry["phases"] = phases
         if generated:
             auth.keep(run_dir, token)  # for workers that share the run folder
     except BaseException as exc:
@@ -215,9 +218,11 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides
         else:
             _run_local_cluster(tuner.oracle, spec, run_dir, workers, overrides, watcher, pack_size, host, port,
                                say, chief_timeout, recycle_mib, token=token, heartbeat_grace=heartbeat_grace)
+        phases["trials_s"] = time.perf_counter() - start
         recs = records.load(run_dir)
         for name in rundir.FRAMES:  # derived copies for reading without Python
             files.atomic_write_text(run_dir / f"{name}.csv", getattr(recs, name).to_csv(index=False), durable=False)
+        phases["records_s"] = time.perf_counter() - start - phases["trials_s"]
         entry.update(exit="completed")
     except KeyboardInterrupt:
         entry.update(exit="interrupted")
@@ -283,6 +288,13 @@ def _worker_args(spec: StudySpec, run_dir: Path, overrides: dict | None, pack_si
     if pack_size is not None:
         args += ["--pack-size", str(pack_size)]
     return args
+
+
+def _since_process_start() -> float:
+    """Seconds since this process started (interpreter start-up and imports before the run began)."""
+    import psutil
+
+    return max(0.0, time.time() - psutil.Process().create_time())
 
 
 def _write_problem(exc: BaseException) -> str | None:

@@ -267,3 +267,14 @@ def test_an_untestable_claim_says_why_in_the_users_terms():
     assert v["verdict"] == "cannot be tested" and "Invalid value" not in v["reason"]
     assert v["reason"] == "cannot be tested: these runs recorded no 'test_acc' (a probe or evaluation of the " \
                           "study would produce it)"
+
+
+def test_the_page_says_where_the_time_went(run_dir, clean):
+    meta = json.loads((run_dir / "run.json").read_text())
+    phases = meta["invocations"][-1]["phases"]
+    assert set(phases) == {"start_s", "checks_s", "trials_s", "records_s"} and all(v >= 0 for v in phases.values())
+    shown = html.unescape(clean[1])
+    assert "Where the time went" in shown and "checks before the first trial" in shown
+    rows = dict(page.time_breakdown(meta, records.load(run_dir).trials))
+    assert rows["training, probes and evaluation (all trials)"] == f"{phases['trials_s']:.1f} s"
+    assert "  of which first epochs beyond the others (compilation)" in rows

@@ -278,8 +278,33 @@ def _header(rec: Any) -> dict[str, Any]:
         "wall_time": _wall_text(wall, meta.get("invocations")),
         "created": meta.get("created") or "\u2014", "finished": meta.get("finished") or "\u2014",
         "counts": [(s, int(counts[s])) for s in order], "n_trials": len(trials),
-        "penalty": _penalty_note(spec),
+        "penalty": _penalty_note(spec), "time": time_breakdown(meta, trials),
     }
+
+
+def time_breakdown(meta: Mapping[str, Any], trials: pd.DataFrame) -> list[tuple[str, str]]:
+    """Where a run's time went, summed over its invocations (run.json) and its packs (the trials): start-up
+    and imports, the checks, training (the packs' first epochs, compilation included, apart from the rest),
+    and reading the records back."""
+    totals: dict[str, float] = {}
+    for inv in meta.get("invocations") or []:
+        for key, value in ((inv or {}).get("phases") or {}).items():
+            if isinstance(value, (int, float)):
+                totals[key] = totals.get(key, 0.0) + float(value)
+    if not totals:
+        return []
+    out = [("start-up and imports", totals.get("start_s")), ("checks before the first trial", totals.get("checks_s")),
+           ("training, probes and evaluation (all trials)", totals.get("trials_s"))]
+    need = {"pack_id", "first_epoch_time_s", "time_per_epoch_s", "epochs_run"}
+    if need <= set(trials.columns) and len(trials):
+        packs = trials.dropna(subset=["pack_id"]).groupby("pack_id").first()
+        first = pd.to_numeric(packs["first_epoch_time_s"], errors="coerce")
+        per = pd.to_numeric(packs["time_per_epoch_s"], errors="coerce")
+        epochs = pd.to_numeric(packs["epochs_run"], errors="coerce")
+        out += [("  of which first epochs beyond the others (compilation)", float((first - per).clip(lower=0).sum())),
+                ("  of which the other epochs", float((per * (epochs - 1).clip(lower=0)).sum()))]
+    out.append(("reading the records back (CSV)", totals.get("records_s")))
+    return [(k, f"{v:.1f} s") for k, v in out if isinstance(v, (int, float))]
 
 
 def _wall_text(wall: Any, invocations: Any) -> str:
