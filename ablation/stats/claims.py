@@ -290,7 +290,8 @@ def _what_it_would_take(c: Claim, out: dict[str, Any], frame: pd.DataFrame, x: n
     effect = "the published effect" if out["target_from"] == "published" else "the observed effect"
     if out["below_floor"]:
         out["reason"] += (f"; the effect is below the test set's noise floor ({_num(out['noise_floor'])} at "
-                          f"{out['test_size']:,} test examples): more seeds cannot settle it")
+                          f"{out['test_size']:,} test examples{', an upper bound for two arms' if c.has_baseline else ''}"
+                          f"): more seeds alone cannot settle it, a larger test set could")
     elif np.isfinite(needed):
         out["reason"] += f"; about {int(needed)} seeds would detect {effect} (power {power_module.POWER:.0%})"
     elif needed == np.inf:
