@@ -74,6 +74,7 @@ class Heartbeats:
         self.presumed_dead: dict[str, list[str]] = {}   # worker -> the trials it held then
         self.ignored: list[tuple[str, str, str]] = []    # (worker, trial id, what) of each late report ignored
         self._lock = threading.Lock()
+        self._checked: float | None = None                # when check() last ran
 
     def touch(self, worker: str) -> None:
         """``worker`` was heard from now."""
@@ -96,7 +97,12 @@ class Heartbeats:
         now = time.monotonic()
         holders = {worker_of(slot) for slot in list(self.oracle.ongoing_trials)}
         silent = []
+        paused = self._checked is not None and now - self._checked > self.grace / 2
+        self._checked = now
         with self._lock:
+            if paused:  # the chief itself was stopped (SIGSTOP to take a timing) or starved: its workers could not
+                # be heard meanwhile, so their silence counts from now, not from before the pause
+                self.seen.update({worker: now for worker in self.seen})
             for worker in sorted(holders):
                 last = self.seen.setdefault(worker, now)  # a holder never heard from: its silence starts now
                 if now - last > self.grace:
