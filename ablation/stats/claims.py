@@ -289,7 +289,7 @@ def _what_it_would_take(c: Claim, out: dict[str, Any], frame: pd.DataFrame, x: n
     needed = out["seeds_needed"]
     effect = "the published effect" if out["target_from"] == "published" else "the observed effect"
     if out["below_floor"]:
-        out["reason"] += (f"; the effect is below the test set's noise floor ({_num(out['noise_floor'])} at "
+        out["reason"] += (f"; the effect is below the test set's noise floor (\u00b1{100 * out['noise_floor']:.2f} pp at "
                           f"{out['test_size']:,} test examples{', an upper bound for two arms' if c.has_baseline else ''}"
                           f"): more seeds alone cannot settle it, a larger test set could")
     elif np.isfinite(needed):
@@ -317,8 +317,8 @@ def _noise_floor(c: Claim, out: dict[str, Any], frame: pd.DataFrame) -> None:
     distance = abs(est - c.threshold)
     if c.ratio:  # a ratio of error rates: its distance from the threshold in the baseline's units
         distance = abs(est - c.threshold) * out["mean_baseline"]
-    if c.expect == "near":
-        distance = min(abs(est - (c.threshold - c.tolerance)), abs(est - (c.threshold + c.tolerance)))
+    if c.expect == "near":  # a band, not an effect: the floor is shown, nothing is flagged
+        return
     out["below_floor"] = bool(distance < floor)
 
 
