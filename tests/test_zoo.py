@@ -431,3 +431,25 @@ def test_building_is_quiet():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         zoo.create("ioffe2015_mnist_bn", hidden=(4, 4))
+
+
+def test_residual_branches_can_be_scaled_and_round_trip(tmp_path):
+    """residual_scale = alpha gives x + alpha * f(x) (NF-ResNets), a scale_i layer before each add_i."""
+    import numpy as np
+
+    plain = zoo.mlp(input_shape=(8,), num_classes=3, hidden=(8, 8, 8), residual=True)
+    scaled = zoo.mlp(input_shape=(8,), num_classes=3, hidden=(8, 8, 8), residual=True, residual_scale=0.2)
+    assert not any(layer.name.startswith("scale_") for layer in plain.layers)
+    assert [layer.name for layer in scaled.layers if layer.name.startswith("scale_")] == ["scale_2", "scale_3"]
+    scaled.set_weights(plain.get_weights())
+    x = np.random.default_rng(0).random((4, 8), dtype=np.float32)
+    h1 = keras.Model(plain.inputs, plain.get_layer("act_1").output).predict(x, verbose=0)
+    f2 = keras.Model(plain.inputs, plain.get_layer("act_2").output).predict(x, verbose=0)
+    out2 = keras.Model(scaled.inputs, scaled.get_layer("add_2").output).predict(x, verbose=0)
+    np.testing.assert_allclose(out2, h1 + 0.2 * f2, rtol=1e-5, atol=1e-6)
+    path = tmp_path / "m.keras"
+    scaled.save(path)
+    np.testing.assert_allclose(keras.saving.load_model(path).predict(x, verbose=0), scaled.predict(x, verbose=0),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match=r"argument 'residual_scale': expected a float in \(0, 1\]"):
+        zoo.mlp(input_shape=(8,), num_classes=3, hidden=(8, 8), residual=True, residual_scale=0.0)

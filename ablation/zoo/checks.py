@@ -107,6 +107,11 @@ def max_norm(arg: str, value: Any) -> None:
         raise invalid(arg, "None, 0 (off) or a positive float", value)
 
 
+def residual_scale(arg: str, value: Any) -> None:
+    if not (_is_real(value) and 0.0 < value <= 1.0):
+        raise invalid(arg, "a float in (0, 1]", value)
+
+
 def leaky_slope(arg: str, value: Any) -> None:
     if not (_is_real(value) and 0.0 <= value < 1.0):
         raise invalid(arg, "a float in [0, 1)", value)
@@ -153,7 +158,8 @@ MLP_CHECKS: dict[str, Callable[[str, Any], None]] = {
     "dropout_kind": one_of(DROPOUT_KINDS), "dropconnect": rate, "dropconnect_per_example": boolean,
     "l1": nonnegative, "l2": nonnegative,
     "activity_l1": nonnegative, "max_norm": max_norm, "batchnorm": one_of(BATCHNORM_MODES),
-    "weight_standardization": boolean, "residual": boolean, "leaky_slope": leaky_slope, "name": name,
+    "weight_standardization": boolean, "residual": boolean, "residual_scale": residual_scale,
+    "leaky_slope": leaky_slope, "name": name,
 }
 """Every keyword argument of ``mlp()`` and its checker (a test keeps this equal to the signature)."""
 

@@ -82,7 +82,7 @@ def mlp(*, input_shape: Sequence[int], num_classes: int, hidden: Sequence[int], 
         input_dropout: float = 0.0, dropout_kind: str = "standard", dropconnect: float = 0.0,
         dropconnect_per_example: bool = True, l1: float = 0.0, l2: float = 0.0, activity_l1: float = 0.0, max_norm: float | None = None,
         batchnorm: bool | str = False, weight_standardization: bool = False, residual: bool = False,
-        leaky_slope: float = 0.01, name: str = "mlp") -> keras.Model:
+        residual_scale: float = 1.0, leaky_slope: float = 0.01, name: str = "mlp") -> keras.Model:
     """Build a multilayer perceptron that outputs logits (unless ``output_activation`` is given).
 
     Args:
@@ -113,6 +113,9 @@ def mlp(*, input_shape: Sequence[int], num_classes: int, hidden: Sequence[int], 
         weight_standardization: hidden layers are ``ScaledWSDense`` (Brock et al. 2021) with gain 1
             for layer 1 and ``activation_gain(activation)`` for layers 2..L.
         residual: add ``add_i`` skip connections between consecutive hidden layers of equal width.
+        residual_scale: alpha in ``x + alpha * f(x)`` (a ``scale_i`` layer on the branch; 1 = none): NF-ResNets
+            scale their residual branches so that a deep net without normalization trains (Brock et al. 2021
+            use alpha = 0.2).
         leaky_slope: negative slope of "leaky_relu".
         name: model name.
 
@@ -149,6 +152,8 @@ def mlp(*, input_shape: Sequence[int], num_classes: int, hidden: Sequence[int], 
         if dropout > 0:
             x = drop_layer(float(dropout), name=f"dropout_{i}")(x)
         if residual and i > 1 and hidden[i - 2] == units:
+            if residual_scale != 1.0:
+                x = keras.layers.Rescaling(float(residual_scale), name=f"scale_{i}")(x)
             x = keras.layers.Add(name=f"add_{i}")([block_in, x])
     return keras.Model(inputs, logits_head(x, num_classes, output_activation, opts, len(hidden) + 1), name=name)
 
