@@ -37,7 +37,7 @@ UNSETTLED = ("inconclusive", "too few seeds")  # verdicts more seeds may change
 
 
 def run(spec: StudySpec, out_dir: str | Path = "runs", *, max_seeds: int = MAX_SEEDS, step: int = STEP,
-        progress: bool | Callable[[str], None] = False, run: Callable[..., Path] | None = None,
+        progress: bool | Callable[[str], None] = False, run_study: Callable[..., Path] | None = None,
         **run_kwargs: Any) -> Path:
     """Run a study, then add seeds to the grid points of its undecided claims until each is decided.
 
@@ -47,8 +47,8 @@ def run(spec: StudySpec, out_dir: str | Path = "runs", *, max_seeds: int = MAX_S
         max_seeds: the most seeds any grid point gets (>= the study's own seeds).
         step: seeds added per look (>= 1).
         progress: True prints a line per look; a callable receives the lines.
-        run: the function that runs a study (``ablation.runner.run``); ``run_kwargs`` go to its first
-            call (the study's own seeds).
+        run_study: the function that runs a study (default ``ablation.runner.run``); ``run_kwargs`` go
+            to its first call (the study's own seeds).
 
     Returns:
         The run folder.
@@ -59,19 +59,19 @@ def run(spec: StudySpec, out_dir: str | Path = "runs", *, max_seeds: int = MAX_S
     checks.integer("max_seeds", max_seeds, 1)
     if max_seeds < len(spec.seeds):
         raise checks.invalid("max_seeds", f"at least the study's {len(spec.seeds)} seeds", max_seeds)
-    run = run or runner.run
+    run_study = run_study or runner.run
     say = progress if callable(progress) else (print if progress else (lambda line: None))
-    run_dir = run(spec, out_dir, progress=progress, **run_kwargs)
+    run_dir = run_study(spec, out_dir, progress=progress, **run_kwargs)
     lock = files.FolderLock(run_dir / rundir.UNTIL_LOCK, command="ablation run --until-decided").acquire()
     try:
-        _loop(spec, run_dir, max_seeds, step, say, run)
+        _loop(spec, run_dir, max_seeds, step, say, run_study)
     finally:
         lock.release()
     return run_dir
 
 
 def _loop(spec: StudySpec, run_dir: Path, max_seeds: int, step: int, say: Callable[[str], None],
-          run: Callable[..., Path]) -> None:
+          run_study: Callable[..., Path]) -> None:
     meta = files.read_json(run_dir / rundir.RUN)
     state = meta.get(KEY) or {"max_seeds": max_seeds, "step": step, "decided": {},
                               "looks": [{"look": 1, "seeds": [int(s) for s in spec.seeds], "points": [],
@@ -80,7 +80,7 @@ def _loop(spec: StudySpec, run_dir: Path, max_seeds: int, step: int, say: Callab
     while True:
         last = state["looks"][-1]
         if last["status"] != "done":  # a look that was interrupted: its added runs resume
-            _add_seeds(spec, run_dir, last, say, run)
+            _add_seeds(spec, run_dir, last, say, run_study)
             last["status"] = "done"
             _save(run_dir, state)
         claims = _claims(run_dir, spec)
@@ -104,7 +104,7 @@ def _loop(spec: StudySpec, run_dir: Path, max_seeds: int, step: int, say: Callab
                 "undecided": undecided, "status": "running", "started": _now()}
         state["looks"].append(look)
         _save(run_dir, state)
-        _add_seeds(spec, run_dir, look, say, run)
+        _add_seeds(spec, run_dir, look, say, run_study)
         look["status"] = "done"
         _save(run_dir, state)
 
@@ -145,12 +145,12 @@ def point_spec(spec: StudySpec, point: Mapping[str, str], seeds: Sequence[int]) 
 
 
 def _add_seeds(spec: StudySpec, run_dir: Path, look: dict[str, Any], say: Callable[[str], None],
-               run: Callable[..., Path]) -> None:
+               run_study: Callable[..., Path]) -> None:
     new = look["new_seeds"]
     say(f"look {look['look']}: seeds {new[0]}-{new[-1]} for {len(look['points'])} grid point"
         f"{'s' if len(look['points']) != 1 else ''} of {', '.join(look['undecided'])}")
     for point in look["points"]:
-        run(point_spec(spec, point, new), run_dir / rundir.MORE, in_process=True, progress=False,
+        run_study(point_spec(spec, point, new), run_dir / rundir.MORE, in_process=True, progress=False,
             command=f"ablation run --until-decided (look {look['look']})")
 
 

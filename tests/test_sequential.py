@@ -55,11 +55,11 @@ def test_until_decided_adds_seeds_only_where_needed_and_resumes(tmp_path):
         return runner.run(spec_, out_dir, **kw)
 
     with pytest.raises(_Stop):
-        sequential.run(s, tmp_path, max_seeds=5, step=3, run=flaky, in_process=True)
+        sequential.run(s, tmp_path, max_seeds=5, step=3, run_study=flaky, in_process=True)
     run_dir = runner.run_dir_of(s, tmp_path)
     state = json.loads((run_dir / rundir.RUN).read_text())["sequential"]
     assert state["looks"][-1]["status"] == "running"  # look 2 was planned, then interrupted
-    sequential.run(s, tmp_path, max_seeds=5, step=3, run=functools.partial(runner.run), in_process=True)
+    sequential.run(s, tmp_path, max_seeds=5, step=3, run_study=functools.partial(runner.run), in_process=True)
     rec = records.load(run_dir)
     trials = rec.trials
     got = sorted(zip(trials["activation"], trials["dropout"], trials["seed"]))
