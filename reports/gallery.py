@@ -34,13 +34,14 @@ GALLERY = ROOT / "docs" / "studies.md"
 
 
 def run_folder(name: str, runs: Path) -> Path | None:
-    """The newest run folder of the study's regenerated spec, on whichever backend it ran."""
+    """The newest finished run folder of the study's regenerated spec, on whichever backend it ran."""
     s = spec.load(spec.find_study(name), profile=spec.report_profile(name))
     hashes = {dataclasses.replace(s, backend=b).hash for b in BACKENDS}
     found = []
     for meta in runs.glob(f"{name}-*/run.json"):
         try:
-            if json.loads(meta.read_text()).get("hash") in hashes:
+            doc = json.loads(meta.read_text())
+            if doc.get("hash") in hashes and doc.get("finished"):  # a run still going is not a page yet
                 found.append(meta.parent)
         except (OSError, ValueError):
             continue
