@@ -26,6 +26,7 @@ from ablation import files, preregistration, stats
 from ablation import records as records_module
 from ablation.spec import scale
 from ablation.report import figures as figures_module
+from ablation.report import importance as importance_module
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 METRIC = "test_error"  # classification; a regression study's tables use test_rmse (primary_metric)
@@ -92,6 +93,7 @@ def context(rec: Any, *, n_boot: int = stats.N_BOOT, claims: Sequence[Any] | Non
         "rules": _rules(),
         "results": _results(rec, axes, n_boot),
         "effects": _effects(rec, axes, n_boot),
+        "importance": importance_module.section(rec, primary_metric(rec), fmt_p=_p),
         "effect_figures": [f for f in drawn if f["section"] == "effects"],
         "figures": [f for f in drawn if f["section"] == "figures"],
         "failures": _failures(trials),

@@ -1,0 +1,283 @@
+"""Factor importance of a grid with several axes: how much of a metric's variance each axis, and each
+pair of axes, accounts for.
+
+**Method.** Functional ANOVA (Hutter, Hoos & Leyton-Brown 2014, "An efficient approach for assessing
+hyperparameter importance", ICML) splits the variance of a performance measure over a configuration
+space into main effects and interactions; fANOVA estimates the split on a random-forest surrogate,
+because a random search covers the space sparsely. A study's grid is a complete factorial with the
+seeds as replicates, so here the split is exact, with no surrogate: an ordinary least-squares
+ANOVA (``statsmodels.formula.api.ols`` and ``statsmodels.stats.anova.anova_lm``) of the metric on
+every varying axis as a categorical factor ``C(axis)`` and all their interactions, one value per
+(grid point, seed). The design is balanced (every kept grid point has every kept seed), so the sums
+of squares of the terms and of the residual add up to the total and do not depend on the order of
+the terms. Interactions of three or more axes are pooled into one "higher-order interactions" row.
+
+**What each row gives.** ``eta_sq`` = SS_term / SS_total, the term's share of all the variance of
+the runs (seed-to-seed noise included, as the ``residual`` row); ``partial_eta_sq`` = SS_term /
+(SS_term + SS_residual), the term's size against the seed noise alone; ``F`` and ``p`` of the
+term's F test; and ``ci_lo`` / ``ci_hi``, a 95% confidence interval for the population partial eta²
+by inverting the noncentral F distribution of the observed F in its noncentrality λ (Steiger 2004,
+"Beyond the F test: effect size confidence intervals and tests of close fit in the analysis of
+variance and contrast analysis", Psychological Methods 9(2), 164-182), partial eta² = λ / (λ + N)
+with N the number of runs analysed. It is exact under normal seed noise for any number of seeds
+(a bootstrap over 2-5 seeds per grid point would not be), needs no random numbers, and its lower
+end is 0 whenever the term's F test is not significant at the same level. Terms rank the same by
+eta², partial eta² and sum of squares.
+
+**What is left out.** Only completed runs with a finite metric count (:func:`frames.usable`). When
+a grid point lacks a seed (a run failed, diverged or has not run), the analysis keeps the largest
+complete sub-grid it can find greedily: it repeatedly leaves out the seed or the axis level whose
+removal loses the fewest usable runs per missing run it removes (a seed before a level on ties) until every remaining grid
+point has every remaining seed, and names what it left out. An axis left with one level drops out.
+Fewer than two varying axes: not applicable. One seed: no residual, so no F, p, partial eta² or
+interval (the shares are still given).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+from scipy import stats as scipy_stats
+
+from ablation import checks
+from ablation.stats.frames import axis_label, require_columns, usable
+from ablation.stats.intervals import LEVEL
+
+TIMES = "\u00d7"                        # "a × b"
+HIGHER_ORDER = "higher-order interactions"
+RESIDUAL = "residual (seeds)"
+KINDS = ("main", "interaction", "higher-order", "residual")
+COLUMNS = ("term", "kind", "axes", "df", "sum_sq", "eta_sq", "partial_eta_sq", "ci_lo", "ci_hi", "F", "p")
+METHOD = ("ANOVA of every varying axis as a categorical factor with all interactions, seeds as replicates "
+          "(statsmodels ols + anova_lm), on the complete grid; 95% intervals of partial eta\u00b2 by inverting the "
+          "noncentral F distribution (Steiger 2004); idea: functional ANOVA (Hutter, Hoos & Leyton-Brown 2014)")
+
+
+@dataclass(frozen=True)
+class Importance:
+    """The variance decomposition of one metric over a run's grid (:func:`factor_importance`).
+
+    ``table`` has one row per term, ranked by sum of squares, then the residual; columns
+    :data:`COLUMNS`. ``applicable`` is False (and ``table`` empty) when fewer than two axes vary in
+    the analysed runs, or the metric does not vary; ``reason`` then says why.
+    """
+
+    metric: str
+    table: pd.DataFrame
+    applicable: bool
+    reason: str = ""
+    axes: tuple[str, ...] = ()               # the factors analysed, in grid order
+    levels: dict[str, tuple[str, ...]] = field(default_factory=dict)   # their kept levels (labels)
+    seeds: tuple[Any, ...] = ()              # the kept seeds
+    n: int = 0                               # runs analysed (grid points x seeds)
+    left_out: tuple[str, ...] = ()           # seeds and levels left out, each with why
+    notes: tuple[str, ...] = ()              # e.g. one seed: no residual
+    level: float = LEVEL
+    method: str = METHOD
+
+
+def factor_importance(trials: pd.DataFrame, axes: Sequence[str], metric: str = "test_error", *,
+                      level: float = LEVEL) -> Importance:
+    """Main effects and pairwise interactions of the grid axes on ``metric`` (see the module docstring).
+
+    Args:
+        trials: ``records.trials`` (columns: the axes, ``seed``, ``status``, ``metric``).
+        axes: the grid axes (``records.axes``); those with a single level are constants and are ignored.
+        metric: the column analysed.
+        level: confidence level of the intervals of partial eta².
+
+    Returns:
+        An :class:`Importance`.
+
+    Raises:
+        ValueError: ``trials`` is not a DataFrame, an axis, ``seed`` or ``metric`` is not one of its
+            columns, an axis is named twice, or ``level`` is not in (0, 1).
+    """
+    if not isinstance(trials, pd.DataFrame):
+        raise checks.invalid("trials", "a pandas DataFrame (records.trials)", trials,
+                             shown=type(trials).__name__)
+    if isinstance(axes, str) or not all(isinstance(a, str) for a in axes):
+        raise checks.invalid("axes", "a sequence of axis names (str)", axes)
+    axes = list(axes)
+    if len(set(axes)) != len(axes):
+        raise checks.invalid("axes", "each axis named once", axes)
+    if not isinstance(metric, str):
+        raise checks.invalid("metric", "a column name (str)", metric)
+    require_columns(trials, [*axes, "seed"], "axes")
+    require_columns(trials, [metric], "metric")
+    level = checks.open_unit_interval("level", level)
+
+    trials = trials[trials["seed"].notna()].reset_index(drop=True)
+    labels = pd.DataFrame({a: trials[a].map(axis_label) for a in axes}, index=trials.index)
+    factors = [a for a in axes if labels[a].nunique() >= 2]
+    if len(factors) < 2:
+        return _not_applicable(metric, level, "fewer than two axes vary" + (
+            f" (only {factors[0]})" if factors else "") + ": there is nothing to split between factors")
+    levels = {a: list(pd.unique(labels[a])) for a in factors}
+    seeds = list(pd.unique(trials["seed"]))
+    ok = usable(trials, metric)
+    values = (trials.loc[ok, metric].astype(float).groupby([labels.loc[ok, a] for a in factors] + [trials.loc[ok, "seed"]])
+              .mean())
+    present = {(tuple(k[:-1]), k[-1]): v for k, v in values.items()}
+    if not present:
+        return _not_applicable(metric, level, f"no run completed with a finite {metric}")
+    levels, seeds, left_out = _complete(present, levels, seeds)
+    notes: list[str] = []
+    dropped = [a for a in factors if len(levels.get(a, ())) == 1]
+    for a in dropped:
+        notes.append(f"axis {a} keeps only {a}={levels[a][0]} after that, so it is not a factor here")
+    kept = [a for a in factors if len(levels.get(a, ())) >= 2]
+    if len(kept) < 2 or not seeds:
+        why = ("fewer than two axes keep two or more levels with every seed completed" if seeds else
+               "no seed has a completed run at every grid point")
+        return _not_applicable(metric, level, why, left_out=left_out, notes=notes)
+
+    index = [factors.index(a) for a in kept]
+    fixed = {factors.index(a): levels[a][0] for a in dropped}
+    rows = [{**{f"f{j}": cell[i] for j, i in enumerate(index)}, "y": y}
+            for (cell, seed), y in present.items()
+            if seed in seeds and all(cell[i] in levels[factors[i]] for i in index)
+            and all(cell[i] == v for i, v in fixed.items())]
+    data = pd.DataFrame(rows)
+    if not np.isfinite(data["y"].var(ddof=0)) or data["y"].var(ddof=0) == 0:
+        return _not_applicable(metric, level, f"every analysed run gives the same {metric}", left_out=left_out,
+                               notes=notes)
+    if len(seeds) == 1:
+        notes.append("one seed per grid point: no replicate, so no residual, F, p, partial eta\u00b2 or interval; "
+                     "the shares split the variance between grid points only")
+    table = _anova(data, kept, level)
+    return Importance(metric=metric, table=table, applicable=True, axes=tuple(kept),
+                      levels={a: tuple(levels[a]) for a in kept}, seeds=tuple(seeds), n=len(data),
+                      left_out=tuple(left_out), notes=tuple(notes), level=level)
+
+
+def partial_eta_sq_interval(F: float, df1: float, df2: float, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """Confidence interval of a population partial eta² from an observed F (Steiger 2004).
+
+    The noncentrality λ of F(df1, df2; λ) is bounded by the values at which the observed ``F`` sits
+    at the upper and lower (1 - level)/2 quantiles; each bound maps to λ / (λ + n). A bound is 0 when
+    even λ = 0 puts ``F`` below that quantile.
+    """
+    if not (np.isfinite(F) and df1 > 0 and df2 > 0 and n > 0):
+        return np.nan, np.nan
+    alpha = (1 - level) / 2
+    lo, hi = (_noncentrality(F, df1, df2, 1 - alpha), _noncentrality(F, df1, df2, alpha))
+    return lo / (lo + n), hi / (hi + n)
+
+
+def _noncentrality(F: float, df1: float, df2: float, target: float) -> float:
+    """The λ >= 0 at which P(F(df1, df2; λ) <= F) = target (it falls as λ grows); 0 when none is."""
+    if scipy_stats.f.cdf(F, df1, df2) <= target:
+        return 0.0
+    cdf = lambda lam: scipy_stats.ncf.cdf(F, df1, df2, lam) - target  # noqa: E731
+    top = max(10.0, 2.0 * F * df1)
+    while cdf(top) > 0:
+        top *= 2.0
+        if top > 1e12:
+            return np.inf
+    return float(optimize.brentq(cdf, 0.0, top, xtol=1e-10, rtol=1e-10))
+
+
+def _complete(present: dict[tuple[tuple[str, ...], Any], float], levels: dict[str, list[str]],
+              seeds: list[Any]) -> tuple[dict[str, list[str]], list[Any], list[str]]:
+    """The largest complete sub-grid found greedily, and what was left out (see the module docstring)."""
+    axes = list(levels)
+    levels = {a: list(v) for a, v in levels.items()}
+    seeds = list(seeds)
+    left_out: list[str] = []
+
+    def inside(key: tuple[tuple[str, ...], Any]) -> bool:
+        cell, seed = key
+        return seed in seeds and all(cell[i] in levels[a] for i, a in enumerate(axes))
+
+    while seeds and all(levels.values()):
+        have = [k for k in present if inside(k)]
+        cells = int(np.prod([len(v) for v in levels.values()]))
+        if len(have) == cells * len(seeds):
+            break
+        candidates = []  # (runs lost per missing run removed, runs lost, 0 = seed / 1 = level, position, ...)
+        for position, seed in enumerate(seeds):
+            lost = sum(1 for _, s in have if s == seed)
+            missing = cells - lost
+            if missing:
+                candidates.append((lost / missing, lost, 0, position, ("seed", seed),
+                                   f"seed {seed} (no completed run at {missing} of {cells} grid points)"))
+        for i, a in enumerate(axes):
+            for position, lab in enumerate(levels[a]):
+                lost = sum(1 for cell, _ in have if cell[i] == lab)
+                total = cells // len(levels[a]) * len(seeds)
+                if total - lost:
+                    candidates.append((lost / (total - lost), lost, 1, position, (a, lab),
+                                       f"{a}={lab} ({total - lost} of its {total} runs "
+                                       f"did not complete)"))
+        *_, (what, value), text = min(candidates, key=lambda c: c[:4])
+        left_out.append(text)
+        if what == "seed":
+            seeds.remove(value)
+        else:
+            levels[what].remove(value)
+    if not seeds or not all(levels.values()):
+        return levels, [], left_out
+    return levels, seeds, left_out
+
+
+def _anova(data: pd.DataFrame, axes: Sequence[str], level: float) -> pd.DataFrame:
+    """The ranked term table of a balanced full-factorial ANOVA (columns f0, f1, ... and y)."""
+    from statsmodels.formula.api import ols
+    from statsmodels.stats.anova import anova_lm
+
+    formula = "y ~ " + " * ".join(f"C(f{j})" for j in range(len(axes)))
+    fit = ols(formula, data=data).fit()
+    n = len(data)
+    df_resid = float(fit.df_resid)
+    with warnings.catch_warnings():  # a saturated model (one seed) divides by a zero residual; balanced: type I = II
+        warnings.simplefilter("ignore", RuntimeWarning)
+        aov = anova_lm(fit, typ=1)
+    terms = aov.drop(index="Residual")
+    ss_resid = float(aov.loc["Residual", "sum_sq"]) if df_resid > 0 else 0.0
+    ss_total = float(fit.centered_tss)
+    ms_resid = ss_resid / df_resid if df_resid > 0 else np.nan
+    rows, pooled_ss, pooled_df = [], 0.0, 0.0
+    for name, r in terms.iterrows():
+        members = tuple(axes[int(j)] for j in re.findall(r"C\(f(\d+)\)", str(name)))
+        if len(members) >= 3:
+            pooled_ss, pooled_df = pooled_ss + float(r["sum_sq"]), pooled_df + float(r["df"])
+            continue
+        kind = "main" if len(members) == 1 else "interaction"
+        rows.append(_row(f" {TIMES} ".join(members), kind, members, float(r["df"]), float(r["sum_sq"]),
+                         ss_total, ss_resid, ms_resid, df_resid, n, level))
+    if pooled_df:
+        rows.append(_row(HIGHER_ORDER, "higher-order", tuple(axes), pooled_df, pooled_ss, ss_total, ss_resid,
+                         ms_resid, df_resid, n, level))
+    rows.sort(key=lambda r: -r["sum_sq"])
+    if df_resid > 0:
+        rows.append({"term": RESIDUAL, "kind": "residual", "axes": (), "df": df_resid, "sum_sq": ss_resid,
+                     "eta_sq": ss_resid / ss_total, "partial_eta_sq": np.nan, "ci_lo": np.nan, "ci_hi": np.nan,
+                     "F": np.nan, "p": np.nan})
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _row(term: str, kind: str, members: tuple[str, ...], df: float, ss: float, ss_total: float, ss_resid: float,
+         ms_resid: float, df_resid: float, n: int, level: float) -> dict[str, Any]:
+    if df_resid > 0 and ms_resid > 0:
+        F = (ss / df) / ms_resid
+        p = float(scipy_stats.f.sf(F, df, df_resid))
+        partial = ss / (ss + ss_resid)
+        lo, hi = partial_eta_sq_interval(F, df, df_resid, n, level)
+    else:
+        F = p = partial = lo = hi = np.nan
+    return {"term": term, "kind": kind, "axes": members, "df": df, "sum_sq": ss, "eta_sq": ss / ss_total,
+            "partial_eta_sq": partial, "ci_lo": lo, "ci_hi": hi, "F": F, "p": p}
+
+
+def _not_applicable(metric: str, level: float, reason: str, *, left_out: Sequence[str] = (),
+                    notes: Sequence[str] = ()) -> Importance:
+    return Importance(metric=metric, table=pd.DataFrame(columns=list(COLUMNS)), applicable=False,
+                      reason=reason, left_out=tuple(left_out), notes=tuple(notes), level=level)
