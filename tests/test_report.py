@@ -133,8 +133,8 @@ def test_sections_in_order(clean):
 def test_one_figure_per_recorded_quantity(run_dir, clean):
     _, text = clean
     s = records.load(run_dir).spec
-    expected = {"learning_curves", "interaction", "epoch_time"} | {PROBE_FIGURES[p] for p in s.probes
-                                                                    if p in PROBE_FIGURES}
+    expected = {"learning_curves", "interaction", "epoch_time", "importance"} | {PROBE_FIGURES[p] for p in s.probes
+                                                                                  if p in PROBE_FIGURES}
     page_ = _parse(text)
     shown = {i.removeprefix("fig-") for i in page_.ids() if i.startswith("fig-")}
     assert shown == expected
@@ -278,3 +278,42 @@ def test_the_page_says_where_the_time_went(run_dir, clean):
     rows = dict(page.time_breakdown(meta, records.load(run_dir).trials))
     assert rows["training, probes and evaluation (all trials)"] == f"{phases['trials_s']:.1f} s"
     assert "  of which first epochs beyond the others (compilation)" in rows
+
+
+def _synthetic(grid_line: str, effect) -> records.Records:
+    """Records of a study with TINY's grid replaced by ``grid_line``: one completed trial per (point, seed)
+    whose test error is ``effect(point)`` plus small noise (no training)."""
+    import itertools
+
+    import pandas as pd
+
+    s = spec.loads(TINY.replace('activation = ["relu", "tanh"]\ndropout = [0.0, 0.5]', grid_line))
+    rng = np.random.default_rng(0)
+    rows = []
+    for values in itertools.product(*(a.values for a in s.grid)):
+        point = dict(zip(s.axis_names, values))
+        for seed in range(4):
+            rows.append({"trial_id": str(len(rows)), "status": "completed", "seed": seed, **point,
+                         "point": ", ".join(f"{k}={v}" for k, v in point.items()),
+                         "test_error": effect(point) + rng.normal(0, 0.002)})
+    empty = pd.DataFrame()
+    return records.Records(trials=pd.DataFrame(rows), curves=empty, probes=empty, evaluations=empty, spec=s,
+                           axes=s.axis_names)
+
+
+def test_factor_importance_is_shown_for_two_axes_only(clean):
+    """A 2-axis grid's page has "Which factors matter" (a ranked chart and the stats table); a 1-axis one not."""
+    two = _synthetic('activation = ["relu", "tanh"]\ndropout = [0.0, 0.5]',
+                     lambda p: 0.10 + (0.05 if p["activation"] == "tanh" else 0.0))
+    text = page.render_html(two, n_boot=300)
+    parsed = _parse(text)
+    assert "Which factors matter" in text and "fig-importance" in parsed.ids() and "could not be drawn" not in text
+    imp = stats.factor_importance(two.trials, ["activation", "dropout"], "test_error", n_boot=300)
+    rows = [r for r in parsed.rows if len(r) == 8 and r[0] in set(imp.table["term"])]
+    assert [r[0] for r in rows] == list(imp.table["term"]) and rows[0][0] == "activation"  # ranked, as stats
+    top = imp.table.iloc[0]
+    assert rows[0][2] == f"{100 * top['eta_sq']:.1f}%" and rows[0][3] == \
+        f"[{100 * top['ci_lo']:.1f}%, {100 * top['ci_hi']:.1f}%]" and top["eta_sq"] > 0.95
+    one = _synthetic("dropout = [0.0, 0.5]", lambda p: 0.10 + p["dropout"] / 10)
+    assert "Which factors matter" not in page.render_html(one, n_boot=300)
+    assert "Which factors matter" in clean[1]                            # the real 2 x 2 run has it too

@@ -49,9 +49,11 @@ def test_a_known_main_effect_dominates_and_its_interval_covers_the_truth():
     assert imp.table["term"].iloc[-1] == importance.RESIDUAL and terms["term"].iloc[0] == "a"
     assert terms["sum_sq"].is_monotonic_decreasing                          # ranked, then the residual
     assert a["eta_sq"] == pytest.approx(truth, abs=0.005) and a["kind"] == "main"
-    assert a["ci_lo"] <= truth <= a["ci_hi"] and a["p"] < 1e-10
-    for term in (b, ab):
-        assert term["eta_sq"] < 0.005 and term["ci_lo"] == 0.0 <= term["ci_hi"] < 0.5 and term["p"] > 0.05
+    assert a["ci_lo"] <= truth <= a["ci_hi"] and a["partial_lo"] <= truth <= a["partial_hi"] and a["p"] < 1e-10
+    for term in (b, ab):  # no effect: a share near 0, and the partial eta² interval reaches 0
+        assert term["eta_sq"] < 0.005 and 0 < term["ci_lo"] < term["ci_hi"] < 0.005
+        assert term["partial_lo"] == 0.0 <= term["partial_hi"] < 0.5 and term["p"] > 0.05
+    assert np.isnan(_row(imp, importance.RESIDUAL)[["ci_lo", "ci_hi", "F", "p"]].astype(float)).all()
     assert ab["kind"] == "interaction" and ab["axes"] == ("a", "b")
     assert imp.table["eta_sq"].sum() == pytest.approx(1.0)                  # balanced: the shares add up
     assert (a["df"], b["df"], ab["df"], _row(imp, importance.RESIDUAL)["df"]) == (1, 2, 2, 24)
@@ -137,7 +139,7 @@ def test_one_seed_gives_shares_without_residual_or_intervals():
     trials = _grid({"a": ["off", "on"], "b": [0.0, 0.5]}, seeds=1, effect=_shift_a)
     imp = stats.factor_importance(trials, ["a", "b"])
     assert imp.applicable and importance.RESIDUAL not in set(imp.table["term"])
-    assert imp.table[["F", "p", "partial_eta_sq", "ci_lo", "ci_hi"]].isna().all().all()
+    assert imp.table[["F", "p", "partial_eta_sq", "partial_lo", "partial_hi", "ci_lo", "ci_hi"]].isna().all().all()
     assert imp.table["eta_sq"].sum() == pytest.approx(1.0) and imp.table["term"].iloc[0] == "a"
     assert any("one seed" in note for note in imp.notes)
 
@@ -161,3 +163,25 @@ def test_bad_arguments_are_one_line_errors(kwargs, message):
     with pytest.raises(ValueError, match="Invalid value for argument") as info:
         stats.factor_importance(**{**args, **kwargs})
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_bootstrap_uses_anova_lms_sums_of_squares_and_is_repeatable():
+    """The resamples' sums of squares come from the fitted model's QR factorization: on the observed
+    values they are anova_lm's; the same seed gives the same intervals, another seed others."""
+    from statsmodels.formula.api import ols
+    from statsmodels.stats.anova import anova_lm
+
+    trials = _grid({"a": ["off", "on"], "b": ["x", "y", "z"]}, seeds=3, effect=_shift_a, noise=0.5)
+    data = trials.rename(columns={"a": "f0", "b": "f1", "test_error": "y"})
+    fit = ols("y ~ C(f0) * C(f1)", data=data).fit()
+    q, columns = importance._design(fit)
+    sums = importance.term_sums(q, columns, data["y"].to_numpy()[:, None])
+    table = anova_lm(fit, typ=1)
+    assert set(sums) == set(table.index) - {"Residual"}
+    for term, value in sums.items():
+        assert value[0] == pytest.approx(table.loc[term, "sum_sq"])
+    first, again = (stats.factor_importance(trials, ["a", "b"], n_boot=300) for _ in range(2))
+    other = stats.factor_importance(trials, ["a", "b"], n_boot=300, seed=1)
+    pd.testing.assert_frame_equal(first.table, again.table)
+    assert not np.allclose(first.table["ci_lo"].iloc[:3], other.table["ci_lo"].iloc[:3])
+    assert (first.table["eta_sq"] == other.table["eta_sq"]).all()

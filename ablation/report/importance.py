@@ -1,8 +1,8 @@
 """The report's "Which factors matter" part, for a run whose grid has two or more axes with two or more levels.
 
 :func:`section` computes :func:`ablation.stats.factor_importance` of the run's primary metric and
-returns what the template shows: a ranked table (share of variance, partial eta² with its 95%
-interval, F, p), what was left out, and :func:`importance_bars`, a ranked horizontal bar chart
+returns what the template shows: a ranked table (share of variance and partial eta², each with its
+95% interval, F, p), what was left out, and :func:`importance_bars`, a ranked horizontal bar chart
 (seaborn, as :mod:`ablation.report.draw`) as a PNG ``data:`` URI. A run whose grid has fewer than two
 such axes gets no section (None).
 """
@@ -23,23 +23,25 @@ from ablation.report.draw import _require, to_data_uri
 from ablation.stats import importance as importance_module
 
 TITLE = "Which factors matter"
-CAPTION = ("Bars: partial \u03b7\u00b2 of each axis and each pair of axes in {metric}, SS_term / (SS_term + "
-           "SS_residual), i.e. the term's size against the seed-to-seed noise, ranked; whiskers: its 95% interval "
-           "(noncentral F, Steiger 2004). A bar whose interval reaches 0 is not told apart from seed noise at this "
-           "number of seeds. The table's share is \u03b7\u00b2 = SS_term / SS_total, the term's part of all the "
-           "variance of the {n} runs analysed ({cells} grid points \u00d7 {seeds} seed{s}); the shares, residual "
-           "included, add up to 100%.")
-CAPTION_ONE_SEED = ("Bars: \u03b7\u00b2 = SS_term / SS_total of each axis and each pair of axes in {metric}, ranked: "
-                    "the term's share of the variance between the {cells} grid points. One seed per grid point: "
+CAPTION = ("Share of the variance of {metric} over the {n} runs analysed ({cells} grid points \u00d7 {seeds} "
+           "seeds) that each axis and each pair of axes accounts for (\u03b7\u00b2 = SS_term / SS_total, an exact "
+           "ANOVA of the complete grid), ranked, with {level:.0%} bootstrap intervals over seeds. The seed-to-seed "
+           "noise takes the rest (the table's residual row). A share is never negative, so its interval never "
+           "reaches 0: whether a term stands out from the seed noise is the table's p and partial \u03b7\u00b2, "
+           "whose interval (noncentral F) reaches 0 when it does not.")
+CAPTION_ONE_SEED = ("Share of the variance of {metric} between the {cells} grid points that each axis and each pair "
+                    "of axes accounts for (\u03b7\u00b2 = SS_term / SS_total), ranked. One seed per grid point: "
                     "no residual, so no interval, F or p.")
 
 
-def section(rec: Any, metric: str, *, fmt_p: Callable[[float], str] = lambda p: f"{p:.2g}") -> dict[str, Any] | None:
+def section(rec: Any, metric: str, *, n_boot: int = stats.N_BOOT,
+            fmt_p: Callable[[float], str] = lambda p: f"{p:.2g}") -> dict[str, Any] | None:
     """What the page shows about factor importance; None when the grid has fewer than two varying axes.
 
     Args:
         rec: a ``records.Records`` (``trials``, ``axes`` and ``spec.grid``).
         metric: the metric analysed (the page's primary metric).
+        n_boot: bootstrap resamples of the shares' intervals.
         fmt_p: formats a p-value (the page's own format).
     """
     axes = _grid_axes(rec)
@@ -48,7 +50,7 @@ def section(rec: Any, metric: str, *, fmt_p: Callable[[float], str] = lambda p: 
     if metric not in rec.trials.columns:
         return {"applicable": False, "reason": f"these runs recorded no {metric}", "rows": [], "left_out": [],
                 "notes": [], "uri": None, "error": None, "caption": "", "method": importance_module.METHOD}
-    imp = stats.factor_importance(rec.trials, axes, metric)
+    imp = stats.factor_importance(rec.trials, axes, metric, n_boot=n_boot)
     out = {"applicable": imp.applicable, "reason": imp.reason, "rows": _rows(imp.table, fmt_p),
            "left_out": list(imp.left_out), "notes": list(imp.notes), "uri": None, "error": None,
            "method": imp.method, "caption": ""}
@@ -57,7 +59,7 @@ def section(rec: Any, metric: str, *, fmt_p: Callable[[float], str] = lambda p: 
     cells = int(np.prod([len(v) for v in imp.levels.values()]))
     one_seed = len(imp.seeds) == 1
     out["caption"] = (CAPTION_ONE_SEED if one_seed else CAPTION).format(
-        metric=metric, n=imp.n, cells=cells, seeds=len(imp.seeds), s="s" if len(imp.seeds) != 1 else "")
+        metric=metric, n=imp.n, cells=cells, seeds=len(imp.seeds), level=imp.level)
     try:
         out["uri"] = to_data_uri(importance_bars(imp.table, level=imp.level))
     except Exception as exc:  # noqa: BLE001 - a broken figure must not lose the rest of the report
@@ -67,26 +69,22 @@ def section(rec: Any, metric: str, *, fmt_p: Callable[[float], str] = lambda p: 
 
 
 def importance_bars(table: pd.DataFrame, *, level: float = stats.LEVEL) -> plt.Axes:
-    """Ranked horizontal bars of the terms of a :func:`stats.factor_importance` table.
-
-    Partial eta² with its interval as whiskers; when the table has no partial eta² (one seed: no
-    residual) the bars are the shares eta², without whiskers. The residual row is not drawn.
-    """
-    _require(table, ["term", "kind", "eta_sq", "partial_eta_sq", "ci_lo", "ci_hi"], "importance_bars")
-    terms = table[table["kind"] != "residual"].reset_index(drop=True)
-    partial = bool(terms["partial_eta_sq"].notna().any())
-    value = "partial_eta_sq" if partial else "eta_sq"
-    terms = terms.sort_values(value, ascending=False, kind="stable", ignore_index=True)
+    """Ranked horizontal bars of the shares (eta²) of the terms of a :func:`stats.factor_importance`
+    table, with their intervals as whiskers where the table has them; the residual row is not drawn."""
+    _require(table, ["term", "kind", "eta_sq", "ci_lo", "ci_hi"], "importance_bars")
+    terms = table[table["kind"] != "residual"].sort_values("eta_sq", ascending=False, kind="stable",
+                                                          ignore_index=True)
     fig, ax = plt.subplots(figsize=(6.5, 0.8 + 0.35 * len(terms)))
-    color = sns.color_palette()[0]
-    sns.barplot(data=terms, x=value, y="term", order=list(terms["term"]), color=color, errorbar=None, ax=ax)
-    if partial:
-        lo = (terms[value] - terms["ci_lo"]).clip(lower=0).fillna(0)
-        hi = (terms["ci_hi"] - terms[value]).clip(lower=0).fillna(0)
-        ax.errorbar(terms[value], range(len(terms)), xerr=[lo, hi], fmt="none", ecolor="black", elinewidth=1,
+    sns.barplot(data=terms, x="eta_sq", y="term", order=list(terms["term"]), color=sns.color_palette()[0],
+                errorbar=None, ax=ax)
+    shown = terms["ci_lo"].notna().any()
+    if shown:
+        lo = (terms["eta_sq"] - terms["ci_lo"]).clip(lower=0).fillna(0)
+        hi = (terms["ci_hi"] - terms["eta_sq"]).clip(lower=0).fillna(0)
+        ax.errorbar(terms["eta_sq"], range(len(terms)), xerr=[lo, hi], fmt="none", ecolor="black", elinewidth=1,
                     capsize=3)
     ax.set_xlim(0, 1)
-    ax.set_xlabel(f"partial \u03b7\u00b2 with {level:.0%} interval" if partial else "share of variance (\u03b7\u00b2)")
+    ax.set_xlabel("share of variance (\u03b7\u00b2)" + (f" with {level:.0%} interval" if shown else ""))
     ax.set_ylabel("")
     sns.despine(ax=ax)
     return ax
@@ -108,11 +106,14 @@ def _rows(table: pd.DataFrame, fmt_p: Callable[[float], str]) -> list[dict[str, 
     def number(x: float, digits: int = 3) -> str:
         return "\u2014" if not np.isfinite(x) else f"{x:.{digits}f}"
 
+    def interval(lo: float, hi: float, fmt: Callable[[float], str]) -> str:
+        return f"[{fmt(lo)}, {fmt(hi)}]" if np.isfinite(lo) and np.isfinite(hi) else ""
+
     rows = []
     for _, r in table.iterrows():
-        ci = f"[{number(r['ci_lo'])}, {number(r['ci_hi'])}]" if np.isfinite(r["ci_lo"]) else "\u2014"
         rows.append({"term": r["term"], "kind": r["kind"], "df": f"{r['df']:g}", "share": share(r["eta_sq"]),
-                     "partial": number(r["partial_eta_sq"]), "ci": ci,
+                     "share_ci": interval(r["ci_lo"], r["ci_hi"], share), "partial": number(r["partial_eta_sq"]),
+                     "partial_ci": interval(r["partial_lo"], r["partial_hi"], number),
                      "F": "\u2014" if not np.isfinite(r["F"]) else f"{r['F']:.3g}",
                      "p": "\u2014" if not np.isfinite(r["p"]) else fmt_p(r["p"])})
     return rows

@@ -93,7 +93,7 @@ def context(rec: Any, *, n_boot: int = stats.N_BOOT, claims: Sequence[Any] | Non
         "rules": _rules(),
         "results": _results(rec, axes, n_boot),
         "effects": _effects(rec, axes, n_boot),
-        "importance": importance_module.section(rec, primary_metric(rec), fmt_p=_p),
+        "importance": importance_module.section(rec, primary_metric(rec), n_boot=n_boot, fmt_p=_p),
         "effect_figures": [f for f in drawn if f["section"] == "effects"],
         "figures": [f for f in drawn if f["section"] == "figures"],
         "failures": _failures(trials),
