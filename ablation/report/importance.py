@@ -100,8 +100,8 @@ def _grid_axes(rec: Any) -> list[str]:
 
 
 def _rows(table: pd.DataFrame, fmt_p: Callable[[float], str]) -> list[dict[str, str]]:
-    def share(x: float) -> str:
-        return "\u2014" if not np.isfinite(x) else f"{100 * x:.1f}%"
+    def share(x: float) -> str:  # one decimal, or two significant digits below 0.1% (a share of 2e-5 is not 0)
+        return "\u2014" if not np.isfinite(x) else f"{100 * x:.1f}%" if x >= 0.001 or x == 0 else f"{100 * x:.2g}%"
 
     def number(x: float, digits: int = 3) -> str:
         return "\u2014" if not np.isfinite(x) else f"{x:.{digits}f}"
