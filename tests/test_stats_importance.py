@@ -116,7 +116,8 @@ def test_a_grid_point_with_no_completed_run_leaves_out_a_level():
     trials.loc[(trials["a"] == "on") & (trials["b"] == 1.0), "status"] = "diverged"
     trials = trials[~((trials["a"] == "off") & (trials["b"] == 0.5) & (trials["seed"] == 0))]  # never ran
     imp = stats.factor_importance(trials, ["a", "b"])
-    assert imp.applicable and imp.levels == {"a": ("off", "on"), "b": ("0.0", "0.5")} and imp.seeds == (1, 2) and imp.n == 8
+    assert imp.applicable and imp.levels == {"a": ("off", "on"), "b": ("0.0", "0.5")}
+    assert imp.seeds == (1, 2) and imp.n == 8
     assert imp.left_out == ("b=1.0 (3 of its 6 runs did not complete)",
                             "seed 0 (no completed run at 1 of 4 grid points)")
     # an empty grid point in a 2 x 2 grid leaves one level of an axis: nothing left to split

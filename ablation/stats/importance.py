@@ -21,9 +21,9 @@ that the resampled noise keeps the noise's variance (modified residuals r / sqrt
 h = 1/n: Davison & Hinkley 1997, "Bootstrap Methods and their Application", §6.2). In a simulation
 (2 x 3 grid, one axis shifting the metric, 150 data sets each) it covered that axis's share 89-95% of
 the time at 2, 5 and 10 seeds. A share cannot be negative, so this interval does not reach 0 even for
-a term with no effect: whether a term stands out from the seed noise is the F test's: ``F``, ``p``, and ``partial_eta_sq`` = SS_term /
-(SS_term + SS_residual) with ``partial_lo`` / ``partial_hi``, the 95% interval of the population
-partial eta² found by inverting the noncentral F distribution of the observed F in its
+a term with no effect: whether a term stands out from the seed noise is the F test's: ``F``, ``p``,
+and ``partial_eta_sq`` = SS_term / (SS_term + SS_residual) with ``partial_lo`` / ``partial_hi``, the
+95% interval of the population partial eta² found by inverting the noncentral F distribution of the observed F in its
 noncentrality λ (Steiger 2004, "Beyond the F test: effect size confidence intervals and tests of
 close fit in the analysis of variance and contrast analysis", Psychological Methods 9(2), 164-182),
 partial eta² = λ / (λ + N) with N the number of runs analysed: exact under normal seed noise for any
@@ -34,7 +34,8 @@ Terms rank the same by eta², partial eta² and sum of squares.
 a grid point lacks a seed (a run failed, diverged or has not run), the analysis keeps the largest
 complete sub-grid it can find greedily: it repeatedly leaves out the seed or the axis level whose
 removal loses the fewest usable runs per missing run it removes (a seed before a level on ties),
-until every remaining grid point has every remaining seed, and names what it left out. An axis left with one level drops out.
+until every remaining grid point has every remaining seed, and names what it left out. An axis left
+with one level drops out.
 Fewer than two varying axes: not applicable. One seed: no residual, so no F, p, partial eta² or
 interval (the shares are still given).
 
@@ -140,8 +141,8 @@ def factor_importance(trials: pd.DataFrame, axes: Sequence[str], metric: str = "
     levels = {a: list(pd.unique(labels[a])) for a in factors}
     seeds = list(pd.unique(trials["seed"]))
     ok = usable(trials, metric)
-    values = (trials.loc[ok, metric].astype(float).groupby([labels.loc[ok, a] for a in factors] + [trials.loc[ok, "seed"]])
-              .mean())
+    keys = [labels.loc[ok, a] for a in factors] + [trials.loc[ok, "seed"]]
+    values = trials.loc[ok, metric].astype(float).groupby(keys).mean()
     present = {(tuple(k[:-1]), k[-1]): v for k, v in values.items()}
     if not present:
         return _not_applicable(metric, level, f"no run completed with a finite {metric}")
