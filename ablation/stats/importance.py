@@ -133,6 +133,7 @@ def factor_importance(trials: pd.DataFrame, axes: Sequence[str], metric: str = "
     seed = checks.integer("seed", seed, minimum=0)
 
     trials = trials[trials["seed"].notna()].reset_index(drop=True)
+    trials["seed"] = trials["seed"].map(_plain)  # 3, not np.int64(3) or 3.0, in what is left out
     labels = pd.DataFrame({a: trials[a].map(axis_label) for a in axes}, index=trials.index)
     factors = [a for a in axes if labels[a].nunique() >= 2]
     if len(factors) < 2:
@@ -160,8 +161,8 @@ def factor_importance(trials: pd.DataFrame, axes: Sequence[str], metric: str = "
     index = [factors.index(a) for a in kept]
     fixed = {factors.index(a): levels[a][0] for a in dropped}
     rows = [{**{f"f{j}": cell[i] for j, i in enumerate(index)}, "y": y}
-            for (cell, seed), y in present.items()
-            if seed in seeds and all(cell[i] in levels[factors[i]] for i in index)
+            for (cell, s), y in present.items()
+            if s in seeds and all(cell[i] in levels[factors[i]] for i in index)
             and all(cell[i] == v for i, v in fixed.items())]
     data = pd.DataFrame(rows)
     if not np.isfinite(data["y"].var(ddof=0)) or data["y"].var(ddof=0) == 0:
@@ -342,6 +343,12 @@ def _row(term: str, kind: str, members: tuple[str, ...], df: float, ss: float, s
     return {"term": term, "kind": kind, "axes": members, "df": df, "sum_sq": ss, "eta_sq": ss / ss_total,
             "ci_lo": lo, "ci_hi": hi, "partial_eta_sq": partial, "partial_lo": partial_lo, "partial_hi": partial_hi,
             "F": F, "p": p}
+
+
+def _plain(seed: Any) -> Any:
+    """A seed as a plain Python int where it is a whole number."""
+    value = seed.item() if isinstance(seed, np.generic) else seed
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _not_applicable(metric: str, level: float, reason: str, *, left_out: Sequence[str] = (),
