@@ -18,11 +18,13 @@ except metadata.PackageNotFoundError:  # a source tree on sys.path without an in
 
 _SUBMODULES = ("zoo", "data", "spec", "runner", "records", "report", "stats", "probes", "hypermodel", "cli",
                "evaluation", "stopping", "training", "trial", "tuner", "files", "rundir", "checks", "tasks",
-               "sources", "factory", "study", "preregistration", "sequential")
+               "sources", "factory", "study", "preregistration", "sequential", "parts", "autostudy")
 _API = ("Study", "run", "Result")  # from ablation.study
 
 
 def __getattr__(name: str) -> Any:
+    if name == "ablate":  # ablation.ablate(model_fn, data, ...): a generated component ablation study
+        return importlib.import_module("ablation.autostudy").ablate
     if name in _API:
         return getattr(importlib.import_module("ablation.study"), name)
     if name in _SUBMODULES:

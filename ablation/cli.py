@@ -9,6 +9,9 @@
     ablation list models|datasets|studies
     ablation worker STUDY --chief HOST:PORT [--out DIR] [--profile P] [--tuner-id ID] [--chief-timeout S]
                           [--token TOKEN]
+    ablation components MODEL --data DATA [--include activation]
+    ablation ablate MODEL --data DATA [--seeds N] [--epochs N] [--components ID,ID] [--mode loco|add-one]
+                    [--study-file FILE] [--out DIR] [--workers N] [--dry-run]
     ablation chief STUDY [--out DIR] [--host HOST] [--port PORT] [--token TOKEN|generate] [--heartbeat-grace S]
 
 Bad input (a typo in a study file, an impossible value, a path that cannot be used) prints one
@@ -76,6 +79,30 @@ def _parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="list registered models, data sets or bundled studies")
     lst.add_argument("what", choices=["models", "datasets", "studies"])
+
+    comp = sub.add_parser("components", help="list the components of a model that `ablation ablate` can remove")
+    comp.add_argument("model", metavar="MODEL", help='"file.py:function", "package.module:function" or a .keras file')
+    comp.add_argument("--data", required=True, help="a data set name or a data file (gives the input shape and classes)")
+    comp.add_argument("--include", default="", help="optional kinds to list as well, comma-separated: activation")
+    comp.add_argument("--backend", choices=["jax", "tensorflow"], help="Keras backend (default: KERAS_BACKEND, else JAX)")
+
+    abl = sub.add_parser("ablate", help="generate a component ablation study of a model, run it and report it")
+    abl.add_argument("model", metavar="MODEL", help='"file.py:function", "package.module:function" or a .keras file')
+    abl.add_argument("--data", required=True, help="a data set name or a data file (.npz, .csv, .parquet)")
+    abl.add_argument("--seeds", type=int, default=5, help="seeds per arm (default 5)")
+    abl.add_argument("--epochs", type=int, help="training epochs per trial (default 10)")
+    abl.add_argument("--components", default="", help="component ids to ablate, comma-separated (default: all)")
+    abl.add_argument("--mode", choices=["loco", "add-one"], default="loco",
+                     help="loco: full + one arm per component removed (default); add-one: bare + one arm per "
+                          "component added")
+    abl.add_argument("--include", default="", help="optional kinds to search for as well, comma-separated: activation")
+    abl.add_argument("--name", help="the study's name (default ablate-<function>)")
+    abl.add_argument("--study-file", metavar="FILE", help="where to write the study (default ./<name>.toml)")
+    abl.add_argument("--out", default="runs", help="the folder of run folders (default runs/)")
+    abl.add_argument("--workers", type=int, default=1, help="local parallel worker processes (default 1)")
+    abl.add_argument("--backend", choices=["jax", "tensorflow"], help="Keras backend (default: KERAS_BACKEND, else JAX)")
+    abl.add_argument("--dry-run", action="store_true", help="write the study file and print its components, train nothing")
+    abl.add_argument("--quiet", action="store_true", help="no progress lines")
 
     wrk = sub.add_parser("worker", help="join a running study as a worker")
     _study_args(wrk)
@@ -279,6 +306,39 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _cmd_components(args: argparse.Namespace) -> int:
+    from ablation import autostudy, parts
+
+    found, _, _ = autostudy.find(autostudy.source_table(args.model), autostudy.data_table(args.data),
+                                 (*parts.DEFAULT_KINDS, *_csv(args.include)))
+    print(parts.table(found) if found else "no component to ablate")
+    return 0
+
+
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    from ablation import autostudy, spec, study
+
+    doc, found = autostudy.generate(args.model, args.data, seeds=args.seeds, epochs=args.epochs,
+                                    components=_csv(args.components) or None, mode=args.mode,
+                                    include=_csv(args.include), name=args.name,
+                                    base=Path(args.study_file).parent if args.study_file else Path.cwd())
+    path = Path(args.study_file or f"{doc['study']['name']}.toml")
+    autostudy.write(doc, found, path, _command())
+    print(f"study: {path} ({len(doc['grid']['ablate'])} arms x {len(doc['study']['seeds'])} seeds)")
+    if args.dry_run:
+        from ablation import parts
+
+        print(parts.table(found))
+        return 0
+    result = study.run(spec.load(path), out=args.out, workers=args.workers, progress=not args.quiet)
+    print(f"report: {result.run_dir / 'report.html'}")
+    return 0
+
+
 def _cmd_worker(args: argparse.Namespace) -> int:
     from ablation import cluster, runner
 
@@ -374,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
 
     backend.start()  # the backend's start-up lines stay off the terminal
     handler = {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list, "worker": _cmd_worker,
-               "chief": _cmd_chief}[args.command]
+               "chief": _cmd_chief, "components": _cmd_components, "ablate": _cmd_ablate}[args.command]
     previous = None
     if args.command in ("run", "chief"):  # `kill PID` ends a run like Ctrl-C: workers stopped, run.json updated
         previous = signal.signal(signal.SIGTERM, _interrupt)

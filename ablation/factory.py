@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ablation.parts import variants
 from ablation.spec.errors import SpecError
 from ablation.spec.factory import FORMS, INJECTED, describe, digest_file, locate, of_function, parse, search_path
 from ablation.spec.schema import TRAIN_KEYS, Factory
@@ -155,6 +156,8 @@ def check_arguments(fn: Callable[..., Any], f: Factory, given: Mapping[str, str]
     who = f"{f.function_name}() of {Path(f.source).name}" if f.source else f"{f.function_name}()"
     params = ", ".join(names) + (", **kwargs" if var else "") or "(none)"
     for arg, where in given.items():
+        if arg == variants.AXIS:  # the component-ablation axis (ablation.parts.variants), applied by call()
+            continue
         if arg in INJECTED:
             raise SpecError(where, f"{arg} is passed by the runner (from the data set); do not set it")
         if arg not in names and not var:
@@ -193,6 +196,7 @@ def call(f: Factory, args: Mapping[str, Any], input_shape: tuple[int, ...], num_
     fn = load(f)
     names, var, _ = parameters(fn)
     kwargs = dict(args)
+    variant = kwargs.pop(variants.AXIS, None)  # a generated ablation study: the model less some components
     for key, value in (("input_shape", tuple(input_shape)), ("num_classes", int(num_classes))):
         if key in names:
             kwargs[key] = value
@@ -220,7 +224,7 @@ def call(f: Factory, args: Mapping[str, Any], input_shape: tuple[int, ...], num_
     if len(outputs[0].shape) != 2 or width != num_classes:
         raise ValueError(f"{who} returned a model whose output has shape {tuple(outputs[0].shape)}; this study needs "
                          f"(batch, {num_classes}): one unit per class (logits or softmax), or per regression target")
-    return model
+    return model if variant is None else variants.apply(model, variant)
 
 
 def _line(exc: BaseException) -> str:

@@ -114,6 +114,7 @@ def check_factory(spec: Any, workers: int = 1) -> None:
         return
     fn = factory.load(spec.model.factory)
     factory.check_arguments(fn, spec.model.factory, factory.given_arguments(spec))
+    check_variants(spec)
     model = _first_model(spec)
     if model is None or not layered:
         return
@@ -124,6 +125,41 @@ def check_factory(spec: Any, workers: int = 1) -> None:
         raise SpecError("study.probes", f"the {layered[0]} probe needs the zoo's layer names (act_1, dense_1, ... "
                         f"and logits; docs/internals.md section 1), and {spec.model.factory.function_name}() builds "
                         f"layers named {names}; name your layers so, or drop the probe")
+
+
+def check_variants(spec: Any) -> None:
+    """A generated ablation study's ``ablate`` values (``ablation.parts.variants``) name components the
+    model has: the model is built once without them and searched; a SpecError otherwise."""
+    import keras
+
+    from ablation import parts
+
+    where = {"model." + parts.AXIS: [spec.model.args[parts.AXIS]]} if parts.AXIS in spec.model.args else {}
+    where.update({f"grid.{a.name}": list(a.values) for a in spec.grid if a.name == parts.AXIS})
+    if not where:
+        return
+    point, seed = spec.trials()[0]
+    cfg = spec.resolve(point, seed)
+    ds = data.load_spec(spec.data)
+    args = {k: v for k, v in cfg.model_args.items() if k != parts.AXIS}
+    try:
+        model = factory.call(spec.model.factory, args, ds.input_shape, ds.num_outputs)
+        found = parts.discover(model, parts.KINDS)
+    except parts.NotRebuildable as exc:
+        raise SpecError("model.factory", f"{spec.model.factory.function_name}() returned a model that cannot be "
+                        f"ablated: {exc}") from None
+    except Exception:  # noqa: BLE001 - the function raised: its trials record it
+        return
+    finally:
+        keras.backend.clear_session()
+    for path, values in where.items():
+        for value in values:
+            try:
+                parts.removed_by(value, found)
+            except ValueError:
+                ids = ", ".join(c.id for c in found) or "(none)"
+                raise SpecError(path, f"expected \"full\", \"bare\", or - / + one of the components of "
+                                f"{spec.model.factory.function_name}()'s model ({ids}). Received: {value!r}") from None
 
 
 def _first_model(spec: Any) -> Any:

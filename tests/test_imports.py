@@ -17,6 +17,7 @@ LAYERS = [
     "zoo", "sources", "evaluation", "tasks",               # building blocks (they own their name lists)
     "dataset", "builtin", "data",                          # a data set's arrays and splits; built-in readers; load()
     "stopping", "training", "probes",
+    "parts",                                               # a model's removable components, and variants without them
     "spec",                                                # study file -> StudySpec
     "preregistration",                                     # the claims a run registered, and later edits
     "factory", "trial", "metrics",                         # a trial's model (zoo or yours) and data; metrics
@@ -28,7 +29,7 @@ LAYERS = [
     "stats",                                               # frames -> effects, intervals, verdicts
     "report",                                              # -> one HTML page
     "progress",                                            # what a run prints while it goes
-    "runner", "sequential", "study", "cli", "__main__",                  # orchestration, the Python API, the command line
+    "runner", "sequential", "study", "autostudy", "cli", "__main__",                  # orchestration, the Python API, the command line
 ]
 
 

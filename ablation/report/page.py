@@ -91,6 +91,7 @@ def context(rec: Any, *, n_boot: int = stats.N_BOOT, claims: Sequence[Any] | Non
         "registration": tables["registration"],
         "sequential": tables["sequential"],
         "rules": _rules(),
+        "components": _components(rec, n_boot),
         "results": _results(rec, axes, n_boot),
         "effects": _effects(rec, axes, n_boot),
         "importance": importance_module.section(rec, primary_metric(rec), n_boot=n_boot, fmt_p=_p),
@@ -489,6 +490,21 @@ def _results(rec: Any, axes: Sequence[str], n_boot: int) -> dict[str, Any]:
              _ci(r["ci_lo"], r["ci_hi"], fmt), "n": int(r["n"]), "failed": int(r["n_failed"]),
              "diverged": int(r["n_diverged"])} for _, r in table.iterrows()]
     return {"axes": list(axes), "metric": metric, "rows": rows}
+
+
+def _components(rec: Any, n_boot: int) -> dict[str, Any] | None:
+    """A generated ablation study (an ``ablate`` axis): its components ranked by their paired effect."""
+    metric = primary_metric(rec)
+    table = stats.component_effects(rec.trials, metric, lower_is_better=True, n_boot=n_boot)
+    if table.empty:
+        return None
+    fmt = lambda x: fmt_effect(x, metric, "difference")  # noqa: E731
+    pct = lambda x: "\u2014" if not np.isfinite(x) else f"{100 * x:.0f}%"  # noqa: E731
+    rows = [{"rank": i + 1, "component": r["component"], "change": r["change"], "estimate": fmt(r["estimate"]),
+             "ci": _ci(r["ci_lo"], r["ci_hi"], fmt), "poi": pct(r["poi"]), "poi_ci": _ci(r["poi_lo"], r["poi_hi"], pct),
+             "n": int(r["n_pairs"]), "sign": _sign(r["ci_lo"], r["ci_hi"]),
+             "sentence": stats.components.sentence(r, metric, fmt)} for i, (_, r) in enumerate(table.iterrows())]
+    return {"metric": metric, "reference": str(table["reference"].iloc[0]), "rows": rows}
 
 
 def _effects(rec: Any, axes: Sequence[str], n_boot: int) -> list[dict[str, Any]]:

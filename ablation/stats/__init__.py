@@ -5,16 +5,17 @@ plotting, no disk). ``stats`` owns every interval and every test; the report onl
 
 Modules: ``intervals`` (confidence intervals), ``frames`` (selecting, matching and pairing rows),
 ``tables`` (per-point summaries, per-axis effects, evaluation columns), ``claims`` (verdicts),
-``curves`` (epochs to reach a value), ``power`` (power, seeds needed, the test set's noise floor,
-the probability of improvement, the levels of repeated looks), ``importance`` (the variance of a metric
-split between the grid axes and their pairs: ANOVA main effects and interactions, for the report's
-"Which factors matter").
+``curves`` (epochs to reach a value), ``components`` (what each part of a model is worth), ``power``
+(power, seeds needed, the test set's noise floor, the probability of improvement, the levels of
+repeated looks), ``importance`` (the variance of a metric split between the grid axes and their pairs:
+ANOVA main effects and interactions, for the report's "Which factors matter").
 """
 
 from __future__ import annotations
 
 from ablation.stats.claims import (CHANCE_MARGIN, DERIVED_METRICS, MIN_SEEDS, REGRESSION_FRACTION, TRAIN_FRACTION,
                                    VERDICTS, chance_error, claim_verdict, claim_verdicts, decide, looks_of)
+from ablation.stats.components import component_effects
 from ablation.stats.curves import epochs_to_reach, first_epoch_below
 from ablation.stats.power import MAX_SEEDS as MAX_POWER_SEEDS
 from ablation.stats.power import POWER, detectable_effect, look_level, noise_floor, probability_of_improvement, seeds_needed
@@ -29,6 +30,6 @@ __all__ = [
     "VERDICTS", "DERIVED_METRICS", "Interval", "mean_interval", "bootstrap_ci", "one_sided_p", "tost_p", "holm",
     "summarize", "paired_deltas", "effect_interval", "evaluation_metrics", "claim_verdict", "claim_verdicts", "decide", "looks_of",
     "chance_error", "POWER", "MAX_POWER_SEEDS", "detectable_effect", "seeds_needed", "noise_floor",
-    "probability_of_improvement", "look_level", "first_epoch_below", "epochs_to_reach", "matches", "select", "axis_label", "axes_from_points",
+    "probability_of_improvement", "component_effects", "look_level", "first_epoch_below", "epochs_to_reach", "matches", "select", "axis_label", "axes_from_points",
     "Importance", "factor_importance",
 ]

@@ -1,0 +1,168 @@
+"""Ablate any Keras model: components found, variants without them, the generated study, the CLI errors."""
+
+from __future__ import annotations
+
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from ablation import autostudy, cli, parts
+from ablation.spec import SpecError
+from ablation.spec import load as load_spec
+
+MODEL = textwrap.dedent('''
+    import keras
+
+    def build(input_shape, num_classes):
+        inputs = keras.Input(shape=input_shape)
+        x = keras.layers.Dense(8, activation="relu", kernel_regularizer=keras.regularizers.L2(1e-2))(inputs)
+        x = keras.layers.Dropout(0.3)(x)
+        x = keras.layers.Dense(8, activation="relu")(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.Dropout(0.2)(x)
+        return keras.Model(inputs, keras.layers.Dense(num_classes)(x))
+
+    def plain(input_shape, num_classes):
+        inputs = keras.Input(shape=input_shape)
+        return keras.Model(inputs, keras.layers.Dense(num_classes)(keras.layers.Dense(4)(inputs)))
+
+    class Sub(keras.Model):
+        def __init__(self, num_classes):
+            super().__init__()
+            self.dense = keras.layers.Dense(num_classes)
+
+        def call(self, x):
+            return self.dense(x)
+
+    def subclassed(input_shape, num_classes):
+        return Sub(num_classes)
+''')
+IDS = ["dense.kernel_regularizer", "dropout", "batch_normalization", "dropout_1"]
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 6)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64") + (x[:, 1] > 0)
+    np.savez(tmp_path / "tiny.npz", x_train=x[:90], y_train=y[:90], x_test=x[90:], y_test=y[90:])
+    (tmp_path / "model.py").write_text(MODEL)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _build():
+    inputs = keras.Input(shape=(6,))
+    x = keras.layers.Dense(8, activation="relu", kernel_regularizer=keras.regularizers.L2(1e-2))(inputs)
+    x = keras.layers.Dropout(0.3)(x)
+    h = keras.layers.Dense(8, activation="relu")(x)
+    h = keras.layers.BatchNormalization()(h)
+    x = keras.layers.Add()([h, x])
+    return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Dropout(0.2)(x)))
+
+
+def test_discover_finds_each_kind_with_ids_independent_of_the_session_counter():
+    keras.layers.Dropout(0.1)  # bumps Keras' name counter: ids must not move
+    found = parts.discover(_build())
+    assert [(c.id, c.kind) for c in found] == [("dense.kernel_regularizer", "regularizer"), ("dropout", "dropout"),
+                                              ("batch_normalization", "normalization"), ("add", "residual"),
+                                              ("dropout_1", "dropout")]
+    activations = [c.id for c in parts.discover(_build(), ["activation"])]
+    assert activations == ["dense.activation", "dense_1.activation"]  # the output layer's is left alone
+
+
+@pytest.mark.parametrize("cid", ["dense.kernel_regularizer", "dropout", "batch_normalization", "add", "dropout_1"])
+def test_each_variant_lacks_its_component_and_keeps_the_others(cid):
+    full = _build()
+    variant = parts.apply(full, f"-{cid}")
+    kinds = {type(l).__name__ for l in variant.layers}
+    left = [c.kind for c in parts.discover(variant)]
+    assert len(left) == 4
+    if cid == "dense.kernel_regularizer":
+        assert variant.losses == [] and len(parts.apply(full, "full").losses) == 1
+    elif cid == "batch_normalization":
+        assert "BatchNormalization" not in kinds and len(variant.losses) == 1
+    elif cid == "add":
+        assert "Add" not in kinds
+    else:
+        assert [type(l).__name__ for l in variant.layers].count("Dropout") == 1
+    assert variant.output.shape == full.output.shape
+    variant.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    variant.fit(np.zeros((4, 6), "float32"), np.zeros(4, "int64"), verbose=0)  # it trains
+
+
+def test_bare_and_add_one_and_sequential():
+    full = _build()
+    assert parts.discover(parts.apply(full, "bare")) == []
+    assert [c.id for c in parts.discover(parts.apply(full, "+batch_normalization"))] == ["batch_normalization"]
+    seq = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, kernel_constraint="max_norm"),
+                            keras.layers.Dropout(0.5), keras.layers.Dense(3)])
+    assert [c.kind for c in parts.discover(seq)] == ["constraint", "dropout"]
+    bare = parts.apply(seq, "bare")
+    assert "Dropout" not in {type(l).__name__ for l in bare.layers} and bare.layers[0].kernel_constraint is None
+
+
+def test_unknown_id_and_subclassed_model_are_one_line_errors():
+    with pytest.raises(ValueError, match=r"components.*dense\.kernel_regularizer, .*dropout_1\)\. Received: components='nope'"):
+        parts.apply(_build(), "-nope")
+
+    class Sub(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(parts.NotRebuildable, match="subclassed"):
+        parts.discover(Sub())
+
+
+def test_generated_study_has_full_plus_one_arm_per_component(project):
+    doc, found = autostudy.generate("model.py:build", "tiny.npz", seeds=2, epochs=1, base=project)
+    assert [c.id for c in found] == IDS
+    assert doc["grid"]["ablate"] == ["full", *(f"-{i}" for i in IDS)]
+    assert doc["model"] == {"factory": "model.py:build"} and doc["data"] == {"path": "tiny.npz"}
+    assert [c["expect"] for c in doc["claims"]] == ["higher"] * 4
+    path = autostudy.write(doc, found, project / "ablate.toml")
+    spec = load_spec(path)
+    assert len(spec.trials()) == 10
+    add_one, _ = autostudy.generate("model.py:build", "tiny.npz", mode="add-one", components=["dropout"], base=project)
+    assert add_one["grid"]["ablate"] == ["bare", "+dropout"]
+
+
+def test_ablate_runs_ranks_and_the_study_file_resumes(project, capsys):
+    assert cli.main(["ablate", "model.py:build", "--data", "tiny.npz", "--seeds", "2", "--epochs", "1",
+                     "--study-file", "ablate.toml", "--out", "runs", "--quiet"]) == 0
+    runs = list((project / "runs").iterdir())
+    assert len(runs) == 1
+    from ablation.records import load
+    from ablation import stats
+
+    rec = load(runs[0])
+    assert len(rec.trials) == 10 and set(rec.trials["status"]) == {"completed"}
+    table = stats.component_effects(rec.trials, "test_error")
+    assert sorted(table["component"]) == sorted(IDS) and (table["n_pairs"] == 2).all()
+    html = (runs[0] / "report.html").read_text()
+    assert html.index('id="components"') < html.index('id="claims"')
+    # the same seed gives the full model and each variant the same data order: the trials share their seed's split
+    by_seed = rec.trials.groupby("seed")["ablate"].nunique()
+    assert (by_seed == 5).all()
+    assert cli.main(["run", "ablate.toml", "--out", "runs", "--quiet", "--no-report"]) == 0
+    assert list((project / "runs").iterdir()) == runs  # resumed: the same run folder, nothing new to train
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["model.py:plain"], "no component to ablate"),
+    (["model.py:build", "--components", "dropout,nope"], "Received: components='nope'"),
+    (["model.py:subclassed"], "returned a subclassed keras.Model"),
+])
+def test_cli_errors_exit_2_before_training(project, capsys, argv, message):
+    assert cli.main(["ablate", *argv, "--data", "tiny.npz", "--out", "runs"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (project / "runs").exists()
+
+
+def test_components_command_prints_the_table(project, capsys):
+    assert cli.main(["components", "model.py:build", "--data", "tiny.npz"]) == 0
+    out = capsys.readouterr().out
+    assert all(i in out for i in IDS) and "kernel_regularizer set to None" in out
