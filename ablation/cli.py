@@ -206,16 +206,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise ValueError(f"{run_dir} is read-only: give the report another path with --report FILE "
                              f"(or --no-report)")
     command = _command()
-    kwargs = dict(workers=args.workers, overrides=_overrides(args), progress=not args.quiet, command=command,
-                  pack_size=args.pack_size, host=args.host, port=args.port, register_claims=args.register_claims,
-                  token=args.token, heartbeat_grace=args.heartbeat_grace)
+    from ablation.options import RunOptions
+
+    options = RunOptions(workers=args.workers, overrides=_overrides(args), progress=not args.quiet, command=command,
+                         pack_size=args.pack_size, host=args.host, port=args.port,
+                         register_claims=args.register_claims, token=args.token,
+                         heartbeat_grace=args.heartbeat_grace)
     if args.until_decided:
         from ablation import sequential
 
         run_dir = sequential.run(s, args.out, max_seeds=args.max_seeds or sequential.MAX_SEEDS,
-                                 step=args.seeds_per_look or sequential.STEP, **kwargs)
+                                 step=args.seeds_per_look or sequential.STEP, progress=options.progress,
+                                 options=options)
     else:
-        run_dir = runner.run(s, out_dir=args.out, **kwargs)
+        run_dir = runner.run(s, out_dir=args.out, options=options)
     if not args.no_report:
         from ablation import report
 

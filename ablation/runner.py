@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ablation import auth, checks, cluster, files, heartbeat, preflight, preregistration, records, rundir
+from ablation.options import RunOptions
 from ablation.progress import Console, Progress
 from ablation.cluster import RunFailed
 from ablation.spec import SpecError, StudySpec
@@ -83,36 +84,18 @@ def run_dir_of(spec: StudySpec, out_dir: str | os.PathLike = "runs") -> Path:
     return Path(out_dir) / with_backend(spec).run_name
 
 
-def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, *,
-        overrides: dict[str, Any] | None = None, progress: bool | Callable[[str], None] = False,
-        command: str | None = None, pack_size: int | None = None, host: str = "127.0.0.1", port: int = 0,
-        in_process: bool = False, chief_timeout: float = cluster.CHIEF_TIMEOUT,
-        recycle_mib: float | None = cluster.RECYCLE_MIB, register_claims: bool = False,
-        token: str | None = None, heartbeat_grace: float = heartbeat.HEARTBEAT_GRACE) -> Path:
+def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int | None = None, *,
+        options: RunOptions | None = None, **settings: Any) -> Path:
     """Run (or resume) every trial of a study.
 
     Args:
-        spec: a validated study (``spec.load``); command-line ``overrides`` are applied on top.
+        spec: a validated study (``spec.load``); ``overrides`` from the command line are applied on top.
         out_dir: where run folders live.
-        workers: local worker processes that train (N > 1: each pinned to its share of the CPU
-            cores, or one GPU each).
-        overrides: settings from the command line (``precision``, ``jit_compile``, ``backend``).
-        progress: True prints a progress line per finished trial; a callable receives the lines.
-        command: the command line to record for the report's "Reproduce" section.
-        pack_size: the most trials trained as one pack (1: each alone); None chooses from the
-            model's size (``ablation.pack.default_limit``).
-        host, port: where this process serves the oracle to the workers (127.0.0.1 and any free
-            port by default). Another address than loopback needs a ``token``. The channel is not
-            encrypted: listen on another address only on a trusted network (docs/scale-out.md).
-        in_process: train in this process (one worker, no chief; memory is not bounded).
-        chief_timeout: seconds a worker waits for a chief that stopped answering.
-        recycle_mib: a local worker whose memory grew by this much is replaced (None: never).
-        register_claims: register the study's current claims again (:mod:`ablation.preregistration`);
-            a new run registers them when it starts, and a resumed run keeps the ones it registered.
-        token: what every worker's call must carry (default ``ABLATION_TOKEN``; ``"generate"`` keeps a
-            new one in run.json); required when ``host`` is not a loopback address (:mod:`ablation.auth`).
-        heartbeat_grace: seconds a worker holding trials may stay silent before they run again
-            elsewhere (:mod:`ablation.heartbeat`).
+        workers: local worker processes that train (default 1; also a field of ``options``).
+        options: how the run runs (:class:`~ablation.options.RunOptions`: workers, pack size, the
+            chief's address, timeouts, recycling, overrides, progress, the claims' registration).
+        **settings: fields of ``RunOptions`` given one by one (``pack_size=1, in_process=True``); they
+            replace those of ``options``.
 
     Returns:
         The run folder.
@@ -122,15 +105,11 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, 
         files.FolderLocked: another process runs this study in this run folder.
         RunFailed: the run could not go on (workers keep dying, no space left on the device).
     """
-    checks.integer("workers", workers, 1)
-    checks.boolean("in_process", in_process)
-    checks.boolean("register_claims", register_claims)
-    if in_process and workers != 1:
-        raise checks.invalid("workers", "1 when in_process=True", workers)
-    return _run(spec, out_dir, workers, overrides=overrides, progress=progress, command=command,
-                pack_size=pack_size, host=host, port=port, in_process=in_process, chief_timeout=chief_timeout,
-                recycle_mib=recycle_mib, register_claims=register_claims, token=token,
-                heartbeat_grace=heartbeat_grace)
+    if workers is not None:
+        settings["workers"] = workers
+    opts = (options or RunOptions()).replace(**settings)
+    checks.integer("workers", opts.workers, 1)
+    return _run(spec, out_dir, opts)
 
 
 def serve_chief(spec: StudySpec, out_dir: str | os.PathLike, port: int = 0, host: str = "127.0.0.1", *,
@@ -138,9 +117,9 @@ def serve_chief(spec: StudySpec, out_dir: str | os.PathLike, port: int = 0, host
                 command: str | None = None, token: str | None = None,
                 heartbeat_grace: float = heartbeat.HEARTBEAT_GRACE) -> Path:
     """Run a study with no local workers: serve its oracle until remote workers have ended every trial."""
-    return _run(spec, out_dir, 0, overrides=overrides, progress=progress, command=command, pack_size=None,
-                host=host, port=port, in_process=False, chief_timeout=cluster.CHIEF_TIMEOUT, recycle_mib=None,
-                token=token, heartbeat_grace=heartbeat_grace)
+    return _run(spec, out_dir, RunOptions(workers=0, overrides=overrides or {}, progress=progress, command=command,
+                                          host=host, port=port, recycle_mib=None, token=token,
+                                          heartbeat_grace=heartbeat_grace))
 
 
 def work(spec: StudySpec, out_dir: str | os.PathLike, chief: str, *, tuner_id: str | None = None,
@@ -160,37 +139,26 @@ def make_tuner(spec: StudySpec, out_dir: str | os.PathLike, on_trial_end: Callab
     return AblationTuner(spec, out_dir, on_trial_end=on_trial_end, pack_size=pack_size)
 
 
-def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides: dict[str, Any] | None,
-         progress: bool | Callable[[str], None], command: str | None, pack_size: int | None, host: str,
-         port: int, in_process: bool, chief_timeout: float, recycle_mib: float | None,
-         register_claims: bool = False, token: str | None = None,
-         heartbeat_grace: float = heartbeat.HEARTBEAT_GRACE) -> Path:
-    if pack_size is not None:
-        checks.integer("pack_size", pack_size, 1)
-    checks.real("chief_timeout", chief_timeout, "a positive number of seconds", lambda x: x > 0)
-    if recycle_mib is not None:
-        checks.positive("recycle_mib", recycle_mib)
-    checks.text("host", host)
-    checks.real("heartbeat_grace", heartbeat_grace, "a positive number of seconds", lambda x: x > 0)
+def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
     began, started = time.perf_counter(), _since_process_start()
-    spec = with_backend(apply_overrides(spec, overrides))
-    overrides = {**(overrides or {}), "backend": spec.backend}
+    spec = with_backend(apply_overrides(spec, opts.overrides))
+    opts = opts.replace(overrides={**opts.overrides, "backend": spec.backend})
     out_dir = Path(out_dir)
     run_dir = out_dir / spec.run_name
-    if spec.in_memory and workers == 1:
-        in_process = True  # a function object or arrays given from Python exist only in this process
-    token, generated = (None, False) if in_process else auth.chief_token(host, token, run_dir)  # before any bind
-    preflight.check(spec, out_dir, None if in_process else (host, port), workers=workers)
+    if spec.in_memory and opts.workers == 1:  # a function object or arrays given from Python exist only here
+        opts = opts.replace(in_process=True)
+    in_process = opts.in_process
+    token, generated = (None, False) if in_process else auth.chief_token(opts.host, opts.token, run_dir)  # before any bind
+    preflight.check(spec, out_dir, None if in_process else (opts.host, opts.port), workers=opts.workers)
     phases = {"start_s": started, "checks_s": time.perf_counter() - began}
-    say = Console(progress)
-    command = command or _default_command(spec, overrides)
+    say = Console(opts.progress)
+    opts = opts.replace(command=opts.command or _default_command(spec, opts.overrides))
     fresh = not run_dir.exists()
-    lock = files.FolderLock(run_dir / rundir.LOCK, command=command)
+    lock = files.FolderLock(run_dir / rundir.LOCK, command=opts.command)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         lock.acquire()
-        entry = _begin_invocation(spec, run_dir, overrides, command, workers, pack_size, in_process, lock,
-                                  register_claims)
+        entry = _begin_invocation(spec, run_dir, opts, lock)
         entry["phases"] = phases
         if generated:
             auth.keep(run_dir, token)  # for workers that share the run folder
@@ -205,7 +173,7 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides
     start = time.perf_counter()
     watcher = None
     try:
-        tuner = make_tuner(spec, out_dir, pack_size=pack_size)
+        tuner = make_tuner(spec, out_dir, pack_size=opts.pack_size)
         tuner.oracle.verbose = 0  # keras-tuner's own per-trial tables: the progress lines say it
         entry["repairs"] = list(tuner.oracle.repairs)
         for note in tuner.oracle.repairs:
@@ -216,8 +184,7 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides
             tuner.on_epoch = watcher.poll
             tuner.search(verbose=0)
         else:
-            _run_local_cluster(tuner.oracle, spec, run_dir, workers, overrides, watcher, pack_size, host, port,
-                               say, chief_timeout, recycle_mib, token=token, heartbeat_grace=heartbeat_grace)
+            _run_local_cluster(tuner.oracle, spec, run_dir, opts, watcher, say, token=token)
         phases["trials_s"] = time.perf_counter() - start
         recs = records.load(run_dir)
         for name in rundir.FRAMES:  # derived copies for reading without Python
@@ -244,12 +211,11 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides
     return run_dir
 
 
-def _run_local_cluster(oracle: Any, spec: StudySpec, run_dir: Path, workers: int, overrides: dict | None,
-                 watcher: Progress, pack_size: int | None, host: str, port: int, say: Callable[[str], None],
-                 chief_timeout: float, recycle_mib: float | None, *, token: str | None = None,
-                 heartbeat_grace: float = heartbeat.HEARTBEAT_GRACE) -> None:
+def _run_local_cluster(oracle: Any, spec: StudySpec, run_dir: Path, opts: RunOptions, watcher: Progress,
+                       say: Callable[[str], None], *, token: str | None = None) -> None:
     """Serve the oracle on ``host:port`` (bound once) and run the local workers until the grid is done."""
-    chief = cluster.serve(oracle, host, port, token=token, grace=heartbeat_grace, say=say)
+    host, port, workers = opts.host, opts.port, opts.workers
+    chief = cluster.serve(oracle, host, port, token=token, grace=opts.heartbeat_grace, say=say)
     try:
         address = cluster.connect_address(host, chief.port)
         if not workers or host not in ("127.0.0.1", "localhost", "::1") or port:
@@ -259,8 +225,8 @@ def _run_local_cluster(oracle: Any, spec: StudySpec, run_dir: Path, workers: int
                 f"{run_dir.parent} --chief {address if host in ('0.0.0.0', '::') else f'{host}:{chief.port}'}' "
                 f"(same profile and options; {needs}); the channel is not encrypted (docs/scale-out.md)")
         with open(run_dir / rundir.WORKERS_LOG, "ab") as log:
-            local = cluster.LocalCluster(chief, oracle, address, _worker_args(spec, run_dir, overrides, pack_size),
-                                         workers, log, say, chief_timeout=chief_timeout, recycle_mib=recycle_mib)
+            local = cluster.LocalCluster(chief, oracle, address, _worker_args(spec, run_dir, opts), workers, log, say,
+                                         chief_timeout=opts.chief_timeout, recycle_mib=opts.recycle_mib)
             try:
                 local.run(watcher.poll)
             finally:
@@ -269,7 +235,7 @@ def _run_local_cluster(oracle: Any, spec: StudySpec, run_dir: Path, workers: int
         chief.stop()
 
 
-def _worker_args(spec: StudySpec, run_dir: Path, overrides: dict | None, pack_size: int | None) -> list[str]:
+def _worker_args(spec: StudySpec, run_dir: Path, opts: RunOptions) -> list[str]:
     """The ``ablation worker`` arguments that name this run: the study, --out, profile, overrides.
 
     A study with relative paths (``data.path``, a factory's file) is read where it lies, so that they
@@ -280,13 +246,13 @@ def _worker_args(spec: StudySpec, run_dir: Path, overrides: dict | None, pack_si
     args = [str(study), "--out", str(run_dir.parent)]
     if spec.profile:
         args += ["--profile", spec.profile]
-    for key, value in (overrides or {}).items():  # OVERRIDABLE: precision, jit_compile, backend
+    for key, value in opts.overrides.items():  # OVERRIDABLE: precision, jit_compile, backend
         if key == "jit_compile":
             args += ["--xla" if value else "--no-xla"]
         else:
             args += [f"--{key}", str(value)]
-    if pack_size is not None:
-        args += ["--pack-size", str(pack_size)]
+    if opts.pack_size is not None:
+        args += ["--pack-size", str(opts.pack_size)]
     return args
 
 
@@ -313,9 +279,7 @@ def _one_line(exc: BaseException) -> str:
 
 # ----------------------------------------------------------------------------- run.json
 
-def _begin_invocation(spec: StudySpec, run_dir: Path, overrides: dict | None, command: str, workers: int,
-                      pack_size: int | None, in_process: bool, lock: files.FolderLock,
-                      register_claims: bool = False) -> dict[str, Any]:
+def _begin_invocation(spec: StudySpec, run_dir: Path, opts: RunOptions, lock: files.FolderLock) -> dict[str, Any]:
     """Write the study copy, the resolved spec and run.json with a new invocation entry; return the entry."""
     # Same hash, so the same trials; a study file whose claims or description were edited since
     # replaces the copy (and the resolved spec). The claims registered when the run started stay in
@@ -330,23 +294,23 @@ def _begin_invocation(spec: StudySpec, run_dir: Path, overrides: dict | None, co
         resume.set_aside(run_dir / rundir.RUN)
         meta = None
     if not isinstance(meta, dict) or meta.get("hash") != spec.hash:
-        meta = {"name": spec.name, "hash": spec.hash, "profile": spec.profile, "overrides": overrides or {},
+        meta = {"name": spec.name, "hash": spec.hash, "profile": spec.profile, "overrides": dict(opts.overrides),
                 "created": _now(), "wall_time_s": 0.0}
     invocations = meta.get("invocations") if isinstance(meta.get("invocations"), list) else []
     for old in invocations:  # this process holds the lock: an invocation still "running" was killed
         if isinstance(old, dict) and old.get("exit") == "running":
             old["exit"] = "interrupted"
     entry = {"start": _now(), "end": None, "exit": "running", "error": None, "host": socket.gethostname(),
-             "pid": os.getpid(), "command": command, "backend": spec.backend, "workers": workers,
-             "in_process": in_process, "pack_size": pack_size, "hardware": hardware(), "versions": versions(),
+             "pid": os.getpid(), "command": opts.command, "backend": spec.backend, "workers": opts.workers,
+             "in_process": opts.in_process, "pack_size": opts.pack_size, "hardware": hardware(), "versions": versions(),
              "trials": 0, "repairs": []}
     if lock.took_over:
         entry["repairs"].append(f"took over a stale {rundir.LOCK} ({files.describe_holder(lock.took_over)})")
     invocations.append(entry)
     finished = sum((d / rundir.RESULT).exists() for d in rundir.trial_dirs(run_dir))
-    if preregistration.register(meta, spec.claims, finished_trials=finished, again=register_claims):
+    if preregistration.register(meta, spec.claims, finished_trials=finished, again=opts.register_claims):
         entry["registered_claims"] = meta[preregistration.KEY]["hash"]
-    meta.update(command=command, hardware=entry["hardware"], versions=entry["versions"], workers=workers,
+    meta.update(command=opts.command, hardware=entry["hardware"], versions=entry["versions"], workers=opts.workers,
                 finished=None, invocations=invocations)
     meta.pop("sessions", None)
     files.atomic_write_json(run_dir / rundir.RUN, meta)

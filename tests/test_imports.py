@@ -28,7 +28,7 @@ LAYERS = [
     "records",                                             # run folder -> long-form frames
     "stats",                                               # frames -> effects, intervals, verdicts
     "report",                                              # -> one HTML page
-    "progress",                                            # what a run prints while it goes
+    "progress", "options",                                 # what a run prints while it goes; how it runs
     "runner", "sequential", "study", "autostudy", "cli", "__main__",                  # orchestration, the Python API, the command line
 ]
 
