@@ -29,9 +29,17 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-EXIT_USAGE = 2
+EXIT_OK = 0
 EXIT_FAILED = 1
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_CODES = f"""exit status:
+  {EXIT_OK}    done (a run whose trials partly failed says how many, and where the first one's traceback is)
+  {EXIT_FAILED}    the run failed: every trial failed (the first one's error is printed), or the run could not
+       go on (workers that keep dying, a full disk, a worker whose chief stopped answering)
+  {EXIT_USAGE}    bad input (the study file, an argument, a path, a run folder another process holds),
+       reported in one line before anything is written
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C or SIGTERM): run the same command again to resume"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,14 +48,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="ablation", description="Keras model zoo and ablation studies.")
+    p = _Parser(prog="ablation", description="Keras model zoo and ablation studies.", epilog=EXIT_CODES,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run (or resume) a study and render its report")
+    run = sub.add_parser("run", help="run (or resume) a study and render its report", epilog=EXIT_CODES,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     _study_args(run)
     run.add_argument("--workers", type=int, default=1, help="local parallel worker processes (default 1)")
-    run.add_argument("--dry-run", action="store_true", help="print the grid and the trial count, run nothing")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the grid and the trial count, then run the checks a run starts with (the data set "
+                          "loads; the model builds and trains one step on a few examples, every recipe of your own "
+                          "model function); run no trial")
     rep_choice = run.add_mutually_exclusive_group()
     rep_choice.add_argument("--report", metavar="FILE", help="write the HTML report here (default RUN_DIR/report.html)")
     rep_choice.add_argument("--no-report", action="store_true", help="do not render the report")
@@ -168,8 +181,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     s = _load_spec(args)
     if args.dry_run:
-        print(spec.describe_grid(s))
-        print(f"run folder: {runner.run_dir_of(s, args.out)}")
+        from ablation import preflight
+
+        print(spec.describe_grid(s), flush=True)
+        print(f"run folder: {runner.run_dir_of(s, args.out)}", flush=True)
+        preflight.check(s, args.out, workers=args.workers)  # what the run would reject, rejected now
+        n = len(preflight.recipes(s)) if s.model.factory is not None else 1
+        print(f"checks passed: the data set loads, and {n} model recipe{'s' if n > 1 else ''} built and trained "
+              f"one step{' each' if n > 1 else ''}; no trial was run")
         return 0
     if args.report and not args.no_report:
         check_output_file(args.report, "report")

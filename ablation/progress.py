@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ablation import records, rundir
+from ablation.cluster import RunFailed
 from ablation.spec import StudySpec
 
 TTY_EVERY_S = 2.0     # the in-trial progress line on a terminal is rewritten at most this often
@@ -127,6 +128,40 @@ class Progress:
             parts.append(f"{what} at epoch {note['epoch']}/{note['epochs']}" + (f" (best {how})" if how else ""))
         return (f"  training: {'; '.join(parts)}  [{len(self.seen)}/{self.total} done, elapsed "
                 f"{hms(self._elapsed())}, left ~{hms(self._left())}]")
+
+
+class StudyFailed(RunFailed):
+    """Every trial of a study failed (raised): the message is one line about the first failure, and
+    ``ablation run`` exits with status 1."""
+
+
+def failures(run_dir: str | Path) -> tuple[int, int, dict[str, Any] | None, Path | None]:
+    """``(failed, finished, first failed result, its folder)`` over a run folder's trial records."""
+    failed, finished, first, where = 0, 0, None, None
+    for folder in rundir.trial_dirs(run_dir):
+        result = rundir.read_trial(folder).result
+        if result is None:
+            continue
+        finished += 1
+        if result.get("status") == "failed":
+            failed += 1
+            if first is None:
+                first, where = result, folder
+    return failed, finished, first, where
+
+
+def failure_line(run_dir: str | Path) -> str | None:
+    """One line about the failed trials of a run (None when none failed): how many, and the first one's
+    trial, point, exception and the file that holds its traceback."""
+    failed, finished, first, where = failures(run_dir)
+    if not failed:
+        return None
+    label = records.point_label(first.get("point") or {})
+    label = f"{label}, seed={first.get('seed')}" if label else f"seed={first.get('seed')}"
+    reason = str(first.get("reason") or "unknown error").strip().splitlines()
+    how_many = f"all {finished} trials failed" if failed == finished else f"{failed} of {finished} trials failed"
+    return (f"{how_many}; the first, {where.name} ({label}), raised {reason[0] if reason else 'an error'} "
+            f"(traceback in {where / rundir.RESULT})")
 
 
 def hms(seconds: float) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ablation import auth, checks, cluster, files, heartbeat, preflight, preregistration, records, rundir
-from ablation.progress import Console, Progress
+from ablation.progress import Console, Progress, StudyFailed, failure_line
 from ablation.cluster import RunFailed
 from ablation.spec import SpecError, StudySpec
 
@@ -120,7 +120,8 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int = 1, 
     Raises:
         SpecError, ValueError: bad input, before anything is written.
         files.FolderLocked: another process runs this study in this run folder.
-        RunFailed: the run could not go on (workers keep dying, no space left on the device).
+        RunFailed: the run could not go on (workers keep dying, no space left on the device);
+            ``StudyFailed`` (a RunFailed) when every trial failed, naming the first failure.
     """
     checks.integer("workers", workers, 1)
     checks.boolean("in_process", in_process)
@@ -241,6 +242,11 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides
         lock.release()
     counts = recs.trials["status"].value_counts().to_dict()
     say(f"done: {len(recs.trials)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}) in {run_dir}")
+    failed = failure_line(run_dir)  # exit status: 1 when every trial failed, else 0 with the failures named
+    if failed is not None and counts.get("failed", 0) == len(recs.trials):
+        raise StudyFailed(failed)
+    if failed is not None:
+        say(failed)
     return run_dir
 
 
