@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ablation.cli import main
@@ -328,13 +330,65 @@ def own(tmp_path):
     return tmp_path
 
 
-def test_dry_run_names_your_file_and_function_before_anything_is_imported(own, capsys):
+def test_dry_run_names_your_file_and_function_then_checks_it(own, capsys, monkeypatch):
+    from ablation import preflight
+
     (own / "study.toml").write_text(OWN_STUDY)
+    printed = []
+    monkeypatch.setattr(preflight, "check", lambda *a, **k: printed.append(capsys.readouterr().out))
     assert main(["run", str(own / "study.toml"), "--dry-run", "--out", str(own / "runs")]) == 0
-    out = capsys.readouterr().out
+    before = printed[0]  # what the dry run printed before the checks import anything
     assert f"model: function build of {own / 'mymodel.py'} (mymodel.py:build; imported and run when the study runs)" \
-        in out and f"data: {own / 'd.npz'} (d.npz); classification" in out
-    assert not (own / "mymodel.py.imported").exists() and not (own / "runs").exists()
+        in before and f"data: {own / 'd.npz'} (d.npz); classification" in before
+    monkeypatch.undo()
+    assert main(["run", str(own / "study.toml"), "--dry-run", "--out", str(own / "runs")]) == 0
+    assert capsys.readouterr().out.strip().endswith("checks passed: the data set loads, and 2 model recipes built "
+                                                    "and trained one step each; no trial was run")
+    assert (own / "mymodel.py.imported").exists() and not (own / "runs").exists()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (('factory = "mymodel.py:build"', 'factory = "mymodel.py:biuld"'),
+     f"model.factory: {{own}}{os.sep}mymodel.py has no 'biuld'; did you mean 'build'?"),
+    (("dropout = [0.0, 0.5]", "dropuot = [0.0, 0.5]"),
+     "grid.dropuot: unknown argument of build() of mymodel.py; its parameters: input_shape, num_classes, width, "
+     "dropout"),
+    (("dropout = [0.0, 0.5]", "width = [0, 4]"),
+     "model.factory: building the model with build() at the grid point width=0 raised "),
+])
+def test_dry_run_refuses_what_the_run_would_refuse(own, capsys, edit, message):
+    (own / "study.toml").write_text(OWN_STUDY.replace(*edit))
+    assert main(["run", str(own / "study.toml"), "--dry-run", "--out", str(own / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message.format(own=own)}") and len(err.strip().splitlines()) == 1, err
+    assert not (own / "runs").exists()
+
+
+def test_every_trial_failed_exits_1_with_one_line(own, capsys, monkeypatch):
+    from ablation import progress, runner
+
+    def failing(*args, **kwargs):
+        raise progress.StudyFailed("all 2 trials failed; the first, trial_0000 (dropout=0.0, seed=0), raised "
+                                   "RuntimeError: boom (traceback in runs/x/trial_0000/result.json)")
+
+    monkeypatch.setattr(runner, "run", failing)
+    (own / "study.toml").write_text(OWN_STUDY)
+    assert main(["run", str(own / "study.toml"), "--out", str(own / "runs")]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == ("error: all 2 trials failed; the first, trial_0000 (dropout=0.0, seed=0), raised "
+                            "RuntimeError: boom (traceback in runs/x/trial_0000/result.json)\n")
+    assert "report:" not in captured.out
+
+
+def test_help_lists_every_exit_status(capsys):
+    from ablation import cli
+
+    for argv in (["--help"], ["run", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        out = capsys.readouterr().out
+        for code in (cli.EXIT_OK, cli.EXIT_FAILED, cli.EXIT_USAGE, cli.EXIT_INTERRUPTED):
+            assert f"\n  {code} " in out
 
 
 @pytest.mark.parametrize("edit, message", [

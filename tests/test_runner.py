@@ -292,3 +292,73 @@ def test_a_worker_that_grows_is_replaced_by_a_fresh_one(tmp_path):
     assert "[chief] worker1 started (pid " in log
     assert sorted(records.load(run_dir).trials["seed"]) == [0, 1, 2]
     assert json.loads((run_dir / "run.json").read_text())["invocations"][-1]["exit"] == "completed"
+
+
+# ----------------------------------------------------------------------------- failed trials and the exit status
+
+COUNTED = '''
+import keras
+from pathlib import Path
+
+def build(input_shape, num_classes, dropout=0.0):
+    # the preflight builds each recipe once; later calls raise once the budget of successes is spent
+    calls = Path(__file__).with_name("calls")
+    n = int(calls.read_text()) + 1 if calls.exists() else 1
+    calls.write_text(str(n))
+    if n > BUDGET:
+        raise RuntimeError(f"call {n} fails")
+    inputs = keras.Input(shape=input_shape)
+    return keras.Model(inputs, keras.layers.Dense(num_classes)(keras.layers.Dropout(dropout)(inputs)))
+'''
+
+COUNTED_STUDY = """
+[study]
+name = "counted"
+seeds = [0, 1]
+
+[data]
+path = "d.npz"
+
+[model]
+factory = "m.py:build"
+
+[train]
+epochs = 1
+
+[grid]
+dropout = [0.0, 0.5]
+"""
+
+
+def counted(tmp_path: Path, budget: int) -> spec.StudySpec:
+    import numpy as np
+
+    (tmp_path / "m.py").write_text(COUNTED + f"\nBUDGET = {budget}\n")  # its own source: its own module
+    x = np.random.default_rng(0).random((16, 3), dtype=np.float32)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.arange(16) % 2, x_test=x[:4], y_test=np.arange(4) % 2)
+    (tmp_path / "s.toml").write_text(COUNTED_STUDY)
+    return spec.load(tmp_path / "s.toml")
+
+
+def test_a_study_whose_every_trial_failed_raises_with_the_first_failure(tmp_path):
+    s = counted(tmp_path, budget=2)  # the two preflight builds pass; every trial's build raises
+    lines: list[str] = []
+    with pytest.raises(progress.StudyFailed) as exc:
+        runner.run(s, out_dir=tmp_path / "runs", in_process=True, progress=lines.append, pack_size=1)
+    run_dir = runner.run_dir_of(s, tmp_path / "runs")
+    first = sorted(rundir.trial_dirs(run_dir))[0]
+    assert str(exc.value) == (f"all 4 trials failed; the first, {first.name} (dropout=0.0, seed=0), raised "
+                              f"RuntimeError: call 3 fails (traceback in {first / rundir.RESULT})")
+    assert "call 3 fails" in json.loads((first / rundir.RESULT).read_text())["traceback"]
+    assert lines[-1].startswith("done: 4 trials (4 failed)")
+
+
+def test_a_study_with_some_failed_trials_names_them_and_returns(tmp_path):
+    s = counted(tmp_path, budget=4)  # preflight 2, then two trials build, two raise
+    lines: list[str] = []
+    run_dir = runner.run(s, out_dir=tmp_path / "runs", in_process=True, progress=lines.append, pack_size=1)
+    assert lines[-2].startswith("done: 4 trials (")
+    failed = [d for d in rundir.trial_dirs(run_dir) if rundir.read_trial(d).result["status"] == "failed"]
+    assert len(failed) == 2
+    assert lines[-1] == (f"2 of 4 trials failed; the first, {failed[0].name} (dropout=0.5, seed=0), raised "
+                         f"RuntimeError: call 5 fails (traceback in {failed[0] / rundir.RESULT})")
