@@ -1,9 +1,10 @@
 """Everything a run checks before its first trial, so that bad input is one line and nothing is written.
 
-:func:`check` is what ``ablation run`` (and ``ablation.run``) call: the output folder, the data set
-and the sizes the study asks of it, a user's model function (imported, its signature checked
-against every argument the study passes, one model built), every claim's metric, and the address a
-chief listens on.
+:func:`check` is what ``ablation run`` (and ``ablation.run``, and ``--dry-run``) call: the output
+folder, the data set and the sizes the study asks of it, a user's model function (imported, its
+signature checked against every argument the study passes), the model of every recipe built and
+trained one step on a few examples (:func:`check_recipes`), every claim's metric, and the address
+a chief listens on.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def check(spec: StudySpec, out_dir: str | os.PathLike, address: tuple[str, int] 
 
     Checks the output folder (a folder, writable, not inside a run folder), the data set (it loads;
     ``validation_size`` and every training-set size fit its training split), a user's model
-    function (:func:`check_factory`: it imports, takes the study's arguments, builds one model),
+    function (:func:`check_factory`: it imports, takes the study's arguments), every recipe's model
+    (:func:`check_recipes`: it builds and trains one step; the layer names a probe needs),
     every claim's metric (:func:`ablation.metrics.check_claims`) and, for a chief, ``address``
     (this machine can listen there).
     """

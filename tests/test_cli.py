@@ -11,15 +11,40 @@ from ablation.cli import main
 
 def test_list(capsys):
     assert main(["list", "models"]) == 0
-    models = capsys.readouterr().out.split()
+    models = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert "mlp" in models and "srivastava2014_mnist" in models
+    assert models["cnn"].split(None, 1)[1] == "Build a small CNN that outputs logits"
     assert main(["list", "datasets"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[:4] == ["digits", "fashion_mnist", "mnist", "mnist1d"]  # the built-in sets, then the others
-    assert "cifar10 (keras.datasets)" in lines and lines[-2].startswith("tfds:<name> (tensorflow_datasets")
-    assert lines[-1].startswith('your file: [data] path = "file.npz"')
+    assert [line.split()[0] for line in lines[:4]] == ["digits", "fashion_mnist", "mnist", "mnist1d"]
+    assert "(784,) (flattened, for MLPs); (28, 28, 1) with flatten = false in [data]" in lines[2]
+    assert any(line.startswith("cifar10 ") and "keras.datasets" in line for line in lines)
+    assert lines[-2].startswith("tfds:<name>") and "tensorflow_datasets" in lines[-2]
+    assert lines[-1].split(None, 2)[2].startswith('[data] path = "file.npz"')
     assert main(["list", "studies"]) == 0
-    assert "quickstart" in capsys.readouterr().out.split()
+    studies = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert studies["quickstart"].split(None, 1)[1].startswith("[profiles: cpu, full] The MNIST-1D reference MLP")
+
+
+def test_list_shapes_are_the_loaders_shapes():
+    from ablation import cli, data
+
+    for name in ("digits", "mnist1d"):
+        flat, image = cli.BUILTIN_SHAPES[name]
+        assert (data.load(name).input_shape, data.load(name, flatten=False).input_shape) == (flat, image)
+    assert set(cli.BUILTIN_SHAPES) == set(data.list_datasets())
+
+
+def test_list_without_what_names_the_choices(capsys):
+    assert main(["list"]) == 2
+    assert capsys.readouterr().err == ("error: argument what: expected one of models, datasets, studies (e.g. "
+                                       "'ablation list studies'). Received: nothing\n")
+
+
+def test_profile_help_names_the_bundled_profiles(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "the bundled studies have cpu, full" in " ".join(capsys.readouterr().out.split())
 
 
 def test_dry_run_prints_grid_and_count(capsys, tmp_path):
