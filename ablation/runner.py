@@ -211,7 +211,7 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, workers: int, *, overrides
         entry["repairs"] = list(tuner.oracle.repairs)
         for note in tuner.oracle.repairs:
             say(f"resume: {note}")
-        watcher = Progress(spec, run_dir, say)
+        watcher = Progress(spec, run_dir, say, workers=1 if in_process else workers, pack_size=pack_size)
         if in_process:
             tuner.oracle.on_trial_end = watcher.update
             tuner.on_epoch = watcher.poll

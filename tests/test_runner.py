@@ -81,31 +81,6 @@ def test_run_records_every_trial_and_epoch(tiny_run):
         assert noise not in proc.stderr and noise not in (run_dir / "workers.log").read_text(), noise
 
 
-def test_progress_line_inside_a_trial(tmp_path, monkeypatch):
-    """The workers' notes become a line with the epoch, the best validation error and the study's ETA."""
-    monkeypatch.setattr(progress, "PLAIN_EVERY_S", 0.0)
-    s = spec.loads(TINY)
-    run_dir = tmp_path / s.run_name
-    (run_dir / "trial_0003").mkdir(parents=True)
-    (run_dir / "trial_0003" / "result.json").write_text('{"status": "completed", "point": {}, "seed": 0}')
-    lines: list[str] = []
-    watcher = progress.Progress(s, run_dir, progress.Console(lines.append))
-    members = [{"trial": "0001", "status": "running", "loss": 0.9, "val": 0.25},
-               {"trial": "0002", "status": "running", "loss": 0.8, "val": 0.125},
-               {"trial": "0003", "status": "running", "loss": 0.1, "val": 0.0},   # finished since
-               {"trial": "0004", "status": "diverged", "loss": None, "val": None}]
-    rundir.write_progress(run_dir, "worker0/0", {"epoch": 3, "epochs": 10, "time": time.time(),
-                                                "metric": "val_error", "members": members})
-    rundir.write_progress(run_dir, "worker1", {"epoch": 9, "epochs": 10, "time": time.time() - 3600,
-                                                "members": members[:1]})  # a note from an earlier invocation
-    watcher.poll()
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("  training: 2 trials at epoch 3/10 (best val_error 0.1250)  [1/8 done, elapsed ")
-    watcher.start -= 6.0  # six seconds later: 0.6 trials took 6 s, so the 8 - 1 - 0.6 left take 64 s
-    watcher.poll()
-    assert lines[-1].endswith("left ~0:01:04]"), lines[-1]
-
-
 def test_run_reports_epochs_inside_trials_and_leaves_no_notes(tmp_path, monkeypatch):
     from ablation import tuner
 
