@@ -15,7 +15,9 @@ Bad input (a typo in a study file, an impossible value, a path that cannot be us
 line ``error: ...`` and exits with status 2, before anything is written; so does a second
 ``ablation run`` on a run folder that another process is running. A run that cannot go on (workers
 that keep dying, a full disk) prints one line and exits with status 1; finished trials are kept
-and the same command resumes.
+and the same command resumes. So does a run whose every trial failed, with the first failure's
+error; a run with some failed trials exits 0 and says how many. Ctrl-C (or SIGTERM): status 130.
+The codes are ``EXIT_CODES``, shown by ``ablation --help``.
 """
 
 from __future__ import annotations
