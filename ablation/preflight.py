@@ -10,6 +10,7 @@ a chief listens on.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -210,8 +211,7 @@ def _recipe_error(spec: Any, cfg: Any, ds: Any, stage: str, exc: BaseException) 
 
     if spec.model.factory is not None and str(exc).startswith(f"{spec.model.factory.function_name}()"):
         return SpecError("model.factory", str(exc))  # factory.call's check of what the function returned
-    text = " ".join(str(exc).split())
-    text = text if len(text) <= 300 else text[:297] + "..."
+    text = one_line(str(exc))
     who = f"{spec.model.factory.function_name}()" if spec.model.factory is not None else f"model {cfg.model_name!r}"
     values = {name: cfg.model_args.get(name, label) for name, label in cfg.point.items()}
     where = (" at the grid point " + ", ".join(f"{k}={show(v)}" for k, v in values.items())) if values else ""
@@ -223,6 +223,22 @@ def _recipe_error(spec: Any, cfg: Any, ds: Any, stage: str, exc: BaseException) 
     key = "model.factory" if spec.model.factory is not None else "model"
     flat = _flat_image_hint(spec, ds)
     return SpecError(key, message + (f"; {flat}" if flat else ""))
+
+
+def one_line(message: str, limit: int = 300) -> str:
+    """An exception's message as one line: its first line, or for Keras' "Exception encountered when
+    calling X.call()" wrapper the wrapped message; colour codes dropped, cut to ``limit`` characters.
+    A leading ``Type: `` (a trial record's reason) is kept."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(message)).strip()
+    kind, body = "", text
+    match = re.match(r"([A-Za-z_][\w.]*: )(Exception encountered when calling.*)", text, re.S)
+    if match:
+        kind, body = match.groups()
+    lines = [line.strip() for line in body.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Exception encountered when calling"):
+        lines = [line for line in lines[1:] if not line.startswith("Arguments received by")] or lines
+    text = kind + " ".join(lines[0].split()) if lines else kind.rstrip(": ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _is_number(text: str) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ablation import records, rundir
 from ablation.cluster import RunFailed
+from ablation.preflight import one_line
 from ablation.spec import StudySpec
 
 TTY_EVERY_S = 2.0     # the in-trial progress line on a terminal is rewritten at most this often
@@ -219,10 +220,9 @@ def failure_line(run_dir: str | Path) -> str | None:
         return None
     label = records.point_label(first.get("point") or {})
     label = f"{label}, seed={first.get('seed')}" if label else f"seed={first.get('seed')}"
-    reason = str(first.get("reason") or "unknown error").strip().splitlines()
+    reason = one_line(str(first.get("reason") or "").strip(), limit=200) or "an error"
     how_many = f"all {finished} trials failed" if failed == finished else f"{failed} of {finished} trials failed"
-    return (f"{how_many}; the first, {where.name} ({label}), raised {reason[0] if reason else 'an error'} "
-            f"(traceback in {where / rundir.RESULT})")
+    return f"{how_many}; the first, {where.name} ({label}), raised {reason} (traceback in {where / rundir.RESULT})"
 
 
 def hms(seconds: float) -> str:

@@ -91,3 +91,11 @@ def test_a_conv_net_on_a_flattened_built_in_set_is_told_about_flatten(tmp_path):
                                         r"\(8, 8, 1\) \(a convolutional model\) set flatten = false in \[data\]$"):
         preflight.check_recipes(s)
     preflight.check_recipes(load(tmp_path, function="conv", data='name = "digits"\nflatten = false'))
+
+
+def test_one_line_unwraps_keras_call_errors():
+    wrapped = ("RuntimeError: Exception encountered when calling Unlucky.call().\n\n\x1b[1mthirteen units are "
+               "unlucky\x1b[0m\n\nArguments received by Unlucky.call():\n  • x=tf.Tensor(shape=(50, 13))")
+    assert preflight.one_line(wrapped) == "RuntimeError: thirteen units are unlucky"
+    assert preflight.one_line("ValueError: bad shape\nmore detail") == "ValueError: bad shape"
+    assert preflight.one_line("x" * 400, limit=10) == "xxxxxxx..."

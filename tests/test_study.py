@@ -17,25 +17,18 @@ import ablation
 from ablation import records, runner, spec
 
 MODEL = '''
+import inspect
+
 import keras
-
-
-class Unlucky(keras.layers.Layer):
-    """Fails in a trial's training only: the checks before the run train one step on 8 examples."""
-
-    def call(self, x, training=None):
-        if training and (x.shape[0] is None or x.shape[0] > 8):
-            raise RuntimeError("thirteen units are unlucky")
-        return x
 
 
 def build(input_shape, num_classes, width=16, dropout=0.0):
     """A user's model: the study passes width and dropout; input_shape and num_classes come from the data."""
+    if width == 13 and not any(frame.function == "check_recipes" for frame in inspect.stack()):
+        raise RuntimeError("thirteen units are unlucky")  # in the trials only: the checks before the run pass
     inputs = keras.Input(shape=input_shape)
     x = keras.layers.Flatten()(inputs)
     x = keras.layers.Dense(width, activation="relu")(x)
-    if width == 13:
-        x = Unlucky()(x)
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
     return keras.Model(inputs, keras.layers.Dense(num_classes)(x))
@@ -114,12 +107,11 @@ def test_cli_run_records_and_reports_your_model_on_your_data(own):
     assert recs.spec.model.factory.reference == "mymodel.py:build" and recs.spec.data.path == "digits.npz"
 
 
-def test_a_model_that_raises_in_training_is_a_failed_trial_with_its_traceback(own):
+def test_a_function_that_raises_in_a_trial_is_a_failed_trial_with_its_traceback(own):
     t = records.load(own["run_dir"]).trials
     failed = t[t["status"] == "failed"]
     assert set(failed["width"]) == {13}
-    assert failed["reason"].str.startswith("RuntimeError: ").all()
-    assert failed["reason"].str.contains("thirteen units are unlucky").all()
+    assert (failed["reason"] == "RuntimeError: thirteen units are unlucky").all()
     assert "4 of 8 trials failed; the first, trial_" in own["proc"].stdout
     result = json.loads((own["run_dir"] / f"trial_{failed['trial_id'].iloc[0]}" / "result.json").read_text())
     assert "mymodel.py" in result["traceback"] and 'raise RuntimeError("thirteen units are unlucky")' in \
