@@ -18,13 +18,16 @@ Bad input (a typo in a study file, an impossible value, a path that cannot be us
 line ``error: ...`` and exits with status 2, before anything is written; so does a second
 ``ablation run`` on a run folder that another process is running. A run that cannot go on (workers
 that keep dying, a full disk) prints one line and exits with status 1; finished trials are kept
-and the same command resumes.
+and the same command resumes. So does a run whose every trial failed, with the first failure's
+error; a run with some failed trials exits 0 and says how many. Ctrl-C (or SIGTERM): status 130.
+The codes are ``EXIT_CODES``, shown by ``ablation --help``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import signal
 import sys
@@ -32,9 +35,24 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-EXIT_USAGE = 2
+EXIT_OK = 0
 EXIT_FAILED = 1
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_CODES = f"""exit status:
+  {EXIT_OK}    done (a run whose trials partly failed says how many, and where the first one's traceback is)
+  {EXIT_FAILED}    the run failed: every trial failed (the first one's error is printed), or the run could not
+       go on (workers that keep dying, a full disk, a worker whose chief stopped answering)
+  {EXIT_USAGE}    bad input (the study file, an argument, a path, a run folder another process holds),
+       reported in one line before anything is written
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C or SIGTERM): run the same command again to resume"""
+
+
+LISTS = ("models", "datasets", "studies")
+# The built-in sets' example shapes: as the zoo's MLPs get them (flattened, the default), and with
+# ``flatten = false`` in [data] (tests/test_cli.py checks them against data.load).
+BUILTIN_SHAPES = {"digits": ((64,), (8, 8, 1)), "fashion_mnist": ((784,), (28, 28, 1)),
+                  "mnist": ((784,), (28, 28, 1)), "mnist1d": ((40,), (40, 1))}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,14 +61,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="ablation", description="Keras model zoo and ablation studies.")
+    p = _Parser(prog="ablation", description="Keras model zoo and ablation studies.", epilog=EXIT_CODES,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run (or resume) a study and render its report")
+    run = sub.add_parser("run", help="run (or resume) a study and render its report", epilog=EXIT_CODES,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     _study_args(run)
     run.add_argument("--workers", type=int, default=1, help="local parallel worker processes (default 1)")
-    run.add_argument("--dry-run", action="store_true", help="print the grid and the trial count, run nothing")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the grid and the trial count, then run the checks a run starts with (the data set "
+                          "loads; the model builds and trains one step on a few examples, every recipe of your own "
+                          "model function); run no trial")
     rep_choice = run.add_mutually_exclusive_group()
     rep_choice.add_argument("--report", metavar="FILE", help="write the HTML report here (default RUN_DIR/report.html)")
     rep_choice.add_argument("--no-report", action="store_true", help="do not render the report")
@@ -77,8 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--backend", choices=["jax", "tensorflow"],
                      help="with a study: the backend its run used (default: the study's, else the default backend)")
 
-    lst = sub.add_parser("list", help="list registered models, data sets or bundled studies")
-    lst.add_argument("what", choices=["models", "datasets", "studies"])
+    lst = sub.add_parser("list", help="list registered models, data sets or bundled studies, each with a line "
+                         "about it")
+    lst.add_argument("what", nargs="?", choices=LISTS, help="what to list: " + ", ".join(LISTS))
 
     comp = sub.add_parser("components", help="list the components of a model that `ablation ablate` can remove")
     comp.add_argument("model", metavar="MODEL", help='"file.py:function", "package.module:function" or a .keras file')
@@ -134,6 +158,25 @@ def _chief_args(p: argparse.ArgumentParser) -> None:
                    help="a worker silent this long has its trials run again elsewhere (default 120)")
 
 
+def _profiles_help() -> str:
+    """The profiles the bundled studies have, read from their files (for ``--profile``'s help)."""
+    from ablation import spec
+
+    found = {name for study in spec.list_studies() for name in _profiles(spec.find_study(study))}
+    return f"the bundled studies have {', '.join(sorted(found))}" if found else "none in the bundled studies"
+
+
+def _profiles(path: Path) -> list[str]:
+    """The profile names of a study file, read without validating it ([] when it cannot be read)."""
+    import tomllib
+
+    try:
+        doc = tomllib.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    return sorted(doc["profiles"]) if isinstance(doc.get("profiles"), dict) else []
+
+
 def _version() -> str:
     from ablation import __version__
 
@@ -154,7 +197,8 @@ def _cpu_list(text: str) -> list[int]:
 
 def _study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", help="a study file, or the name of a bundled study (see 'ablation list studies')")
-    p.add_argument("--profile", help="a profile of the study file (e.g. cpu, full)")
+    p.add_argument("--profile", help=f"a [profiles.NAME] table of the study file, merged over it ({_profiles_help()}; "
+                   f"'ablation list studies' shows each study's)")
     p.add_argument("--out", default="runs", help="folder for run folders (default runs/)")
     p.add_argument("--backend", choices=["jax", "tensorflow"],
                    help="Keras backend (default: KERAS_BACKEND, else jax when installed, else tensorflow)")
@@ -195,8 +239,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     s = _load_spec(args)
     if args.dry_run:
-        print(spec.describe_grid(s))
-        print(f"run folder: {runner.run_dir_of(s, args.out)}")
+        from ablation import preflight
+
+        print(spec.describe_grid(s), flush=True)
+        print(f"run folder: {runner.run_dir_of(s, args.out)}", flush=True)
+        preflight.check(s, args.out, workers=args.workers)  # what the run would reject, rejected now
+        n = len(preflight.recipes(s)) if s.model.factory is not None else 1
+        print(f"checks passed: the data set loads, and {n} model recipe{'s' if n > 1 else ''} built and trained "
+              f"one step{' each' if n > 1 else ''}; no trial was run")
         return 0
     if args.report and not args.no_report:
         check_output_file(args.report, "report")
@@ -290,23 +340,13 @@ def _study_run(args: argparse.Namespace) -> tuple[Path, tuple]:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    if args.what == "models":
-        from ablation import zoo
-
-        names = ["mlp", "cnn"] + zoo.list_models()
-    elif args.what == "datasets":
-        from ablation import data
-
-        from ablation import sources
-
-        names = data.list_datasets() + [f"{n} (keras.datasets)" for n in data.KERAS_DATASETS]
-        names += ["tfds:<name> (tensorflow_datasets" + ("" if sources.tfds_installed() else ", not installed") + ")",
-                  "your file: [data] path = \"file.npz\" | \".csv\" | \".parquet\" (docs/internals.md section 2)"]
-    else:
-        from ablation import spec
-
-        names = spec.list_studies()
-    print("\n".join(names))
+    if args.what is None:
+        print(f"error: argument what: expected one of {', '.join(LISTS)} (e.g. 'ablation list studies'). "
+              f"Received: nothing", file=sys.stderr)
+        return EXIT_USAGE
+    rows = {"models": _models, "datasets": _datasets, "studies": _studies}[args.what]()
+    width = max(len(name) for name, _ in rows)
+    print("\n".join(f"{name:<{width}}  {about}".rstrip() for name, about in rows))
     return 0
 
 
@@ -341,6 +381,59 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     result = study.run(spec.load(path), out=args.out, workers=args.workers, progress=not args.quiet)
     print(f"report: {result.run_dir / 'report.html'}")
     return 0
+
+
+def _summary(text: str | None, limit: int = 110) -> str:
+    """The first sentence of a docstring or description, cut to ``limit`` characters."""
+    first = re.split(r"(?<=[a-z0-9)\]])\. (?=[A-Z])", " ".join((text or "").split()))[0].rstrip(".")
+    return first if len(first) <= limit else first[: limit - 3].rstrip() + "..."
+
+
+def _models() -> list[tuple[str, str]]:
+    """Each model's name and the first line of its builder's or variant's docstring."""
+    from ablation import zoo
+    from ablation.zoo import registry
+
+    rows = [("mlp", _summary(zoo.mlp.__doc__)), ("cnn", _summary(zoo.cnn.__doc__))]
+    for name in zoo.list_models():
+        variant = registry._variant(name)
+        rows.append((name, f"{_summary(variant.fn.__doc__)} ({variant.builder})"))
+    return rows
+
+
+def _datasets() -> list[tuple[str, str]]:
+    """The built-in sets with their example shapes, then the other sources."""
+    from ablation import builtin, data, sources
+
+    rows = []
+    for name in data.list_datasets():
+        flat, image = BUILTIN_SHAPES[name]
+        rows.append((name, f"{builtin.DISPLAY_NAMES.get(name, name)}: examples {flat} (flattened, for MLPs); "
+                           f"{image} with flatten = false in [data] (for a convolutional model)"))
+    rows += [(n, "keras.datasets (downloaded on first use); examples keep their shape") for n in data.KERAS_DATASETS]
+    rows += [("tfds:<name>", "tensorflow_datasets" + ("" if sources.tfds_installed() else " (not installed)")),
+             ("your file", '[data] path = "file.npz" | ".csv" | ".parquet" (docs/own-model.md)')]
+    return rows
+
+
+def _studies() -> list[tuple[str, str]]:
+    """Each bundled study's name, its profiles and the first sentence of its description (read, not run)."""
+    import tomllib
+
+    from ablation import spec
+
+    rows = []
+    for name in spec.list_studies():
+        try:
+            doc = tomllib.loads(spec.find_study(name).read_text())
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            rows.append((name, "(unreadable study file)"))
+            continue
+        profiles = _profiles(spec.find_study(name))
+        study = doc.get("study") if isinstance(doc.get("study"), dict) else {}
+        about = _summary(str(study.get("description", "")))
+        rows.append((name, f"[profiles: {', '.join(profiles) or 'none'}] {about}"))
+    return rows
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:

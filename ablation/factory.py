@@ -28,6 +28,7 @@ that trial ``failed`` with its traceback in the trial's record; the study goes o
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import inspect
@@ -86,9 +87,11 @@ def load(f: Factory) -> Callable[..., Any]:
                         f"{_line(exc)}") from exc
     fn: Any = module
     for part in function.split("."):
-        fn = getattr(fn, part, None)
+        owner, fn = fn, getattr(fn, part, None)
         if fn is None:
-            raise SpecError("model.factory", f"{f.source or target} has no {function!r}")
+            close = difflib.get_close_matches(part, [n for n in dir(owner) if not n.startswith("_")], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SpecError("model.factory", f"{f.source or target} has no {function!r}{hint}")
     if not callable(fn):
         raise SpecError("model.factory", f"{function} in {f.source or target} is not a function: {type(fn).__name__}")
     _LOADED[key] = fn

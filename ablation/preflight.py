@@ -1,14 +1,16 @@
 """Everything a run checks before its first trial, so that bad input is one line and nothing is written.
 
-:func:`check` is what ``ablation run`` (and ``ablation.run``) call: the output folder, the data set
-and the sizes the study asks of it, a user's model function (imported, its signature checked
-against every argument the study passes, one model built), every claim's metric, and the address a
-chief listens on.
+:func:`check` is what ``ablation run`` (and ``ablation.run``, and ``--dry-run``) call: the output
+folder, the data set and the sizes the study asks of it, a user's model function (imported, its
+signature checked against every argument the study passes), the model of every recipe built and
+trained one step on a few examples (:func:`check_recipes`), every claim's metric, and the address
+a chief listens on.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +24,16 @@ def check(spec: StudySpec, out_dir: str | os.PathLike, address: tuple[str, int] 
 
     Checks the output folder (a folder, writable, not inside a run folder), the data set (it loads;
     ``validation_size`` and every training-set size fit its training split), a user's model
-    function (:func:`check_factory`: it imports, takes the study's arguments, builds one model),
+    function (:func:`check_factory`: it imports, takes the study's arguments), every recipe's model
+    (:func:`check_recipes`: it builds and trains one step; the layer names a probe needs),
     every claim's metric (:func:`ablation.metrics.check_claims`) and, for a chief, ``address``
     (this machine can listen there).
     """
     check_out_dir(out_dir, spec.run_name)
     check_data(spec)
     check_factory(spec, workers)
+    check_recipes(spec)
+    check_layer_names(spec)
     metrics.check_claims(spec)
     if address is not None:
         cluster.check_address(*address)
@@ -98,26 +103,29 @@ def check_factory(spec: Any, workers: int = 1) -> None:
 
     A study with in-memory objects (a function object, arrays) runs in this process only; a
     factory's function is imported and its signature checked against every argument the study
-    passes; one model is built (the first trial's) to check its outputs and, when a layer probe is
-    on, its layer names. A function that raises here is left to fail its trials, with its
-    traceback in their records.
+    passes. (Building and training every recipe is :func:`check_recipes`; the layer names a probe
+    needs, :func:`check_layer_names`.)
     """
     held = spec.in_memory
     if workers > 1 and held:
         raise SpecError("workers", f"{' and '.join(held)} exist only in this Python process, so the study runs "
                         f"in it (workers=1); for worker processes name a function in a file (\"file.py:function\") "
                         f"and save the arrays as a .npz file (data path)")
-    from ablation.probes import LAYER_PROBES
-
-    layered = [p for p in spec.probes if p in LAYER_PROBES]
     if spec.model.factory is None:
         return
     fn = factory.load(spec.model.factory)
     factory.check_arguments(fn, spec.model.factory, factory.given_arguments(spec))
     check_variants(spec)
-    model = _first_model(spec)
-    if model is None or not layered:
+
+
+def check_layer_names(spec: Any) -> None:
+    """A user's model has the zoo's layer names when a layer probe needs them."""
+    from ablation.probes import LAYER_PROBES
+
+    layered = [p for p in spec.probes if p in LAYER_PROBES]
+    if spec.model.factory is None or not layered:
         return
+    model = _first_model(spec)
     from ablation.probes.net import hidden_indices
 
     if not hidden_indices(model):
@@ -163,19 +171,127 @@ def check_variants(spec: Any) -> None:
 
 
 def _first_model(spec: Any) -> Any:
-    """The first trial's model, or None when building it raises (that trial then fails on its own)."""
+    """The first trial's model (its errors are :func:`check_recipes`' to report)."""
     import keras
 
     point, seed = spec.trials()[0]
-    cfg = spec.resolve(point, seed)
-    ds = data.load_spec(spec.data)
     try:
-        return trial.build_model(cfg, ds)
-    except (TypeError, ValueError) as exc:
-        if str(exc).startswith(f"{spec.model.factory.function_name}()"):
-            raise SpecError("model.factory", str(exc)) from None  # it ran, and returned the wrong thing
-        return None
-    except Exception:  # noqa: BLE001 - the function raised: its trials record it
-        return None
+        return trial.build_model(spec.resolve(point, seed), data.load_spec(spec.data))
     finally:
         keras.backend.clear_session()
+
+
+STEP_EXAMPLES = 8  # the examples of the one training step each recipe takes before the run
+
+
+def recipes(spec: Any) -> list[Any]:
+    """One trial configuration per recipe: per distinct model (its builder and arguments) and training
+    recipe, the first seed's. Trials that differ only in seed or training-set size share one."""
+    import dataclasses
+
+    from ablation.spec import canonical_json
+
+    seen, out = set(), []
+    for point, seed in spec.trials():
+        cfg = spec.resolve(point, seed)
+        key = canonical_json([cfg.model_name, cfg.model_args, dataclasses.asdict(cfg.train)])
+        if key not in seen:
+            seen.add(key)
+            out.append(cfg)
+    return out
+
+
+def check_recipes(spec: Any) -> None:
+    """Build the model of every recipe (:func:`recipes`) and train it one step on a few training examples.
+
+    What a trial would fail on at its start (a model function that raises for some grid value, a
+    convolution given flat inputs, a loss the outputs do not fit) is then a one-line SpecError
+    naming the grid point, before any trial runs; it costs one small eager step per recipe. A zoo
+    model (built from arguments the study file's checks already validated) is tried on its first
+    recipe only: that checks the data against the model and the loss.
+    """
+    import keras
+
+    ds = data.load_spec(spec.data)
+    every = recipes(spec)
+    for cfg in every if spec.model.factory is not None else every[:1]:
+        try:
+            stage = "building the model"
+            model = trial.build_model(cfg, ds)
+            stage = f"one training step on {min(STEP_EXAMPLES, len(ds.x_train))} examples"
+            _one_step(model, cfg, ds)
+        except KeyboardInterrupt:
+            raise
+        except SpecError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the user's function or the model: one line, exit 2
+            raise _recipe_error(spec, cfg, ds, stage, exc) from exc
+        finally:
+            keras.backend.clear_session()
+
+
+def _one_step(model: Any, cfg: Any, ds: Any) -> None:
+    """Compile ``model`` as a trial does (the task's loss, the recipe's optimizer) and train one batch."""
+    from ablation import tasks, training, zoo
+
+    loss, member_metrics = tasks.compiled(cfg.task, zoo.outputs_probabilities(model))
+    with training.precision_policy(cfg.train.precision):
+        model.compile(optimizer=training.make_optimizer(cfg.train), loss=loss, metrics=member_metrics,
+                      run_eagerly=True)  # no tracing: one step, eagerly
+        model.train_on_batch(ds.x_train[:STEP_EXAMPLES], ds.y_train[:STEP_EXAMPLES])
+
+
+def _recipe_error(spec: Any, cfg: Any, ds: Any, stage: str, exc: BaseException) -> SpecError:
+    """The one-line error of a recipe that cannot build or train: the grid point, the exception, a hint."""
+    from ablation.spec.errors import show
+
+    if spec.model.factory is not None and str(exc).startswith(f"{spec.model.factory.function_name}()"):
+        return SpecError("model.factory", str(exc))  # factory.call's check of what the function returned
+    text = one_line(str(exc))
+    who = f"{spec.model.factory.function_name}()" if spec.model.factory is not None else f"model {cfg.model_name!r}"
+    values = {name: cfg.model_args.get(name, label) for name, label in cfg.point.items()}
+    where = (" at the grid point " + ", ".join(f"{k}={show(v)}" for k, v in values.items())) if values else ""
+    message = f"{stage} with {who}{where} raised {type(exc).__name__}: {text}"
+    quoted = [k for k, v in values.items() if isinstance(v, str) and _is_number(v)]
+    if quoted:  # a grid of strings where numbers were meant: name the axis and the type
+        return SpecError(f"grid.{quoted[0]}", f"{message}; the values of grid.{quoted[0]} are strings (str), "
+                         f"e.g. {show(values[quoted[0]])}: write numbers without quotes")
+    key = "model.factory" if spec.model.factory is not None else "model"
+    flat = _flat_image_hint(spec, ds)
+    return SpecError(key, message + (f"; {flat}" if flat else ""))
+
+
+def one_line(message: str, limit: int = 300) -> str:
+    """An exception's message as one line: its first line, or for Keras' "Exception encountered when
+    calling X.call()" wrapper the wrapped message; colour codes dropped, cut to ``limit`` characters.
+    A leading ``Type: `` (a trial record's reason) is kept."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(message)).strip()
+    kind, body = "", text
+    match = re.match(r"([A-Za-z_][\w.]*: )(Exception encountered when calling.*)", text, re.S)
+    if match:
+        kind, body = match.groups()
+    lines = [line.strip() for line in body.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Exception encountered when calling"):
+        lines = [line for line in lines[1:] if not line.startswith("Arguments received by")] or lines
+    text = kind + " ".join(lines[0].split()) if lines else kind.rstrip(": ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _flat_image_hint(spec: Any, ds: Any) -> str | None:
+    """For a built-in image set flattened by default: how to keep its image shape."""
+    d = spec.data
+    if d.name not in data.list_datasets() or "flatten" in d.options or len(ds.input_shape) != 1:
+        return None
+    shape = data.load(d.name, **{**d.options, "flatten": False}).input_shape
+    if len(shape) < 3:
+        return None
+    return (f"{d.name} gives flat inputs of shape {tuple(ds.input_shape)} by default; for images of shape "
+            f"{tuple(shape)} (a convolutional model) set flatten = false in [data]")

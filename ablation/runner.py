@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 from ablation import auth, checks, cluster, files, heartbeat, preflight, preregistration, records, rundir
 from ablation.options import RunOptions
-from ablation.progress import Console, Progress
+from ablation.progress import Console, Progress, StudyFailed, failure_line
 from ablation.cluster import RunFailed
 from ablation.spec import SpecError, StudySpec
 
@@ -103,7 +103,8 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int | Non
     Raises:
         SpecError, ValueError: bad input, before anything is written.
         files.FolderLocked: another process runs this study in this run folder.
-        RunFailed: the run could not go on (workers keep dying, no space left on the device).
+        RunFailed: the run could not go on (workers keep dying, no space left on the device);
+            ``StudyFailed`` (a RunFailed) when every trial failed, naming the first failure.
     """
     if workers is not None:
         settings["workers"] = workers
@@ -178,7 +179,7 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
         entry["repairs"] = list(tuner.oracle.repairs)
         for note in tuner.oracle.repairs:
             say(f"resume: {note}")
-        watcher = Progress(spec, run_dir, say)
+        watcher = Progress(spec, run_dir, say, workers=1 if in_process else opts.workers, pack_size=opts.pack_size)
         if in_process:
             tuner.oracle.on_trial_end = watcher.update
             tuner.on_epoch = watcher.poll
@@ -208,6 +209,11 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
         lock.release()
     counts = recs.trials["status"].value_counts().to_dict()
     say(f"done: {len(recs.trials)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}) in {run_dir}")
+    failed = failure_line(run_dir)  # exit status: 1 when every trial failed, else 0 with the failures named
+    if failed is not None and counts.get("failed", 0) == len(recs.trials):
+        raise StudyFailed(failed)
+    if failed is not None:
+        say(failed)
     return run_dir
 
 

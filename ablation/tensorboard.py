@@ -1,8 +1,8 @@
 """TensorBoard logs of a run: each trial's per-epoch scalars and the grid as HParams.
 
 ``tensorboard --logdir runs/<run>/tensorboard`` then shows every trial's learning curves in the
-Scalars dashboard and the grid in the HParams dashboard (one session per trial: its axis labels,
-its seed, and its final metrics), the way keras-tuner's own TensorBoard integration lays them out.
+Scalars dashboard and the grid in the HParams dashboard (one session per trial: its axis values,
+typed as the study file has them, its seed, its final metrics and its end status), the way keras-tuner's own TensorBoard integration lays them out.
 The event files are written with TensorBoard's own protocol buffers and event writer, not
 TensorFlow's: the same logs come from either Keras backend, also on a machine without TensorFlow
 (where the ``tensorboard`` package is missing, nothing is written and :func:`available` says so).
@@ -21,7 +21,11 @@ from typing import Any
 
 FOLDER = "tensorboard"
 FINAL_METRICS = ("test_error", "test_loss", "val_error", "best_val_error", "train_error",
-                 "test_rmse", "val_rmse", "best_val_rmse", "train_rmse")  # those a trial has (rmse: regression)
+                 "test_rmse", "val_rmse", "best_val_rmse", "train_rmse",  # those a trial has (rmse: regression)
+                 "early_stopped", "stopped_epoch")                        # with early stopping: 1 if it stopped
+# How a trial's status shows in the HParams dashboard's session status (TensorBoard has success and
+# failure only: a trial that stopped early completed; whether it did is the early_stopped metric).
+END_STATUS = {"completed": "STATUS_SUCCESS", "diverged": "STATUS_FAILURE", "failed": "STATUS_FAILURE"}
 
 
 def available() -> bool:
@@ -29,11 +33,47 @@ def available() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 
 
+def typed_values(axis: Any) -> list[Any]:
+    """An axis's values as the HParams dashboard shows them: booleans as booleans, numbers as numbers
+    (floats when the axis mixes ints and floats), anything else (strings, lists, recipes) by its label."""
+    values = list(axis.values)
+    if values and all(isinstance(v, bool) for v in values):
+        return values
+    if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return values if all(isinstance(v, int) for v in values) else [float(v) for v in values]
+    return list(axis.labels)
+
+
 def _hparams(spec: Any) -> list[Any]:
     from tensorboard.plugins.hparams import summary_v2 as hp
 
-    params = [hp.HParam(axis.name, hp.Discrete(list(axis.labels))) for axis in spec.grid]
+    params = [hp.HParam(axis.name, hp.Discrete(typed_values(axis))) for axis in spec.grid]
     return params + [hp.HParam("seed", hp.Discrete([int(s) for s in spec.seeds]))]
+
+
+def _session_values(spec: Any, result: dict[str, Any]) -> dict[str, Any]:
+    """A trial's HParams values, typed like the configuration's domains."""
+    point, out = result.get("point") or {}, {"seed": int(result.get("seed", 0))}
+    for axis in spec.grid:
+        label = point.get(axis.name)
+        if label is not None and str(label) in axis.labels:
+            out[axis.name] = typed_values(axis)[axis.labels.index(str(label))]
+    return out
+
+
+def _session_end(status: str) -> Any:
+    """The Summary proto that ends an HParams session with ``status`` (written with TensorBoard's own
+    protos: its v1 ``session_end_pb`` would import TensorFlow)."""
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+
+    info = plugin_data_pb2.SessionEndInfo(status=api_pb2.Status.Value(END_STATUS.get(status, "STATUS_UNKNOWN")),
+                                          end_time_secs=time.time())
+    summary = summary_pb2.Summary()
+    summary.value.add(tag=metadata.SESSION_END_INFO_TAG, tensor=metadata.NULL_TENSOR,
+                      metadata=metadata.create_summary_metadata(plugin_data_pb2.HParamsPluginData(
+                          session_end_info=info)))
+    return summary
 
 
 def _write(folder: Path, summaries: list[tuple[int, Any]]) -> None:
@@ -73,17 +113,14 @@ def write_config(run_dir: str | os.PathLike, spec: Any) -> bool:
 
 
 def write_trial(run_dir: str | os.PathLike, spec: Any, result: dict[str, Any], history: dict[str, list]) -> bool:
-    """One trial's session: its HParams values, per-epoch train/val loss and error, and final metrics."""
+    """One trial's session: its HParams values, per-epoch train/val loss and error, final metrics, end status."""
     if not available():
         return False
     from tensorboard.plugins.hparams import summary_v2
     from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 
     trial_id = str(result.get("trial_id", ""))
-    values = {p.name: (result.get("point", {}).get(p.name) if p.name != "seed" else int(result.get("seed", 0)))
-              for p in _hparams(spec)}
-    out = [(0, summary_v2.hparams_pb({name: value for name, value in values.items() if value is not None},
-                                     trial_id=trial_id))]
+    out = [(0, summary_v2.hparams_pb(_session_values(spec, result), trial_id=trial_id))]
     epochs = history.get("epoch", [])
     for split, prefix in (("train", ""), ("val", "val_")):
         for key, name in ((f"{prefix}loss", "loss"), (f"{prefix}accuracy", "error"), (f"{prefix}rmse", "rmse")):
@@ -95,5 +132,6 @@ def write_trial(run_dir: str | os.PathLike, spec: Any, result: dict[str, Any], h
         value = (result.get("metrics") or {}).get(name)
         if isinstance(value, (int, float)):
             out.append((last, scalar_pb(name, float(value))))
+    out.append((last, _session_end(str(result.get("status")))))
     _write(Path(run_dir) / FOLDER / f"trial_{trial_id}", out)
     return True

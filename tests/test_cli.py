@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ablation.cli import main
@@ -9,15 +11,40 @@ from ablation.cli import main
 
 def test_list(capsys):
     assert main(["list", "models"]) == 0
-    models = capsys.readouterr().out.split()
+    models = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert "mlp" in models and "srivastava2014_mnist" in models
+    assert models["cnn"].split(None, 1)[1] == "Build a small CNN that outputs logits"
     assert main(["list", "datasets"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[:4] == ["digits", "fashion_mnist", "mnist", "mnist1d"]  # the built-in sets, then the others
-    assert "cifar10 (keras.datasets)" in lines and lines[-2].startswith("tfds:<name> (tensorflow_datasets")
-    assert lines[-1].startswith('your file: [data] path = "file.npz"')
+    assert [line.split()[0] for line in lines[:4]] == ["digits", "fashion_mnist", "mnist", "mnist1d"]
+    assert "(784,) (flattened, for MLPs); (28, 28, 1) with flatten = false in [data]" in lines[2]
+    assert any(line.startswith("cifar10 ") and "keras.datasets" in line for line in lines)
+    assert lines[-2].startswith("tfds:<name>") and "tensorflow_datasets" in lines[-2]
+    assert lines[-1].split(None, 2)[2].startswith('[data] path = "file.npz"')
     assert main(["list", "studies"]) == 0
-    assert "quickstart" in capsys.readouterr().out.split()
+    studies = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert studies["quickstart"].split(None, 1)[1].startswith("[profiles: cpu, full] The MNIST-1D reference MLP")
+
+
+def test_list_shapes_are_the_loaders_shapes():
+    from ablation import cli, data
+
+    for name in ("digits", "mnist1d"):
+        flat, image = cli.BUILTIN_SHAPES[name]
+        assert (data.load(name).input_shape, data.load(name, flatten=False).input_shape) == (flat, image)
+    assert set(cli.BUILTIN_SHAPES) == set(data.list_datasets())
+
+
+def test_list_without_what_names_the_choices(capsys):
+    assert main(["list"]) == 2
+    assert capsys.readouterr().err == ("error: argument what: expected one of models, datasets, studies (e.g. "
+                                       "'ablation list studies'). Received: nothing\n")
+
+
+def test_profile_help_names_the_bundled_profiles(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "the bundled studies have cpu, full" in " ".join(capsys.readouterr().out.split())
 
 
 def test_dry_run_prints_grid_and_count(capsys, tmp_path):
@@ -328,13 +355,65 @@ def own(tmp_path):
     return tmp_path
 
 
-def test_dry_run_names_your_file_and_function_before_anything_is_imported(own, capsys):
+def test_dry_run_names_your_file_and_function_then_checks_it(own, capsys, monkeypatch):
+    from ablation import preflight
+
     (own / "study.toml").write_text(OWN_STUDY)
+    printed = []
+    monkeypatch.setattr(preflight, "check", lambda *a, **k: printed.append(capsys.readouterr().out))
     assert main(["run", str(own / "study.toml"), "--dry-run", "--out", str(own / "runs")]) == 0
-    out = capsys.readouterr().out
+    before = printed[0]  # what the dry run printed before the checks import anything
     assert f"model: function build of {own / 'mymodel.py'} (mymodel.py:build; imported and run when the study runs)" \
-        in out and f"data: {own / 'd.npz'} (d.npz); classification" in out
-    assert not (own / "mymodel.py.imported").exists() and not (own / "runs").exists()
+        in before and f"data: {own / 'd.npz'} (d.npz); classification" in before
+    monkeypatch.undo()
+    assert main(["run", str(own / "study.toml"), "--dry-run", "--out", str(own / "runs")]) == 0
+    assert capsys.readouterr().out.strip().endswith("checks passed: the data set loads, and 2 model recipes built "
+                                                    "and trained one step each; no trial was run")
+    assert (own / "mymodel.py.imported").exists() and not (own / "runs").exists()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (('factory = "mymodel.py:build"', 'factory = "mymodel.py:biuld"'),
+     f"model.factory: {{own}}{os.sep}mymodel.py has no 'biuld'; did you mean 'build'?"),
+    (("dropout = [0.0, 0.5]", "dropuot = [0.0, 0.5]"),
+     "grid.dropuot: unknown argument of build() of mymodel.py; its parameters: input_shape, num_classes, width, "
+     "dropout"),
+    (("dropout = [0.0, 0.5]", "width = [0, 4]"),
+     "model.factory: building the model with build() at the grid point width=0 raised "),
+])
+def test_dry_run_refuses_what_the_run_would_refuse(own, capsys, edit, message):
+    (own / "study.toml").write_text(OWN_STUDY.replace(*edit))
+    assert main(["run", str(own / "study.toml"), "--dry-run", "--out", str(own / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message.format(own=own)}") and len(err.strip().splitlines()) == 1, err
+    assert not (own / "runs").exists()
+
+
+def test_every_trial_failed_exits_1_with_one_line(own, capsys, monkeypatch):
+    from ablation import progress, runner
+
+    def failing(*args, **kwargs):
+        raise progress.StudyFailed("all 2 trials failed; the first, trial_0000 (dropout=0.0, seed=0), raised "
+                                   "RuntimeError: boom (traceback in runs/x/trial_0000/result.json)")
+
+    monkeypatch.setattr(runner, "run", failing)
+    (own / "study.toml").write_text(OWN_STUDY)
+    assert main(["run", str(own / "study.toml"), "--out", str(own / "runs")]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == ("error: all 2 trials failed; the first, trial_0000 (dropout=0.0, seed=0), raised "
+                            "RuntimeError: boom (traceback in runs/x/trial_0000/result.json)\n")
+    assert "report:" not in captured.out
+
+
+def test_help_lists_every_exit_status(capsys):
+    from ablation import cli
+
+    for argv in (["--help"], ["run", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        out = capsys.readouterr().out
+        for code in (cli.EXIT_OK, cli.EXIT_FAILED, cli.EXIT_USAGE, cli.EXIT_INTERRUPTED):
+            assert f"\n  {code} " in out
 
 
 @pytest.mark.parametrize("edit, message", [

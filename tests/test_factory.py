@@ -117,10 +117,8 @@ def test_a_module_that_raises_on_import_is_one_line(folder):
      r"^grid\.config\.b\.depth: unknown argument of build\(\) of m\.py"),
     (("m.py:build", "m.py:needs", "dropout = [0.0, 0.5]", "train_size = [10]"),
      r"^model\.factory: needs\(\) of m\.py needs depth \(no default\); set it in \[model\] or as grid axes$"),
-    (("m.py:build", "m.py:wide", "dropout = [0.0, 0.5]", "train_size = [10]"),
-     r"^model\.factory: wide\(\) returned a model whose output has shape \(None, 4\); this study needs \(batch, 3\)"),
 ])
-def test_preflight_checks_the_signature_and_one_model(folder, edits, match):
+def test_preflight_checks_the_signature(folder, edits, match):
     text = STUDY
     for old, new in zip(edits[::2], edits[1::2]):
         text = text.replace(old, new)
@@ -129,20 +127,37 @@ def test_preflight_checks_the_signature_and_one_model(folder, edits, match):
         preflight.check_factory(s)
 
 
-def test_preflight_accepts_kwargs_and_leaves_a_raising_function_to_its_trials(folder):
+def test_what_a_function_returns_is_checked_before_the_run(folder):
+    s = load(folder, STUDY.replace("m.py:build", "m.py:wide").replace("dropout = [0.0, 0.5]", "train_size = [10]"))
+    with pytest.raises(SpecError, match=r"^model\.factory: wide\(\) returned a model whose output has shape "
+                                        r"\(None, 4\); this study needs \(batch, 3\)"):
+        preflight.check_recipes(s)
+
+
+def test_preflight_accepts_kwargs_and_refuses_a_function_that_raises_for_a_grid_value(folder):
     preflight.check_factory(load(folder, STUDY.replace("m.py:build", "m.py:anything").replace("dropout", "whatever")))
-    preflight.check_factory(load(folder, STUDY.replace("[0.0, 0.5]", "[0.95]")))  # build raises: trials record it
+    s = load(folder, STUDY.replace("[0.0, 0.5]", "[0.0, 0.95]"))
+    preflight.check_factory(s)  # the signature is fine; building the 0.95 recipe raises
+    with pytest.raises(SpecError, match=r"^model\.factory: building the model with build\(\) at the grid point "
+                                        r"dropout=0\.95 raised ValueError: dropout too high for this net$"):
+        preflight.check_recipes(s)
+
+
+def test_a_misspelled_function_name_gets_a_did_you_mean(folder):
+    s = load(folder, STUDY.replace("m.py:build", "m.py:biuld"))
+    with pytest.raises(SpecError, match=r"^model\.factory: .*m\.py has no 'biuld'; did you mean 'build'\?$"):
+        factory.load(s.model.factory)
 
 
 def test_layer_probes_need_the_zoo_layer_names(folder):
     text = STUDY.replace("seeds = [0]", 'seeds = [0]\nprobes = ["activations"]')
-    preflight.check_factory(load(folder, text))
+    preflight.check_layer_names(load(folder, text))
     with pytest.raises(SpecError, match=r"^study\.probes: the activations probe needs the zoo's layer names \(act_1, "
                                         r"dense_1, \.\.\. and logits; docs/internals\.md section 1\), and build\(\) "
                                         r"builds layers named .*hidden, relu, logits; name your layers so, or drop"):
-        preflight.check_factory(load(folder, text.replace("[model]", "[model]\nnamed = false")))
-    preflight.check_factory(load(folder, STUDY.replace("seeds = [0]", 'seeds = [0]\nprobes = ["timing"]')
-                           .replace("[model]", "[model]\nnamed = false")))  # not a layer probe
+        preflight.check_layer_names(load(folder, text.replace("[model]", "[model]\nnamed = false")))
+    preflight.check_layer_names(load(folder, STUDY.replace("seeds = [0]", 'seeds = [0]\nprobes = ["timing"]')
+                                .replace("[model]", "[model]\nnamed = false")))  # not a layer probe
 
 
 def test_what_a_function_returns_is_checked(folder):

@@ -81,31 +81,6 @@ def test_run_records_every_trial_and_epoch(tiny_run):
         assert noise not in proc.stderr and noise not in (run_dir / "workers.log").read_text(), noise
 
 
-def test_progress_line_inside_a_trial(tmp_path, monkeypatch):
-    """The workers' notes become a line with the epoch, the best validation error and the study's ETA."""
-    monkeypatch.setattr(progress, "PLAIN_EVERY_S", 0.0)
-    s = spec.loads(TINY)
-    run_dir = tmp_path / s.run_name
-    (run_dir / "trial_0003").mkdir(parents=True)
-    (run_dir / "trial_0003" / "result.json").write_text('{"status": "completed", "point": {}, "seed": 0}')
-    lines: list[str] = []
-    watcher = progress.Progress(s, run_dir, progress.Console(lines.append))
-    members = [{"trial": "0001", "status": "running", "loss": 0.9, "val": 0.25},
-               {"trial": "0002", "status": "running", "loss": 0.8, "val": 0.125},
-               {"trial": "0003", "status": "running", "loss": 0.1, "val": 0.0},   # finished since
-               {"trial": "0004", "status": "diverged", "loss": None, "val": None}]
-    rundir.write_progress(run_dir, "worker0/0", {"epoch": 3, "epochs": 10, "time": time.time(),
-                                                "metric": "val_error", "members": members})
-    rundir.write_progress(run_dir, "worker1", {"epoch": 9, "epochs": 10, "time": time.time() - 3600,
-                                                "members": members[:1]})  # a note from an earlier invocation
-    watcher.poll()
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("  training: 2 trials at epoch 3/10 (best val_error 0.1250)  [1/8 done, elapsed ")
-    watcher.start -= 6.0  # six seconds later: 0.6 trials took 6 s, so the 8 - 1 - 0.6 left take 64 s
-    watcher.poll()
-    assert lines[-1].endswith("left ~0:01:04]"), lines[-1]
-
-
 def test_run_reports_epochs_inside_trials_and_leaves_no_notes(tmp_path, monkeypatch):
     from ablation import tuner
 
@@ -292,3 +267,73 @@ def test_a_worker_that_grows_is_replaced_by_a_fresh_one(tmp_path):
     assert "[chief] worker1 started (pid " in log
     assert sorted(records.load(run_dir).trials["seed"]) == [0, 1, 2]
     assert json.loads((run_dir / "run.json").read_text())["invocations"][-1]["exit"] == "completed"
+
+
+# ----------------------------------------------------------------------------- failed trials and the exit status
+
+COUNTED = '''
+import keras
+from pathlib import Path
+
+def build(input_shape, num_classes, dropout=0.0):
+    # the preflight builds each recipe once; later calls raise once the budget of successes is spent
+    calls = Path(__file__).with_name("calls")
+    n = int(calls.read_text()) + 1 if calls.exists() else 1
+    calls.write_text(str(n))
+    if n > BUDGET:
+        raise RuntimeError(f"call {n} fails")
+    inputs = keras.Input(shape=input_shape)
+    return keras.Model(inputs, keras.layers.Dense(num_classes)(keras.layers.Dropout(dropout)(inputs)))
+'''
+
+COUNTED_STUDY = """
+[study]
+name = "counted"
+seeds = [0, 1]
+
+[data]
+path = "d.npz"
+
+[model]
+factory = "m.py:build"
+
+[train]
+epochs = 1
+
+[grid]
+dropout = [0.0, 0.5]
+"""
+
+
+def counted(tmp_path: Path, budget: int) -> spec.StudySpec:
+    import numpy as np
+
+    (tmp_path / "m.py").write_text(COUNTED + f"\nBUDGET = {budget}\n")  # its own source: its own module
+    x = np.random.default_rng(0).random((16, 3), dtype=np.float32)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.arange(16) % 2, x_test=x[:4], y_test=np.arange(4) % 2)
+    (tmp_path / "s.toml").write_text(COUNTED_STUDY)
+    return spec.load(tmp_path / "s.toml")
+
+
+def test_a_study_whose_every_trial_failed_raises_with_the_first_failure(tmp_path):
+    s = counted(tmp_path, budget=2)  # the two preflight builds pass; every trial's build raises
+    lines: list[str] = []
+    with pytest.raises(progress.StudyFailed) as exc:
+        runner.run(s, out_dir=tmp_path / "runs", in_process=True, progress=lines.append, pack_size=1)
+    run_dir = runner.run_dir_of(s, tmp_path / "runs")
+    first = sorted(rundir.trial_dirs(run_dir))[0]
+    assert str(exc.value) == (f"all 4 trials failed; the first, {first.name} (dropout=0.0, seed=0), raised "
+                              f"RuntimeError: call 3 fails (traceback in {first / rundir.RESULT})")
+    assert "call 3 fails" in json.loads((first / rundir.RESULT).read_text())["traceback"]
+    assert lines[-1].startswith("done: 4 trials (4 failed)")
+
+
+def test_a_study_with_some_failed_trials_names_them_and_returns(tmp_path):
+    s = counted(tmp_path, budget=4)  # preflight 2, then two trials build, two raise
+    lines: list[str] = []
+    run_dir = runner.run(s, out_dir=tmp_path / "runs", in_process=True, progress=lines.append, pack_size=1)
+    assert lines[-2].startswith("done: 4 trials (")
+    failed = [d for d in rundir.trial_dirs(run_dir) if rundir.read_trial(d).result["status"] == "failed"]
+    assert len(failed) == 2
+    assert lines[-1] == (f"2 of 4 trials failed; the first, {failed[0].name} (dropout=0.5, seed=0), raised "
+                         f"RuntimeError: call 5 fails (traceback in {failed[0] / rundir.RESULT})")

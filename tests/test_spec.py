@@ -725,3 +725,22 @@ def test_a_builder_argument_without_default_is_required():
     with pytest.raises(spec.SpecError, match=r"^model\.hidden: required key is missing"):
         spec.loads(text.replace('dropout = [0.0, 0.5]\n', '') + recipes.replace("a = { hidden = [8] }",
                                                                                 "a = { dropout = 0.1 }"))
+
+
+CLAIM = '\n[[claims]]\nid = "C"\nstatement = "s"\nmetric = "test_error"\nexpect = "lower"\n' \
+    'compare = { dropout = 0.5 }\nagainst = { dropout = 0.0 }\n'
+
+
+def test_a_claim_naming_a_misspelled_model_function_axis_names_the_grid_key_too(own_dir):
+    # a model function's arguments are checked when the study runs: the grid key may be the typo
+    text = OWN.replace("dropout = [0.0, 0.5]", "dropuot = [0.0, 0.5]") + CLAIM
+    assert own_error(text, own_dir) == ("claims[0].compare.dropout: unknown grid axis; the grid has 'dropuot': if "
+                                        "grid.dropuot is misspelled, rename it to 'dropout', else rename this key "
+                                        "to 'dropuot'")
+    # a zoo model's axes are checked names: the claim is the typo (test_validation_errors_name_the_key_path)
+
+
+def test_a_claim_value_of_another_type_than_the_grid_shows_both_types(own_dir):
+    text = OWN.replace("dropout = [0.0, 0.5]", 'dropout = ["0.0", "0.5"]') + CLAIM
+    assert own_error(text, own_dir) == ('claims[0].compare.dropout: expected one of "0.0", "0.5" (grid.dropout holds '
+                                        'str values). Received: dropout=0.5 (float)')

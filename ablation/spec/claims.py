@@ -11,7 +11,8 @@ place that text is generated.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import difflib
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,29 +148,32 @@ def coerce(claim: Claim | Mapping[str, Any]) -> Claim:
 
 # ----------------------------------------------------------------------------- parsing
 
-def parse_claims(raw: Any, grid: Sequence[Axis], strict: bool = True) -> tuple[Claim, ...]:
-    """The ``[[claims]]`` array of a study file, checked against the grid."""
+def parse_claims(raw: Any, grid: Sequence[Axis], strict: bool = True,
+                 unchecked: Collection[str] = ()) -> tuple[Claim, ...]:
+    """The ``[[claims]]`` array of a study file, checked against the grid; ``unchecked``: the grid axes
+    whose names are not checked yet (a model function's arguments), so may be the misspelled ones."""
     if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
         raise invalid("claims", "an array of tables ([[claims]])", raw)
     claims: list[Claim] = []
     for i, t in enumerate(raw):
-        claim = _parse_claim(t, f"claims[{i}]", {a.name: a for a in grid}, strict)
+        claim = _parse_claim(t, f"claims[{i}]", {a.name: a for a in grid}, strict, frozenset(unchecked))
         if any(c.id == claim.id for c in claims):
             raise SpecError(f"claims[{i}].id", f"duplicate claim id {show(claim.id)}")
         claims.append(claim)
     return tuple(claims)
 
 
-def _parse_claim(t: dict, path: str, axes: dict[str, Axis], strict: bool) -> Claim:
+def _parse_claim(t: dict, path: str, axes: dict[str, Axis], strict: bool,
+                 unchecked: frozenset = frozenset()) -> Claim:
     v.check_keys(t, path, KEYS)
     v.require(t, path, "id", "statement", "metric", "expect")
     texts = {k: v.text(t[k], f"{path}.{k}") for k in ("id", "statement", "metric")}
     notes = {k: v.optional_text(t, k, path) for k in ("source", "published", "rule")}
     expect = v.choice(t["expect"], f"{path}.expect", EXPECTS)
     effect = v.choice(t.get("effect", "difference"), f"{path}.effect", EFFECTS)
-    compare = _claim_points(t.get("compare", {}), f"{path}.compare", axes, strict)
-    against = _claim_points(t["against"], f"{path}.against", axes, strict) if "against" in t else None
-    where = _claim_points(t.get("where", {}), f"{path}.where", axes, strict)
+    compare = _claim_points(t.get("compare", {}), f"{path}.compare", axes, strict, unchecked)
+    against = _claim_points(t["against"], f"{path}.against", axes, strict, unchecked) if "against" in t else None
+    where = _claim_points(t.get("where", {}), f"{path}.where", axes, strict, unchecked)
     for axis in where:
         if axis in compare or (against and axis in against):
             raise SpecError(f"{path}.where.{axis}", "axis is already fixed by compare / against")
@@ -265,14 +269,17 @@ def _parse_check(raw: Any, path: str, kind: str) -> dict[str, Any]:
             "by": v.positive(t["by"], f"{path}.by")}
 
 
-def _claim_points(raw: Any, path: str, axes: dict[str, Axis], strict: bool) -> dict[str, str]:
+def _claim_points(raw: Any, path: str, axes: dict[str, Axis], strict: bool,
+                  unchecked: frozenset = frozenset()) -> dict[str, str]:
     """axis -> value (or label) in a claim, checked against the grid; returns axis -> label.
 
     Not ``strict`` (claims inherited by a profile that shrank an axis), a value the axis lacks is
     kept as its label: the report then finds no trials for it.
     """
     t = v.table(raw, path)
-    v.check_keys(t, path, axes, noun="grid axis")
+    for key in t:
+        if key not in axes:
+            raise _unknown_axis(path, key, axes, unchecked)
     out = {}
     for name, value in t.items():
         axis = axes[name]
@@ -282,8 +289,35 @@ def _claim_points(raw: Any, path: str, axes: dict[str, Axis], strict: bool) -> d
             if not strict:
                 out[name] = value if isinstance(value, str) else label(value)
                 continue
-            raise invalid(f"{path}.{name}", f"one of {', '.join(axis.labels)}", value) from None
+            raise _not_on_axis(f"{path}.{name}", axis, value) from None
     return out
+
+
+def _unknown_axis(path: str, key: str, axes: Mapping[str, Axis], unchecked: frozenset) -> SpecError:
+    """A claim names an axis the grid lacks. An axis whose name was checked (a zoo model's argument, a
+    [train] key) is right, so the claim is misspelled; an ``unchecked`` one (a model function's
+    argument, checked when the study runs) may be the misspelled one, so the error names both keys
+    rather than asking to copy a typo into the claim."""
+    close = difflib.get_close_matches(str(key), sorted(axes), n=1, cutoff=0.6)
+    if not close:
+        return SpecError(f"{path}.{key}", f"unknown grid axis; expected one of {', '.join(sorted(axes)) or '(none)'}")
+    if close[0] not in unchecked:
+        return SpecError(f"{path}.{key}", f"unknown grid axis; did you mean {path}.{close[0]}?")
+    return SpecError(f"{path}.{key}", f"unknown grid axis; the grid has {close[0]!r}: if grid.{close[0]} is "
+                     f"misspelled, rename it to {key!r}, else rename this key to {close[0]!r}")
+
+
+def _not_on_axis(path: str, axis: Axis, value: Any) -> SpecError:
+    """A claim's value that is not on its axis; when the axis holds numbers or strings of another type
+    than the value, the values are shown quoted as they are and the types named (\"0.3\" is not 0.3)."""
+    scalar = (str, int, float, bool)
+    kinds = {type(x).__name__ for x in axis.values}
+    got = type(value).__name__
+    numbers = kinds <= {"int", "float"} and got in ("int", "float")
+    if not all(isinstance(x, scalar) for x in axis.values) or got in kinds or numbers:
+        return invalid(path, f"one of {', '.join(axis.labels)}", value)
+    return SpecError(path, f"expected one of {', '.join(show(x) for x in axis.values)} (grid.{axis.name} holds "
+                     f"{' and '.join(sorted(kinds))} values). Received: {axis.name}={show(value)} ({got})")
 
 
 # ----------------------------------------------------------------------------- the test in words

@@ -114,7 +114,8 @@ def parse_document(doc: dict, profile: str | None, strict_claims: bool = True,
     grid = parse_grid(v.table(doc.get("grid", {}), "grid"), model)
     check_early_stopping_needs_validation(train, grid, data)
     check_task(data.task, study["probes"], evaluate)
-    claims = parse_claims(doc.get("claims", []), grid, strict_claims)
+    unchecked = [a.name for a in grid if a.section == "model"] if model.factory is not None else []
+    claims = parse_claims(doc.get("claims", []), grid, strict_claims, unchecked)
     return StudySpec(**study, claims=claims, data=data, model=model, train=train, evaluate=evaluate,
                      grid=grid, profile=profile, base_dir=base_dir)
 
