@@ -278,3 +278,28 @@ def test_the_page_says_where_the_time_went(run_dir, clean):
     rows = dict(page.time_breakdown(meta, records.load(run_dir).trials))
     assert rows["training, probes and evaluation (all trials)"] == f"{phases['trials_s']:.1f} s"
     assert "  of which first epochs beyond the others (compilation)" in rows
+
+
+def test_labelled_claims_say_so_on_the_page_and_sanity_checks_are_not_counted(run_dir, tmp_path):
+    import importlib.util
+    import re
+
+    labelled = spec.loads(TINY.replace('expect = "lower"', 'expect = "lower"\nsanity = "true by construction here."\n'
+                                       'weaker_than_paper = "tests lower, not how much."', 1)).claims
+    out = report.render(run_dir, tmp_path / "labelled.html", n_boot=N_BOOT, claims=labelled)
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", out.read_text(encoding="utf-8"))).split())
+    assert "Sanity check, not evidence: true by construction here." in text
+    assert "Weaker than the paper's claim: tests lower, not how much." in text
+    assert "changed after the run" not in text                           # a label is not a change of the test
+    plain = html.unescape(report.render(run_dir, tmp_path / "plain.html", n_boot=N_BOOT).read_text(encoding="utf-8"))
+    assert "Sanity check" not in plain and "Weaker than the paper" not in plain
+    rows = page.verdict_rows(records.load(run_dir), n_boot=N_BOOT, claims=labelled)
+    assert [r["sanity"] for r in rows] == ["true by construction here."] and page.evidence(rows) == []
+    path = Path(__file__).resolve().parents[1] / "reports" / "gallery.py"
+    loader = importlib.util.spec_from_file_location("gallery", path)
+    gallery = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(gallery)
+    counted = dict(rows[0], sanity="", holm="supported")
+    assert gallery._summary([counted, rows[0]]) == "1 supported; 1 sanity check (not counted)"
+    assert gallery._summary([rows[0]]) == "1 sanity check (not counted)"
+    assert gallery.SANITY in gallery._labels(rows[0]) and gallery.WEAKER in gallery._labels(rows[0])
