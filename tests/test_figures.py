@@ -315,3 +315,18 @@ def test_legends_name_the_widths_actually_run():
         (curves,) = [f for f in figures.plan(rec, n_boot=100) if f.key == "learning_curves"]
         g = curves.draw()
         assert [t.get_text() for t in g.legend.texts] == expect
+
+
+def test_saturation_is_drawn_per_layer_for_the_arms_that_saturate():
+    rec = _records(probes=("activations",))
+    sat = rec.probes.assign(stat="saturation")
+    sat.loc[sat["activation"] == "relu", "value"] = np.nan               # ReLU does not saturate: no values
+    rec.probes = pd.concat([rec.probes, sat], ignore_index=True)
+    plan = {f.key: f for f in figures.plan(rec, n_boot=100)}
+    assert list(plan).index("layer_saturation") == list(plan).index("unit_fractions") + 1
+    g = plan["layer_saturation"].draw()
+    assert g.col_names == ["activation=sigmoid, dropout=0.0", "activation=sigmoid, dropout=0.5"]  # no ReLU panel
+    assert [t.get_text() for t in g.legend.texts] == ["1", "2"]             # one line per layer depth
+    assert [list(line.get_xdata()) for line in g.axes.flat[0].get_lines()] == [[0, 1, 2, 3]] * 2
+    assert "Fig. 2" in plan["layer_saturation"].caption
+    assert "layer_saturation" not in {f.key for f in figures.plan(_records(probes=("activations",)), n_boot=100)}

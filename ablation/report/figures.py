@@ -58,6 +58,12 @@ CAPTIONS = {
                       "mean over seeds with 95% CI: sparsity = fraction of exact-zero outputs on the probe batch "
                       "(about 0.5 for ReLU at init, Glorot et al. 2011), dead = units zero on every probe "
                       "example, saturation = sigmoid outputs < 0.01 or > 0.99 (tanh |output| > 0.99).",
+    "layer_saturation": "Saturated units per hidden layer over training (epoch 0 = initialization): sigmoid outputs "
+                        "< 0.01 or > 0.99, tanh |output| > 0.99, on the probe batch, one line per layer depth (1 = "
+                        "next to the input), mean over seeds with 95% CI, one panel per configuration with saturating "
+                        "units. Glorot & Bengio 2010 (Fig. 2): with the standard initialization the top hidden "
+                        "layer of a deep sigmoid net is driven into saturation (towards 0) in the first epochs and "
+                        "leaves it slowly.",
     "covariate_shift": "15th, 50th and 85th percentiles over the probe batch of one last-hidden-layer unit's "
                        "input ({layer}, seed {seed}) over training steps, one panel per configuration (Ioffe & "
                        "Szegedy 2015, Fig. 1b,c). Without batch norm the distribution drifts in mean and spread; "
@@ -93,7 +99,7 @@ def plan(records: Any, *, metric: str = "test_error", n_boot: int = stats.N_BOOT
     """
     ctx = _Context(records, n_boot)
     figures = [_learning_curves(ctx), _final_metric(ctx, metric)]
-    figures += [build(ctx) for build in (_gradient_norms, _unit_fractions, _covariate_shift, _weight_quantiles,
+    figures += [build(ctx) for build in (_gradient_norms, _unit_fractions, _layer_saturation, _covariate_shift, _weight_quantiles,
                                          _epoch_time, _speed, _mc_dropout)]
     cited = paper_figures(getattr(records, "spec", None))
     if cited:  # the study's main figures are what its claims' paper figures show
@@ -246,6 +252,20 @@ def _unit_fractions(ctx: _Context) -> Figure | None:
     return Figure("unit_fractions", "Sparse, dead and saturated units", CAPTIONS["unit_fractions"], "figures",
                   lambda: unit_fractions(data, hue=ctx.hue, orders=ctx.orders, n_boot=ctx.n_boot,
                                          names=ctx.names))
+
+
+def _layer_saturation(ctx: _Context) -> Figure | None:
+    """Per-layer saturation over epochs (Glorot & Bengio 2010, Fig. 2), for the arms whose units saturate."""
+    rows = ctx.probe("activations", ["saturation"])
+    if rows.empty or pd.to_numeric(rows["depth"], errors="coerce").nunique() < 2:
+        return None
+    data = _completed(ctx.with_trial_columns(rows.assign(depth=pd.to_numeric(rows["depth"]).astype(int))))
+    if data.empty:
+        return None
+    col = ctx.hue if ctx.hue in data.columns else None
+    return Figure("layer_saturation", "Saturation per layer over training", CAPTIONS["layer_saturation"], "figures",
+                  lambda: band_lines(data, x="epoch", hue="depth", col=col, orders=ctx.orders,
+                                     ylabel="saturated fraction", n_boot=ctx.n_boot))
 
 
 def _covariate_shift(ctx: _Context) -> Figure | None:
