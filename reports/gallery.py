@@ -97,8 +97,8 @@ def main() -> None:
             claim_rows = [line for line in kept[name] if line.startswith("| **")]
             verdicts = [_kept_verdict(line) for line in claim_rows if SANITY not in line]
             checks = len(claim_rows) - len(verdicts)
-            summary.append(f"| {link} | {len(claim_rows)} | {_count(verdicts)}{_checks(checks)} "
-                           f"(earlier rules, not re-run) |")
+            counts = "; ".join(p for p in (_count(verdicts), _checks(checks).lstrip("; ")) if p)
+            summary.append(f"| {link} | {len(claim_rows)} | {counts} (earlier rules, not re-run) |")
             continue
         if run_dir is None:
             lines += [f"**[{name}](../reports/{name}.html)**: not run yet.", ""]
@@ -143,12 +143,13 @@ def _labels(row: dict) -> str:
 def _summary(rows: list[dict]) -> str:
     """The Holm verdicts of the claims that count as evidence, then how many sanity checks were left out."""
     counted = page.evidence(rows)
-    return (_count([r["holm"] for r in counted]) or ("no claims" if not rows else "")) + \
-        _checks(len(rows) - len(counted))
+    parts = [_count([r["holm"] for r in counted]), _checks(len(rows) - len(counted)).lstrip("; ")]
+    return "; ".join(p for p in parts if p) or "no claims"
 
 
 def _checks(n: int) -> str:
-    return f"{'; ' if n else ''}{n} sanity check{'s' if n != 1 else ''} (not counted)" if n else ""
+    """``; 2 sanity checks (not counted)`` (nothing when there are none)."""
+    return f"; {n} sanity check{'s' if n != 1 else ''} (not counted)" if n else ""
 
 
 def _kept_verdict(row: str) -> str:
