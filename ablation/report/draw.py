@@ -153,11 +153,9 @@ def _finish(g: sns.FacetGrid, *, hue: str | None, xlabel: str, ylabel: str, logx
         g.set(xscale="log")
     if logy:
         g.set(yscale="log")
-    if hue is not None:
-        g.add_legend(title=hue)
-        if names and g.legend is not None:
-            for text in g.legend.texts:
-                text.set_text(names.get(text.get_text(), text.get_text()))
+    if hue is not None:  # renamed before the legend is placed, so the figure makes room for the longer text
+        data = {names.get(str(k), str(k)) if names else k: h for k, h in g._legend_data.items()}
+        g.add_legend(legend_data=data, label_order=list(data), title=hue)
     return g
 
 
