@@ -135,6 +135,8 @@ def test_one_figure_per_recorded_quantity(run_dir, clean):
     s = records.load(run_dir).spec
     expected = {"learning_curves", "interaction", "epoch_time"} | {PROBE_FIGURES[p] for p in s.probes
                                                                     if p in PROBE_FIGURES}
+    if "activations" in s.probes and "tanh" in s.axis("activation").labels:  # tanh units saturate: per layer
+        expected.add("layer_saturation")
     page_ = _parse(text)
     shown = {i.removeprefix("fig-") for i in page_.ids() if i.startswith("fig-")}
     assert shown == expected
