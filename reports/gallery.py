@@ -2,6 +2,8 @@
 ``gallery`` markers: for every claim of every bundled study, the verdict at CPU scale, the measurement
 with its 95% interval and number of seeds, and the paper's number, under a link to the study's report;
 and a one-line summary per study (its Holm-adjusted verdicts, counted) into README's ``summary`` markers.
+A claim labelled ``sanity`` (it cannot fail by construction) is shown as such and left out of the counts; a
+claim labelled ``weaker_than_paper`` says how, beside its statement.
 
 Each study's run is the one ``reports/regenerate.sh`` made (the quickstart as README runs it, every
 other study with its ``cpu`` profile), found in ``runs/`` by its spec hash on either backend. The
@@ -92,8 +94,11 @@ def main() -> None:
         link = f"[{name}](reports/{name}.html)"
         if run_dir is None and name in kept:  # no run here: the block rendered from the last run, said as such
             lines += kept[name]
-            verdicts = [_kept_verdict(line) for line in kept[name] if line.startswith("| **")]
-            summary.append(f"| {link} | {len(verdicts)} | {_count(verdicts)} (earlier rules, not re-run) |")
+            claim_rows = [line for line in kept[name] if line.startswith("| **")]
+            verdicts = [_kept_verdict(line) for line in claim_rows if SANITY not in line]
+            checks = len(claim_rows) - len(verdicts)
+            counts = "; ".join(p for p in (_count(verdicts), _checks(checks).lstrip("; ")) if p)
+            summary.append(f"| {link} | {len(claim_rows)} | {counts} (earlier rules, not re-run) |")
             continue
         if run_dir is None:
             lines += [f"**[{name}](../reports/{name}.html)**: not run yet.", ""]
@@ -105,13 +110,13 @@ def main() -> None:
         lines += [f"**[{name}](../reports/{name}.html)** ({rec.spec.data.label}, {len(rec.spec.seeds)} seeds, "
                   f"{profile} profile, {backend}):", "",
                   "| claim | verdict (Holm) | measured, 95% CI (seeds) | paper |", "|---|---|---|---|"]
-        rows = page.verdict_rows(rec)
+        rows = page.verdict_rows(rec, claims=spec.load(spec.find_study(name), profile=rec.spec.profile).claims)
         for r in rows:
             verdict = r["verdict"] if r["holm"] == r["verdict"] else f"{r['verdict']} ({r['holm']})"
-            lines.append(f"| **{r['id']}** {_cell(r['statement'])} | {verdict} | {_cell(r['measured'])} "
+            lines.append(f"| **{r['id']}** {_cell(r['statement'])}{_labels(r)} | {verdict} | {_cell(r['measured'])} "
                          f"{_cell(r['ci'])} ({r['n']}) | {_cell(r['published'])} |")
         lines.append("")
-        summary.append(f"| {link} | {len(rows)} | {_count([r['holm'] for r in rows]) or 'no claims'} |")
+        summary.append(f"| {link} | {len(rows)} | {_summary(rows)} |")
     _replace(GALLERY, START, END, lines)
     _replace(ROOT / "README.md", SUMMARY_START, SUMMARY_END, summary)
     print("\n".join(summary))
@@ -123,6 +128,28 @@ def _replace(path: Path, start: str, end: str, lines: list[str]) -> None:
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     path.write_text(head + start + "\n" + "\n".join(lines) + "\n" + end + tail, encoding="utf-8")
+
+
+SANITY = "*sanity check, not evidence*"
+WEAKER = "*weaker than the paper's claim*"
+
+
+def _labels(row: dict) -> str:
+    """A gallery row's labels (``ablation.spec.claims.LABELS``), after the statement."""
+    return (f" {SANITY}: {_cell(row['sanity'])}" if row.get("sanity") else "") + \
+        (f" {WEAKER}: {_cell(row['weaker'])}" if row.get("weaker") else "")
+
+
+def _summary(rows: list[dict]) -> str:
+    """The Holm verdicts of the claims that count as evidence, then how many sanity checks were left out."""
+    counted = page.evidence(rows)
+    parts = [_count([r["holm"] for r in counted]), _checks(len(rows) - len(counted)).lstrip("; ")]
+    return "; ".join(p for p in parts if p) or "no claims"
+
+
+def _checks(n: int) -> str:
+    """``; 2 sanity checks (not counted)`` (nothing when there are none)."""
+    return f"; {n} sanity check{'s' if n != 1 else ''} (not counted)" if n else ""
 
 
 def _kept_verdict(row: str) -> str:

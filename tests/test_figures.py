@@ -221,3 +221,112 @@ def test_the_learning_curve_caption_names_validation_curves_only_when_there_are_
 
         (curves_fig,) = [f for f in figures_module.plan(Rec()) if f.key == "learning_curves"]
         assert ("validation curves" in curves_fig.caption) is expect
+
+
+# --------------------------------------------------------------------------- figures a reader can trust
+
+def _curve_rows(arms: int, seeds: int = 3, epochs: int = 4, stop: dict | None = None) -> pd.DataFrame:
+    """Error curves of ``arms`` arms; ``stop[seed]`` is the last epoch that seed trained (early stopping)."""
+    stop = stop or {}
+    return pd.DataFrame([{"trial_id": f"{a}-{s}", "status": "completed", "seed": s, "arm": f"arm{a:02d}",
+                          "epoch": e, "split": "val", "metric": "error", "value": 0.5 / e + 0.01 * a + 0.01 * s}
+                         for a in range(arms) for s in range(seeds) for e in range(1, epochs + 1)
+                         if e <= stop.get(s, epochs)])
+
+
+def test_eight_arms_get_eight_distinct_hues_and_more_than_ten_differ_in_line_style():
+    g = figures.learning_curves(_curve_rows(8), hue="arm", col=None, n_boot=100)
+    colors = [tuple(line.get_color()) for line in g.ax.get_lines()]
+    assert len(colors) == 8 and len(set(colors)) == 8
+    assert colors == [tuple(c) for c in figures.hue_styles(8)[0]]      # the one palette, in level order
+    g = figures.learning_curves(_curve_rows(12, seeds=2), hue="arm", col=None, n_boot=100)
+    styles = {(tuple(line.get_color()), line.get_linestyle()) for line in g.ax.get_lines()}
+    assert len(styles) == 12                                             # arms 11-12: tab10's hues, dashed
+
+
+def test_a_band_stays_inside_the_metrics_range():
+    rows = pd.DataFrame([{"trial_id": str(s), "status": "completed", "seed": s, "epoch": e, "value": v}
+                         for s, v in enumerate((0.0, 0.0, 0.09)) for e in (1, 2)])
+    raw = figures.stats.summarize(rows, ["epoch"], "value")
+    assert (raw["ci_lo"] < 0).all()                                      # a t interval of errors near 0 reaches below 0
+    g = figures.band_lines(rows, x="epoch", ylabel="test error", n_boot=100)
+    band = g.ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(0.0) and band.max() == pytest.approx(raw["ci_hi"].max())
+    g = figures.band_lines(rows.assign(value=rows["value"] * 10), x="epoch", ylabel="loss", n_boot=100)
+    assert g.ax.collections[0].get_paths()[0].vertices[:, 1].min() == pytest.approx(0.0)
+    g = figures.band_lines(rows.assign(value=1 - rows["value"]), x="epoch", ylabel="accuracy", n_boot=100)
+    assert g.ax.collections[0].get_paths()[0].vertices[:, 1].max() == pytest.approx(1.0)
+    summary = pd.DataFrame({"x": ["a"], "mean": [0.01], "ci_lo": [-0.02], "ci_hi": [0.04]})
+    bar = figures.final_metric(summary, x="x").ax.containers[0].lines[2][0].get_segments()[0]
+    assert bar[:, 1].min() == pytest.approx(0.0)
+    assert figures.value_range("test_error") == (0.0, 1.0) and figures.value_range("val_loss")[0] == 0.0
+    assert figures.value_range("pre-activation") == (-np.inf, np.inf)
+
+
+def test_a_learning_curve_ends_where_fewer_than_half_of_its_seeds_still_train():
+    # four seeds stop after epochs 10, 8, 6, 4: at least two of four train up to epoch 8
+    rows = _curve_rows(1, seeds=4, epochs=10, stop={0: 10, 1: 8, 2: 6, 3: 4})
+    g = figures.learning_curves(rows, hue="arm", col=None, n_boot=100)
+    mean_line, cut = g.ax.get_lines()[0], g.ax.get_lines()[1]
+    assert mean_line.get_xdata()[-1] == 8
+    at8 = rows[rows.epoch == 8]["value"].mean()                           # the two seeds still training
+    assert mean_line.get_ydata()[-1] == pytest.approx(at8)
+    assert cut.get_marker() == ">" and list(cut.get_xdata()) == [8]
+    assert [t.get_text() for t in g.ax.texts] == ["1/4 on to 10"]
+    full = figures.learning_curves(_curve_rows(1, seeds=4, epochs=10), hue="arm", col=None, n_boot=100)
+    assert full.ax.get_lines()[0].get_xdata()[-1] == 10 and len(full.ax.texts) == 0
+
+
+STUDY = """
+[study]
+name = "widths"
+seeds = [0]
+
+[data]
+name = "mnist1d"
+
+[model]
+name = "mlp"
+hidden = [64]
+
+[train]
+epochs = 1
+
+[grid.config]
+wide_2x800 = { hidden = [800, 800] }
+small = { hidden = [32] }
+
+[profiles.cpu.grid.config]
+wide_2x800 = { hidden = [100, 100] }
+
+[profiles.full]
+train = { epochs = 2 }
+"""
+
+
+def test_legends_name_the_widths_actually_run():
+    from ablation import spec
+
+    rows = _curve_rows(2).assign(config=lambda f: f["arm"].map({"arm00": "wide_2x800", "arm01": "small"}))
+    trials = rows.drop_duplicates("trial_id")[["trial_id", "status", "seed", "config"]].assign(point=lambda f: f["config"])
+    for profile, expect in (("cpu", ["wide_2x800 (2 x 100 at cpu)", "small"]), ("full", ["wide_2x800", "small"])):
+        rec = SimpleNamespace(trials=trials, curves=rows, probes=pd.DataFrame(), evaluations=pd.DataFrame(),
+                              axes=("config",), spec=spec.loads(STUDY, profile=profile))
+        (curves,) = [f for f in figures.plan(rec, n_boot=100) if f.key == "learning_curves"]
+        g = curves.draw()
+        assert [t.get_text() for t in g.legend.texts] == expect
+
+
+def test_saturation_is_drawn_per_layer_for_the_arms_that_saturate():
+    rec = _records(probes=("activations",))
+    sat = rec.probes.assign(stat="saturation")
+    sat.loc[sat["activation"] == "relu", "value"] = np.nan               # ReLU does not saturate: no values
+    rec.probes = pd.concat([rec.probes, sat], ignore_index=True)
+    plan = {f.key: f for f in figures.plan(rec, n_boot=100)}
+    assert list(plan).index("layer_saturation") == list(plan).index("unit_fractions") + 1
+    g = plan["layer_saturation"].draw()
+    assert g.col_names == ["activation=sigmoid, dropout=0.0", "activation=sigmoid, dropout=0.5"]  # no ReLU panel
+    assert [t.get_text() for t in g.legend.texts] == ["1", "2"]             # one line per layer depth
+    assert [list(line.get_xdata()) for line in g.axes.flat[0].get_lines()] == [[0, 1, 2, 3]] * 2
+    assert "Fig. 2" in plan["layer_saturation"].caption
+    assert "layer_saturation" not in {f.key for f in figures.plan(_records(probes=("activations",)), n_boot=100)}

@@ -135,6 +135,8 @@ def test_one_figure_per_recorded_quantity(run_dir, clean):
     s = records.load(run_dir).spec
     expected = {"learning_curves", "interaction", "epoch_time", "importance"} | {PROBE_FIGURES[p] for p in s.probes
                                                                                   if p in PROBE_FIGURES}
+    if "activations" in s.probes and "tanh" in s.axis("activation").labels:  # tanh units saturate: per layer
+        expected.add("layer_saturation")
     page_ = _parse(text)
     shown = {i.removeprefix("fig-") for i in page_.ids() if i.startswith("fig-")}
     assert shown == expected
@@ -317,3 +319,28 @@ def test_factor_importance_is_shown_for_two_axes_only(clean):
     one = _synthetic("dropout = [0.0, 0.5]", lambda p: 0.10 + p["dropout"] / 10)
     assert "Which factors matter" not in page.render_html(one, n_boot=300)
     assert "Which factors matter" in clean[1]                            # the real 2 x 2 run has it too
+
+
+def test_labelled_claims_say_so_on_the_page_and_sanity_checks_are_not_counted(run_dir, tmp_path):
+    import importlib.util
+    import re
+
+    labelled = spec.loads(TINY.replace('expect = "lower"', 'expect = "lower"\nsanity = "true by construction here."\n'
+                                       'weaker_than_paper = "tests lower, not how much."', 1)).claims
+    out = report.render(run_dir, tmp_path / "labelled.html", n_boot=N_BOOT, claims=labelled)
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", out.read_text(encoding="utf-8"))).split())
+    assert "Sanity check, not evidence: true by construction here." in text
+    assert "Weaker than the paper's claim: tests lower, not how much." in text
+    assert "changed after the run" not in text                           # a label is not a change of the test
+    plain = html.unescape(report.render(run_dir, tmp_path / "plain.html", n_boot=N_BOOT).read_text(encoding="utf-8"))
+    assert "Sanity check" not in plain and "Weaker than the paper" not in plain
+    rows = page.verdict_rows(records.load(run_dir), n_boot=N_BOOT, claims=labelled)
+    assert [r["sanity"] for r in rows] == ["true by construction here."] and page.evidence(rows) == []
+    path = Path(__file__).resolve().parents[1] / "reports" / "gallery.py"
+    loader = importlib.util.spec_from_file_location("gallery", path)
+    gallery = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(gallery)
+    counted = dict(rows[0], sanity="", holm="supported")
+    assert gallery._summary([counted, rows[0]]) == "1 supported; 1 sanity check (not counted)"
+    assert gallery._summary([rows[0]]) == "1 sanity check (not counted)"
+    assert gallery.SANITY in gallery._labels(rows[0]) and gallery.WEAKER in gallery._labels(rows[0])

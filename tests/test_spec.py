@@ -299,6 +299,9 @@ ERRORS = [
     ('expect = "lower"', "", r"^claims\[0\]\.expect: required key is missing$"),
     ('expect = "lower"', 'expect = "less"',
      r'^claims\[0\]\.expect: expected one of lower, higher, near\. Received: expect="less"$'),
+    ('expect = "lower"', 'expect = "lower"\nsanity = 1', r"^claims\[0\]\.sanity: expected a non-empty string"),
+    ('expect = "lower"', 'expect = "lower"\nweaker_than_paper = ""',
+     r"^claims\[0\]\.weaker_than_paper: expected a non-empty string"),
     ("compare = { dropout = 0.5 }", "compare = { dropuot = 0.5 }",
      r"^claims\[0\]\.compare\.dropuot: unknown grid axis; did you mean claims\[0\]\.compare\.dropout\?$"),
     ("compare = { dropout = 0.5 }", "compare = { dropout = 0.3 }",
@@ -744,3 +747,21 @@ def test_a_claim_value_of_another_type_than_the_grid_shows_both_types(own_dir):
     text = OWN.replace("dropout = [0.0, 0.5]", 'dropout = ["0.0", "0.5"]') + CLAIM
     assert own_error(text, own_dir) == ('claims[0].compare.dropout: expected one of "0.0", "0.5" (grid.dropout holds '
                                         'str values). Received: dropout=0.5 (float)')
+
+
+def test_claim_labels_parse_and_leave_the_claim_registered():
+    """``sanity`` and ``weaker_than_paper`` say how far a claim counts, not what it tests: a labelled claim
+    equals its unlabelled registration (ablation.preregistration compares claims with ==), and the labels
+    survive the JSON round trip of run.json."""
+    from ablation import preregistration
+
+    labelled = spec.loads(SAMPLE_TEXT.replace('expect = "lower"', 'expect = "lower"\nsanity = "true by symmetry"\n'
+                                              'weaker_than_paper = "tests lower, not small"', 1))
+    plain = spec.loads(SAMPLE_TEXT)
+    c, p = labelled.claims[0], plain.claims[0]
+    assert (c.sanity, c.weaker_than_paper, p.sanity, p.weaker_than_paper) == (
+        "true by symmetry", "tests lower, not small", "", "")
+    assert c == p and spec.Claim.from_dict(json.loads(json.dumps(c.to_dict()))).sanity == "true by symmetry"
+    assert [s.status for s in preregistration.compare([p], [c])] == ["registered"]
+    moved = dataclasses.replace(c, threshold=0.5)                        # a changed test is still post hoc
+    assert [s.status for s in preregistration.compare([p], [moved])] == ["changed after the run"]

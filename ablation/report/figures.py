@@ -17,15 +17,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ablation import spec as spec_module
 from ablation import stats
 from ablation.records import level_orders
-from ablation.report.draw import (_numeric, band_lines, final_metric, gradient_norms, horizontal_errorbars,  # noqa: F401
-                                  learning_curves, mc_dropout, percentile_traces, to_data_uri, unit_fractions,
-                                  weight_quantiles)
+from ablation.report.draw import (PALETTE, _numeric, band_lines, final_metric, gradient_norms,  # noqa: F401
+                                  horizontal_errorbars, hue_styles, learning_curves, mc_dropout, percentile_traces,
+                                  to_data_uri, unit_fractions, value_range, weight_quantiles)
+from ablation.spec import scale
 
-__all__ = ["CAPTIONS", "Figure", "band_lines", "final_metric", "gradient_norms", "horizontal_errorbars",
-           "learning_curves", "mc_dropout", "paper_figures", "percentile_traces", "plan", "to_data_uri",
-           "unit_fractions", "weight_quantiles"]
+__all__ = ["CAPTIONS", "Figure", "PALETTE", "band_lines", "final_metric", "gradient_norms", "horizontal_errorbars",
+           "hue_styles", "learning_curves", "legend_names", "mc_dropout", "paper_figures", "percentile_traces",
+           "plan", "to_data_uri", "unit_fractions", "value_range", "weight_quantiles"]
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,11 @@ class Figure:
 
 
 CAPTIONS = {
-    "learning_curves": "{metric} per epoch on each split: mean over seeds (line) and 95% CI (band), "
-                       "completed trials only. Look for {gap}which configuration gets lowest, and how fast.",
+    "learning_curves": "{metric} per epoch on each split: mean over seeds (line) and 95% CI (band, kept inside "
+                       "the metric's range), completed trials only. A line stops at the last epoch at which at "
+                       "least half of its seeds still train; where more stopped early, a triangle marks the cut "
+                       "with how many seeds went on, and to which epoch. Look for {gap}which configuration gets "
+                       "lowest, and how fast.",
     "interaction": "Test error per grid point: mean over seeds with 95% CI. Lines that are not "
                    "parallel mean the effect of {hue} depends on {x} (an interaction).",
     "metric_vs_axis": "Test error per level of {x}: mean over seeds with 95% CI.",
@@ -53,6 +58,12 @@ CAPTIONS = {
                       "mean over seeds with 95% CI: sparsity = fraction of exact-zero outputs on the probe batch "
                       "(about 0.5 for ReLU at init, Glorot et al. 2011), dead = units zero on every probe "
                       "example, saturation = sigmoid outputs < 0.01 or > 0.99 (tanh |output| > 0.99).",
+    "layer_saturation": "Saturated units per hidden layer over training (epoch 0 = initialization): sigmoid outputs "
+                        "< 0.01 or > 0.99, tanh |output| > 0.99, on the probe batch, one line per layer depth (1 = "
+                        "next to the input), mean over seeds with 95% CI, one panel per configuration with saturating "
+                        "units. Glorot & Bengio 2010 (Fig. 2): with the standard initialization the top hidden "
+                        "layer of a deep sigmoid net is driven into saturation (towards 0) in the first epochs and "
+                        "leaves it slowly.",
     "covariate_shift": "15th, 50th and 85th percentiles over the probe batch of one last-hidden-layer unit's "
                        "input ({layer}, seed {seed}) over training steps, one panel per configuration (Ioffe & "
                        "Szegedy 2015, Fig. 1b,c). Without batch norm the distribution drifts in mean and spread; "
@@ -88,7 +99,7 @@ def plan(records: Any, *, metric: str = "test_error", n_boot: int = stats.N_BOOT
     """
     ctx = _Context(records, n_boot)
     figures = [_learning_curves(ctx), _final_metric(ctx, metric)]
-    figures += [build(ctx) for build in (_gradient_norms, _unit_fractions, _covariate_shift, _weight_quantiles,
+    figures += [build(ctx) for build in (_gradient_norms, _unit_fractions, _layer_saturation, _covariate_shift, _weight_quantiles,
                                          _epoch_time, _speed, _mc_dropout)]
     cited = paper_figures(getattr(records, "spec", None))
     if cited:  # the study's main figures are what its claims' paper figures show
@@ -124,6 +135,7 @@ class _Context:
         self.orders["stat"] = _STAT_ORDER
         self.orders["when"] = ["at init", "after training"]
         self.hue = None if not self.vary else self.vary[0] if len(self.vary) == 1 else "point"
+        self.names = legend_names(records, self.hue, self.vary)
 
     def probe(self, probe: str, stats_: Sequence[str] | None = None) -> pd.DataFrame:
         p = self.frames["probes"]
@@ -137,6 +149,28 @@ class _Context:
         keep = [c for c in ("status", "seed", "point", *self.axes) if c in self.trials.columns
                 and c not in frame.columns]
         return frame.merge(self.trials[["trial_id", *keep]], on="trial_id", how="inner") if keep else frame
+
+
+def legend_names(records: Any, hue: str | None, vary: Sequence[str]) -> dict[str, str]:
+    """Legend text for the levels of ``hue`` whose widths at the run's profile differ from the same
+    recipe's at paper scale (the ``full`` profile): ``"dropout_relu_3x1024 (3 x 128 at cpu)"``, so a
+    legend never names a width that was not run. Levels run at the paper's widths keep their label."""
+    spec, trials = getattr(records, "spec", None), records.trials
+    if spec is None or hue is None or hue not in trials.columns or not getattr(spec, "profile", None):
+        return {}
+    paper = scale.paper_spec(spec)
+    if paper is None:
+        return {}
+    axes = [a for a in vary if a in trials.columns] if hue == "point" else [hue]
+    names = {}
+    for level in pd.unique(trials[hue]):
+        row = trials[trials[hue] == level].iloc[0]
+        selection = {a: spec_module.label(row[a].item() if hasattr(row[a], "item") else row[a]) for a in axes}
+        mine, theirs = scale.representative(spec, selection), scale.representative(paper, selection)
+        if mine is None or theirs is None or scale.widths(mine) == scale.widths(theirs):
+            continue
+        names[str(level)] = f"{level} ({scale._widths_text(scale.widths(mine))} at {spec.profile})"
+    return names
 
 
 _SCHEMA = {"curves": ("epoch", "step", "split", "metric", "value"),
@@ -171,7 +205,8 @@ def _learning_curves(ctx: _Context) -> Figure | None:
         if set(data["split"]) >= {"train", "val"} else ""
     return Figure("learning_curves", f"Learning curves ({metric})", CAPTIONS["learning_curves"].format(
         metric=metric.capitalize(), gap=gap), "figures", lambda: learning_curves(
-        data, hue=hue, row=row, ylabel=metric, orders=ctx.orders, n_boot=ctx.n_boot))
+        data, hue=hue, row=row, ylabel=metric, orders=ctx.orders, n_boot=ctx.n_boot,
+        names=ctx.names if hue == ctx.hue else None))
 
 
 def _final_metric(ctx: _Context, metric: str) -> Figure | None:
@@ -185,7 +220,7 @@ def _final_metric(ctx: _Context, metric: str) -> Figure | None:
     hue, col, row = rest[:3]
     ylabel = metric.replace("_", " ")
     draw = lambda: final_metric(summary(), x=x, hue=hue, col=col, row=row, orders=ctx.orders,  # noqa: E731
-                                ylabel=ylabel)
+                                ylabel=ylabel, names=ctx.names if hue == ctx.hue else None)
     if len(ctx.vary) == 1:
         return Figure("metric_vs_axis", f"{ylabel} vs {x}", CAPTIONS["metric_vs_axis"].format(x=x), "figures", draw)
     return Figure("interaction", f"Interaction: {ylabel} by {x} and {hue}",
@@ -202,7 +237,8 @@ def _gradient_norms(ctx: _Context) -> Figure | None:
     if data.empty:
         return None
     return Figure("gradient_norms", "Gradient norm by layer depth", CAPTIONS["gradient_norms"], "figures",
-                  lambda: gradient_norms(data, hue=ctx.hue, orders=ctx.orders, n_boot=ctx.n_boot))
+                  lambda: gradient_norms(data, hue=ctx.hue, orders=ctx.orders, n_boot=ctx.n_boot,
+                                         names=ctx.names))
 
 
 def _unit_fractions(ctx: _Context) -> Figure | None:
@@ -214,7 +250,22 @@ def _unit_fractions(ctx: _Context) -> Figure | None:
     if data.empty:
         return None
     return Figure("unit_fractions", "Sparse, dead and saturated units", CAPTIONS["unit_fractions"], "figures",
-                  lambda: unit_fractions(data, hue=ctx.hue, orders=ctx.orders, n_boot=ctx.n_boot))
+                  lambda: unit_fractions(data, hue=ctx.hue, orders=ctx.orders, n_boot=ctx.n_boot,
+                                         names=ctx.names))
+
+
+def _layer_saturation(ctx: _Context) -> Figure | None:
+    """Per-layer saturation over epochs (Glorot & Bengio 2010, Fig. 2), for the arms whose units saturate."""
+    rows = ctx.probe("activations", ["saturation"])
+    if rows.empty or pd.to_numeric(rows["depth"], errors="coerce").nunique() < 2:
+        return None
+    data = _completed(ctx.with_trial_columns(rows.assign(depth=pd.to_numeric(rows["depth"]).astype(int))))
+    if data.empty:
+        return None
+    col = ctx.hue if ctx.hue in data.columns else None
+    return Figure("layer_saturation", "Saturation per layer over training", CAPTIONS["layer_saturation"], "figures",
+                  lambda: band_lines(data, x="epoch", hue="depth", col=col, orders=ctx.orders,
+                                     ylabel="saturated fraction", n_boot=ctx.n_boot))
 
 
 def _covariate_shift(ctx: _Context) -> Figure | None:
@@ -268,7 +319,8 @@ def _weight_quantiles(ctx: _Context) -> Figure | None:
     if data.empty:
         return None
     return Figure("weight_quantiles", "First-layer weight magnitudes", CAPTIONS["weight_quantiles"], "figures",
-                  lambda: weight_quantiles(data, hue=ctx.hue, orders=ctx.orders, n_boot=ctx.n_boot))
+                  lambda: weight_quantiles(data, hue=ctx.hue, orders=ctx.orders, n_boot=ctx.n_boot,
+                                           names=ctx.names))
 
 
 def _epoch_time(ctx: _Context) -> Figure | None:
@@ -287,7 +339,8 @@ def _speed(ctx: _Context) -> Figure | None:
     if data.empty:
         return None
     return Figure("speed", "Training error vs steps", CAPTIONS["speed"], "figures", lambda: band_lines(
-        data, x="step", hue=ctx.hue, orders=ctx.orders, ylabel="training error (probe batch)", n_boot=ctx.n_boot))
+        data, x="step", hue=ctx.hue, orders=ctx.orders, ylabel="training error (probe batch)", n_boot=ctx.n_boot,
+        names=ctx.names))
 
 
 def _mc_dropout(ctx: _Context) -> Figure | None:
@@ -304,4 +357,5 @@ def _mc_dropout(ctx: _Context) -> Figure | None:
     reference = lambda: (stats.summarize(ref, [hue] if hue else [], ref_metric, n_boot=ctx.n_boot)  # noqa: E731
                          if ref_metric in ref.columns and len(ref) else None)
     return Figure("mc_dropout", "Monte-Carlo dropout vs weight scaling", CAPTIONS["mc_dropout"], "figures",
-                  lambda: mc_dropout(mc, reference=reference(), hue=hue, orders=ctx.orders, n_boot=ctx.n_boot))
+                  lambda: mc_dropout(mc, reference=reference(), hue=hue, orders=ctx.orders, n_boot=ctx.n_boot,
+                                     names=ctx.names))

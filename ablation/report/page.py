@@ -140,8 +140,27 @@ def claim_tables(rec: Any, *, n_boot: int = stats.N_BOOT, claims: Sequence[Any] 
     apart = stats.claim_verdicts([s.claim for s in post_hoc], trials, scale_gaps=gaps, **kw)
     for v in apart:  # outside the study's family: no Holm adjustment
         v.update(verdict_holm="post hoc", p_holm=float("nan"))
-    return {"family": rows, "post_hoc": [_verdict_row(s.claim, v, rec, paper, s) for s, v in zip(post_hoc, apart)],
+    current = {c.id: c for c in (claims if claims is not None else rec.spec.claims)}
+    return {"family": _labelled(rows, current),
+            "post_hoc": _labelled([_verdict_row(s.claim, v, rec, paper, s) for s, v in zip(post_hoc, apart)], current),
             "registration": _registration_note(entry, post_hoc), "sequential": _sequential_note(rec, looks)}
+
+
+def _labelled(rows: list[dict[str, Any]], current: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each claim row with the study file's labels of that claim (``spec.claims.LABELS``): ``sanity`` (why it
+    cannot fail: shown as a sanity check and left out of the evidence counts) and ``weaker`` (how it is
+    weaker than the paper's claim). Labels say how far a claim counts, not what it tests, so they come
+    from the current study file even for a claim the run registered without them."""
+    for r in rows:
+        c = current.get(r["id"])
+        r["sanity"] = getattr(c, "sanity", "") or ""
+        r["weaker"] = getattr(c, "weaker_than_paper", "") or ""
+    return rows
+
+
+def evidence(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The claim rows that count as evidence: all but the sanity checks."""
+    return [r for r in rows if not r.get("sanity")]
 
 
 def _sequential_note(rec: Any, looks: dict[str, tuple[int, list[int]]] | None) -> str | None:

@@ -35,7 +35,10 @@ KINDS = {
 KEYS = ("id", "statement", "source", "published", "approx", "metric", "compare", "against",
         "against_metric", "where", "effect", "expect", "threshold", "tolerance", "rule", "kind", "over",
         "levels", "best_in", "at", "versus", "allow_untrained", "margin", "published_effect", "check",
-        "paper_scale")
+        "paper_scale", "sanity", "weaker_than_paper")
+# Labels that say how far a claim counts, not what it tests: adding one after a run does not make the claim
+# post hoc (they are left out of a claim's equality, which is what ablation.preregistration compares).
+LABELS = ("sanity", "weaker_than_paper")
 SIDES = ("compare", "against")
 CHECK_KEYS = ("metric", "expect", "by")  # a manipulation check: the treatment must move this metric first
 CHECK_EXPECTS = ("lower", "higher")
@@ -77,6 +80,10 @@ class Claim:
                                               # must move by `by` in direction `expect`, else "treatment inert"
     paper_scale: bool = False                 # the published effect depends on width, drop rate or training length:
                                               # a verdict only where the run meets the scale rule (spec.scale.departure)
+    sanity: str = field(default="", compare=False)  # why the claim cannot fail by construction (true by symmetry at
+                                              # init, a bound the design imposes): shown as a sanity check, not evidence
+    weaker_than_paper: str = field(default="", compare=False)  # how the tested statement is weaker than the
+                                              # paper's (shown on the page beside the claim)
 
     def __post_init__(self) -> None:
         if not self.kind:
@@ -201,6 +208,9 @@ def _parse_claim(t: dict, path: str, axes: dict[str, Axis], strict: bool,
         extra["check"] = _parse_check(t["check"], f"{path}.check", kind)
     if "paper_scale" in t:
         extra["paper_scale"] = v.boolean(t["paper_scale"], f"{path}.paper_scale")
+    for key in LABELS:
+        if key in t:
+            extra[key] = v.text(t[key], f"{path}.{key}")
     threshold = v.real(t["threshold"], f"{path}.threshold", "a finite float") if "threshold" in t else None
     tolerance = t.get("tolerance")
     if expect == "near" and tolerance is None:
