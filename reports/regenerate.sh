@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ablation=${ABLATION:-.venv/bin/ablation}
 studies=("$@")
-[ ${#studies[@]} -gt 0 ] || mapfile -t studies < <("$ablation" list studies 2>/dev/null)
+[ ${#studies[@]} -gt 0 ] || mapfile -t studies < <("$ablation" list studies 2>/dev/null | cut -d" " -f1)  # the name before its description
 python=${PYTHON:-.venv/bin/python}
 for s in "${studies[@]}"; do
   start=$(date +%s)
