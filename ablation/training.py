@@ -11,6 +11,7 @@ couple the members of a pack, so such trials train alone).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -201,3 +202,65 @@ def use_xla(models: Sequence[keras.Model], train: TrainSpec) -> bool:
         return False
     big = max((step_flops(m.count_params(), train.batch_size) for m in models), default=0.0)
     return not (train.precision == "mixed_bfloat16" and big >= BF16_ONEDNN_FLOPS)
+
+
+# ----------------------------------------------------------------------------- the training path
+# How a pack's epoch runs, chosen per recipe by one rule (choose_path), recorded in every trial's
+# result.json ("train_path", "xla", "train_path_reason") and measured by benchmarks/bench_models.py:
+#   "scan":  chunks of stacked steps, each chunk one compiled program (backend.scan_train_function);
+#   "keras": Keras' own fit loop, one compiled step per batch, ``steps_per_execution`` batches a call.
+# XLA on or off is the other half of a path (use_xla). Every path trains the same steps on the same
+# batches in the same order; records are identical in shape (tests/test_pack.py checks both paths).
+TRAIN_PATHS = ("scan", "keras")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainPath:
+    """The path a pack trains on: ``name`` (one of TRAIN_PATHS), ``xla``, and ``reason`` (one line, why)."""
+
+    name: str
+    xla: bool
+    reason: str
+
+
+def choose_path(models: Sequence[keras.Model], train: TrainSpec, full_batches: bool,
+                force: str | None = None) -> TrainPath:
+    """The training path for a pack of ``models`` on recipe ``train``: the rule, in one place.
+
+    1. XLA as :func:`use_xla` says (always under JAX; under TensorFlow as the recipe asks, except
+       where XLA is measured to lose on a CPU).
+    2. With XLA, chunks of steps are scanned in one compiled program, except for convolutional
+       models on a CPU (:func:`scan_suits`: XLA:CPU loses its fast convolution kernels inside a
+       compiled loop) and, under TensorFlow, when the batch size does not divide the training set.
+    3. Otherwise Keras' own ``fit`` loop (``steps_per_execution``), which is plain ``model.fit``'s.
+
+    Args:
+        models: the pack's member models.
+        train: the shared recipe.
+        full_batches: whether every batch of an epoch is full (the batch size divides the training set).
+        force: a path name to take regardless of the rule (benchmarks, tests); XLA stays as ruled.
+
+    Returns:
+        The :class:`TrainPath`.
+    """
+    from ablation import backend
+
+    xla = use_xla(models, train)
+    if force is not None:
+        checks.choice("force", force, TRAIN_PATHS)
+        if force == "scan" and not xla:
+            raise checks.invalid("force", "'keras' when XLA is off (a scanned chunk is one XLA program)", force)
+        if force == "scan" and backend.current().SCAN_NEEDS_FULL_BATCHES and not full_batches:
+            raise checks.invalid("force", "'keras' when a batch is not full (this backend scans full batches)", force)
+        return TrainPath(force, xla, f"forced: {force}")
+    if not xla:
+        why = ("the recipe turns XLA off (jit_compile = false)" if not train.jit_compile else
+               "XLA is measured slower on a CPU for this model (sampling layers or large bf16 steps: training.use_xla)")
+        return TrainPath("keras", False, f"no XLA: {why}; Keras' own loop")
+    if not scan_suits(models):
+        return TrainPath("keras", True, "convolutions on a CPU: a scanned chunk loses XLA:CPU's fast convolution "
+                                        "kernels (training.scan_suits); Keras' own loop")
+    if backend.current().SCAN_NEEDS_FULL_BATCHES and not full_batches:
+        return TrainPath("keras", True, "the batch size does not divide the training set and this backend scans "
+                                        "full batches only; Keras' own loop")
+    return TrainPath("scan", True, "XLA, no convolutions on a CPU: chunks of steps scanned in one compiled program")

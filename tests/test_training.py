@@ -83,3 +83,24 @@ def test_convolutional_models_do_not_scan_chunks_on_a_cpu():
     nested = keras.Model(inp, cnn(inp))
     assert training.scan_suits([mlp])
     assert not training.scan_suits([cnn]) and not training.scan_suits([mlp, nested])
+
+
+def test_choose_path_applies_the_rule_and_says_why():
+    """training.choose_path: one rule for the path (scan / keras, XLA on or off), with its reason."""
+    mlp = zoo.mlp(input_shape=(40,), num_classes=10, hidden=(16,))
+    cnn = zoo.cnn(input_shape=(8, 8, 1), num_classes=10, filters=(4,), dense=(8,))
+    tf = keras.backend.backend() == "tensorflow"
+    p = training.choose_path([mlp], recipe(jit_compile=True), full_batches=True)
+    assert (p.name, p.xla) == ("scan", True) and "scanned" in p.reason
+    p = training.choose_path([cnn], recipe(jit_compile=True), full_batches=True)
+    assert (p.name, p.xla) == ("keras", True) and "convolution" in p.reason
+    p = training.choose_path([mlp], recipe(jit_compile=True), full_batches=False)
+    assert p.name == ("keras" if tf else "scan")
+    p = training.choose_path([mlp], recipe(jit_compile=False), full_batches=True)
+    assert (p.name, p.xla) == (("keras", False) if tf else ("scan", True))
+    assert training.choose_path([mlp], recipe(jit_compile=True), True, force="keras").reason == "forced: keras"
+    with pytest.raises(ValueError, match="'force'"):
+        training.choose_path([mlp], recipe(jit_compile=True), True, force="loop")
+    if tf:  # a scanned chunk is one XLA program
+        with pytest.raises(ValueError, match="'force'.*XLA is off"):
+            training.choose_path([mlp], recipe(jit_compile=False), True, force="scan")
