@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -264,3 +264,14 @@ def choose_path(models: Sequence[keras.Model], train: TrainSpec, full_batches: b
         return TrainPath("keras", True, "the batch size does not divide the training set and this backend scans "
                                         "full batches only; Keras' own loop")
     return TrainPath("scan", True, "XLA, no convolutions on a CPU: chunks of steps scanned in one compiled program")
+
+
+def path_summary(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The training paths trials took, from their ``result.json`` dicts: one entry per (backend, path,
+    XLA, reason) with its number of trials (``run.json`` records it per invocation)."""
+    counts: dict[tuple, int] = {}
+    for r in results:
+        if r.get("train_path"):
+            key = (r.get("backend"), r["train_path"], bool(r.get("xla")), r.get("train_path_reason"))
+            counts[key] = counts.get(key, 0) + 1
+    return [{"backend": b, "path": p, "xla": x, "reason": why, "trials": n} for (b, p, x, why), n in counts.items()]

@@ -104,3 +104,11 @@ def test_choose_path_applies_the_rule_and_says_why():
     if tf:  # a scanned chunk is one XLA program
         with pytest.raises(ValueError, match="'force'.*XLA is off"):
             training.choose_path([mlp], recipe(jit_compile=False), True, force="scan")
+
+
+def test_path_summary_counts_trials_per_path():
+    results = [{"backend": "jax", "train_path": "scan", "xla": True, "train_path_reason": "r1"}] * 3 + [
+        {"backend": "jax", "train_path": "keras", "xla": True, "train_path_reason": "r2"}, {"status": "failed"}]
+    assert training.path_summary(results) == [
+        {"backend": "jax", "path": "scan", "xla": True, "reason": "r1", "trials": 3},
+        {"backend": "jax", "path": "keras", "xla": True, "reason": "r2", "trials": 1}]
