@@ -12,10 +12,11 @@ its records stop there; a member that stops early has its weights kept from the 
 stops when no member is left. A trial trained alone is a pack of one: there is one training path.
 
 Training runs in ``model.fit`` (backend-neutral: TensorFlow or JAX) on a generator of per-member
-batches (``ablation.batches``): when XLA compiles the step, the generator yields chunks of stacked
-batches (an epoch, capped) and ``fit``'s train function runs a chunk's steps in one compiled
-program (``scan_train_function`` of the backend: ``jax.lax.scan`` under JAX, a ``tf.range`` loop in
-one ``tf.function`` under TensorFlow, which needs every batch full); otherwise Keras' own
+batches (``ablation.batches``), on the path ``training.choose_path`` rules for the recipe (recorded
+in each trial's ``train_path``): on the "scan" path the generator yields chunks of stacked batches
+(an epoch, capped) and ``fit``'s train function runs a chunk's steps in one compiled program
+(``scan_train_function`` of the backend: ``jax.lax.scan`` under JAX, a ``tf.range`` loop in one
+``tf.function`` under TensorFlow, which needs every batch full); on the "keras" path Keras' own
 ``steps_per_execution``. Validation, test and the clean training-set evaluation run every member
 at once through one compiled forward pass.
 

@@ -242,10 +242,13 @@ def child(models: list[str], epochs: int, out: Path) -> None:
         row["runner"] = _runner(s, cfg, ds, None)
         row["fit"] = _fit(cfg, ds, "auto")
         alt = "keras" if row["runner"]["path"] == "scan" else "scan"
-        try:
-            row["runner_" + alt] = _runner(s, cfg, ds, alt)
-        except ValueError as exc:  # the rule's path is the only one (e.g. XLA off)
-            row["runner_" + alt] = {"skipped": str(exc)}
+        if row["runner"]["reason"].startswith("convolutions"):  # 5x slower on a CPU: benchmarks/bench_conv_scan.py
+            row["runner_" + alt] = {"skipped": "scanned convolutions: see benchmarks/bench_conv_scan.py"}
+        else:
+            try:
+                row["runner_" + alt] = _runner(s, cfg, ds, alt)
+            except ValueError as exc:  # the rule's path is the only one (e.g. XLA off)
+                row["runner_" + alt] = {"skipped": str(exc)}
         if name == "tensorflow":
             no_xla = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, jit_compile=False))
             if row["runner"]["xla"]:
