@@ -97,9 +97,12 @@ def study_text(name: str, epochs: int, mnist_source: str) -> str:
 
 # ----------------------------------------------------------------------------- child: one backend
 
+SKIP = 1  # untimed first epochs (--skip): they compile (under TensorFlow the second may still)
+
+
 def _per_step(ends: list[float], steps: int) -> float:
-    """Median seconds per step of the epochs after the first (the first compiles)."""
-    epochs = [b - a for a, b in zip(ends, ends[1:])]
+    """Median seconds per step of the epochs after the first SKIP (``ends``: each epoch's end)."""
+    epochs = [b - a for a, b in zip(ends, ends[1:])][SKIP - 1:]
     return statistics.median(epochs) / steps
 
 
@@ -202,7 +205,7 @@ def _loop(cfg, ds) -> dict:
 
     run(rng.permutation(len(xs)))  # trace and compile
     times = []
-    for _ in range(max(1, cfg.train.epochs - 1)):
+    for _ in range(max(1, cfg.train.epochs - SKIP)):
         t = time.perf_counter()
         run(rng.permutation(len(xs)))
         times.append(time.perf_counter() - t)
@@ -289,10 +292,14 @@ def main() -> None:
     p.add_argument("--backend", choices=["jax", "tensorflow", "both"], default="both")
     p.add_argument("--epochs", type=int, default=4, help="epochs per measurement (the first is not timed)")
     p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    p.add_argument("--skip", type=int, default=1, help="first epochs not timed (they compile; default 1)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.epochs < 3:
-        p.exit(2, f"error: --epochs: expected at least 3 (the first compiles). Received: {args.epochs}\n")
+    if args.skip < 1 or args.epochs < args.skip + 2:
+        p.exit(2, f"error: --epochs, --skip: expected skip >= 1 and epochs >= skip + 2. Received: {args.epochs}, "
+                  f"{args.skip}\n")
+    global SKIP
+    SKIP = args.skip
     if args.child:
         child(args.models, args.epochs, Path(args.child))
         return
@@ -304,7 +311,7 @@ def main() -> None:
             cpu = line.split(":", 1)[1].strip()
             break
     print(f"# {cpu}, {psutil.cpu_count()} cores; Python {platform.python_version()}; {args.epochs} epochs per "
-          f"measurement, ms/step = median epoch after the first / steps; one backend per process")
+          f"measurement, ms/step = median epoch after the first {args.skip} / steps; one backend per process")
     print("# the machine may be shared with other work: compare ratios within this run, not absolute times")
     rows: list[dict] = []
     backends = ["jax", "tensorflow"] if args.backend == "both" else [args.backend]
@@ -312,7 +319,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             env = {**os.environ, "KERAS_BACKEND": b, "TF_CPP_MIN_LOG_LEVEL": "2",
                    "JAX_COMPILATION_CACHE_DIR": str(Path(tmp) / "jax-cache")}
-            cmd = [sys.executable, __file__, "--child", tmp, "--epochs", str(args.epochs), "--models", *args.models]
+            cmd = [sys.executable, __file__, "--child", tmp, "--epochs", str(args.epochs), "--skip", str(args.skip),
+                   "--models", *args.models]
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
             for line in proc.stdout:
                 if line.startswith("{"):
