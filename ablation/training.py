@@ -175,6 +175,14 @@ def _all_layers(layer: Any) -> list[Any]:
     return out
 
 
+# Layers whose XLA-compiled training step is measured slower than TensorFlow's own kernels on a CPU
+# (use_xla): random dropout masks (XLA's CPU random sampling) and convolutions.
+XLA_SLOW_ON_TF_CPU = (keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout,
+                      keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D, keras.layers.SpatialDropout3D,
+                      keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.DepthwiseConv2D,
+                      keras.layers.SeparableConv2D, keras.layers.Conv2DTranspose)
+
+
 def use_xla(models: Sequence[keras.Model], train: TrainSpec) -> bool:
     """Whether the train step is XLA-compiled.
 
@@ -185,7 +193,11 @@ def use_xla(models: Sequence[keras.Model], train: TrainSpec) -> bool:
       batch 100: a 40-128-128-10 net with per-example DropConnect masks took 1013 ms/step with XLA
       against 15 ms/step without, and a small CNN with stochastic pooling 29 ms/step against 8);
     - ``mixed_bfloat16`` steps of at least :data:`BF16_ONEDNN_FLOPS` per member: oneDNN's bf16
-      kernels beat XLA's there (numbers at the constant).
+      kernels beat XLA's there (numbers at the constant);
+    - dropout and convolution layers (:data:`XLA_SLOW_ON_TF_CPU`): benchmarks/bench_models.py, 2-core
+      Intel Xeon, ms per step through the runner with XLA / without: 784-1024x3-10 with dropout 255 / 71,
+      the zoo's CNN 406 / 187, the keras.io convnet 417 / 93 (and 387 against plain ``fit``'s 36 in one
+      process: Keras' own default turns XLA off on CPU-only TensorFlow).
     """
     from ablation import backend
 
@@ -199,6 +211,8 @@ def use_xla(models: Sequence[keras.Model], train: TrainSpec) -> bool:
 
     sampling = (DropConnectDense, StochasticPooling2D)
     if any(isinstance(layer, sampling) for model in models for layer in model.layers):
+        return False
+    if any(isinstance(layer, XLA_SLOW_ON_TF_CPU) for model in models for layer in _all_layers(model)):
         return False
     big = max((step_flops(m.count_params(), train.batch_size) for m in models), default=0.0)
     return not (train.precision == "mixed_bfloat16" and big >= BF16_ONEDNN_FLOPS)
