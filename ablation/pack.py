@@ -12,10 +12,11 @@ its records stop there; a member that stops early has its weights kept from the 
 stops when no member is left. A trial trained alone is a pack of one: there is one training path.
 
 Training runs in ``model.fit`` (backend-neutral: TensorFlow or JAX) on a generator of per-member
-batches (``ablation.batches``): when XLA compiles the step, the generator yields chunks of stacked
-batches (an epoch, capped) and ``fit``'s train function runs a chunk's steps in one compiled
-program (``scan_train_function`` of the backend: ``jax.lax.scan`` under JAX, a ``tf.range`` loop in
-one ``tf.function`` under TensorFlow, which needs every batch full); otherwise Keras' own
+batches (``ablation.batches``), on the path ``training.choose_path`` rules for the recipe (recorded
+in each trial's ``train_path``): on the "scan" path the generator yields chunks of stacked batches
+(an epoch, capped) and ``fit``'s train function runs a chunk's steps in one compiled program
+(``scan_train_function`` of the backend: ``jax.lax.scan`` under JAX, a ``tf.range`` loop in one
+``tf.function`` under TensorFlow, which needs every batch full); on the "keras" path Keras' own
 ``steps_per_execution``. Validation, test and the clean training-set evaluation run every member
 at once through one compiled forward pass.
 
@@ -123,10 +124,11 @@ class Pack:
         spec: the study (probes, evaluations, sampling period).
         members: the trials to train together (same recipe, see :func:`recipe_key`).
         on_epoch: see :func:`train`.
+        path: see :func:`train`.
     """
 
     def __init__(self, spec: Any, members: Sequence[Member],
-                 on_epoch: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_epoch: Callable[[dict[str, Any]], None] | None = None, path: str | None = None) -> None:
         self.spec = spec
         self.on_epoch = on_epoch
         self.train = members[0].cfg.train
@@ -151,12 +153,10 @@ class Pack:
             compiled = [tasks.compiled(self.task, s.member.probabilities) for s in self.states]
             losses = {f"m{r}": loss for r, (loss, _) in enumerate(compiled)}
             metrics = {f"m{r}": member_metrics for r, (_, member_metrics) in enumerate(compiled)}
-            self.jit = training.use_xla([s.model for s in self.states], self.train)
-            scan = backend.current().scan_train_function if self.jit else None
-            if scan and not training.scan_suits([s.model for s in self.states]):
-                scan = None  # convolutions inside a compiled loop are slow on a CPU (training.scan_suits)
-            if backend.current().SCAN_NEEDS_FULL_BATCHES and self.n % self.batch_size:
-                scan = None
+            self.path = training.choose_path([s.model for s in self.states], self.train,
+                                             full_batches=not self.n % self.batch_size, force=path)
+            self.jit = self.path.xla
+            scan = backend.current().scan_train_function if self.path.name == "scan" else None
             example_bytes = sum(s.member.data.x_train[:1].nbytes for s in self.states)
             spe = steps_per_execution(self.train, self.steps, self.every,
                                       cap=chunk_cap(example_bytes, self.batch_size) if scan else None)
@@ -232,6 +232,7 @@ class Pack:
             s.result["pack_size"] = len(self.states)
             s.result["backend"] = backend.name()
             s.result["xla"] = bool(self.jit)
+            s.result["train_path"], s.result["train_path_reason"] = self.path.name, self.path.reason
             s.result["train_size"] = int(self.n)
             s.result["task"] = self.task
             if self.task == tasks.CLASSIFICATION:
@@ -417,7 +418,7 @@ class _Monitor(keras.callbacks.Callback):
 
 
 def train(spec: Any, members: Sequence[Member],
-          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> list[TrialRecord]:
+          on_epoch: Callable[[dict[str, Any]], None] | None = None, path: str | None = None) -> list[TrialRecord]:
     """Train the members of one pack and return one record per member (in order).
 
     A pack that cannot be built or trained (a user's model that raises, a bug) gives every member
@@ -428,10 +429,12 @@ def train(spec: Any, members: Sequence[Member],
         members: the trials (one recipe).
         on_epoch: called after every epoch with a note of how far the pack has got (the epoch, the
             epochs it will run, each member's latest training loss and validation error).
+        path: a training path (``training.TRAIN_PATHS``) to take instead of the one
+            ``training.choose_path`` rules (benchmarks and equivalence tests); None: the rule's.
     """
     start = time.perf_counter()
     try:
-        pack = Pack(spec, members, on_epoch=on_epoch)
+        pack = Pack(spec, members, on_epoch=on_epoch, path=path)
         pack.fit()
         return pack.finish(time.perf_counter() - start)
     except Exception as exc:  # noqa: BLE001 - recorded per member; the study goes on

@@ -191,6 +191,10 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
         for name in rundir.FRAMES:  # derived copies for reading without Python
             files.atomic_write_text(run_dir / f"{name}.csv", getattr(recs, name).to_csv(index=False), durable=False)
         phases["records_s"] = time.perf_counter() - start - phases["trials_s"]
+        from ablation import training
+
+        entry["train_paths"] = training.path_summary(  # which training path each trial took, and why
+            files.read_json(d / rundir.RESULT, default={}) or {} for d in rundir.trial_dirs(run_dir))
         entry.update(exit="completed")
     except KeyboardInterrupt:
         entry.update(exit="interrupted")

@@ -11,7 +11,8 @@ couple the members of a pack, so such trials train alone).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import dataclasses
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -174,6 +175,14 @@ def _all_layers(layer: Any) -> list[Any]:
     return out
 
 
+# Layers whose XLA-compiled training step is measured slower than TensorFlow's own kernels on a CPU
+# (use_xla): random dropout masks (XLA's CPU random sampling) and convolutions.
+XLA_SLOW_ON_TF_CPU = (keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout,
+                      keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D, keras.layers.SpatialDropout3D,
+                      keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.DepthwiseConv2D,
+                      keras.layers.SeparableConv2D, keras.layers.Conv2DTranspose)
+
+
 def use_xla(models: Sequence[keras.Model], train: TrainSpec) -> bool:
     """Whether the train step is XLA-compiled.
 
@@ -184,7 +193,11 @@ def use_xla(models: Sequence[keras.Model], train: TrainSpec) -> bool:
       batch 100: a 40-128-128-10 net with per-example DropConnect masks took 1013 ms/step with XLA
       against 15 ms/step without, and a small CNN with stochastic pooling 29 ms/step against 8);
     - ``mixed_bfloat16`` steps of at least :data:`BF16_ONEDNN_FLOPS` per member: oneDNN's bf16
-      kernels beat XLA's there (numbers at the constant).
+      kernels beat XLA's there (numbers at the constant);
+    - dropout and convolution layers (:data:`XLA_SLOW_ON_TF_CPU`): benchmarks/bench_models.py, 2-core
+      Intel Xeon, ms per step through the runner with XLA / without: 784-1024x3-10 with dropout 255 / 71,
+      the zoo's CNN 406 / 187, the keras.io convnet 417 / 93 (and 387 against plain ``fit``'s 36 in one
+      process: Keras' own default turns XLA off on CPU-only TensorFlow).
     """
     from ablation import backend
 
@@ -199,5 +212,80 @@ def use_xla(models: Sequence[keras.Model], train: TrainSpec) -> bool:
     sampling = (DropConnectDense, StochasticPooling2D)
     if any(isinstance(layer, sampling) for model in models for layer in model.layers):
         return False
+    if any(isinstance(layer, XLA_SLOW_ON_TF_CPU) for model in models for layer in _all_layers(model)):
+        return False
     big = max((step_flops(m.count_params(), train.batch_size) for m in models), default=0.0)
     return not (train.precision == "mixed_bfloat16" and big >= BF16_ONEDNN_FLOPS)
+
+
+# ----------------------------------------------------------------------------- the training path
+# How a pack's epoch runs, chosen per recipe by one rule (choose_path), recorded in every trial's
+# result.json ("train_path", "xla", "train_path_reason") and measured by benchmarks/bench_models.py:
+#   "scan":  chunks of stacked steps, each chunk one compiled program (backend.scan_train_function);
+#   "keras": Keras' own fit loop, one compiled step per batch, ``steps_per_execution`` batches a call.
+# XLA on or off is the other half of a path (use_xla). Every path trains the same steps on the same
+# batches in the same order; records are identical in shape (tests/test_pack.py checks both paths).
+TRAIN_PATHS = ("scan", "keras")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainPath:
+    """The path a pack trains on: ``name`` (one of TRAIN_PATHS), ``xla``, and ``reason`` (one line, why)."""
+
+    name: str
+    xla: bool
+    reason: str
+
+
+def choose_path(models: Sequence[keras.Model], train: TrainSpec, full_batches: bool,
+                force: str | None = None) -> TrainPath:
+    """The training path for a pack of ``models`` on recipe ``train``: the rule, in one place.
+
+    1. XLA as :func:`use_xla` says (always under JAX; under TensorFlow as the recipe asks, except
+       where XLA is measured to lose on a CPU).
+    2. With XLA, chunks of steps are scanned in one compiled program, except for convolutional
+       models on a CPU (:func:`scan_suits`: XLA:CPU loses its fast convolution kernels inside a
+       compiled loop) and, under TensorFlow, when the batch size does not divide the training set.
+    3. Otherwise Keras' own ``fit`` loop (``steps_per_execution``), which is plain ``model.fit``'s.
+
+    Args:
+        models: the pack's member models.
+        train: the shared recipe.
+        full_batches: whether every batch of an epoch is full (the batch size divides the training set).
+        force: a path name to take regardless of the rule (benchmarks, tests); XLA stays as ruled.
+
+    Returns:
+        The :class:`TrainPath`.
+    """
+    from ablation import backend
+
+    xla = use_xla(models, train)
+    if force is not None:
+        checks.choice("force", force, TRAIN_PATHS)
+        if force == "scan" and not xla:
+            raise checks.invalid("force", "'keras' when XLA is off (a scanned chunk is one XLA program)", force)
+        if force == "scan" and backend.current().SCAN_NEEDS_FULL_BATCHES and not full_batches:
+            raise checks.invalid("force", "'keras' when a batch is not full (this backend scans full batches)", force)
+        return TrainPath(force, xla, f"forced: {force}")
+    if not xla:
+        why = ("the recipe turns XLA off (jit_compile = false)" if not train.jit_compile else
+               "XLA is measured slower on a CPU for this model (sampling layers or large bf16 steps: training.use_xla)")
+        return TrainPath("keras", False, f"no XLA: {why}; Keras' own loop")
+    if not scan_suits(models):
+        return TrainPath("keras", True, "convolutions on a CPU: a scanned chunk loses XLA:CPU's fast convolution "
+                                        "kernels (training.scan_suits); Keras' own loop")
+    if backend.current().SCAN_NEEDS_FULL_BATCHES and not full_batches:
+        return TrainPath("keras", True, "the batch size does not divide the training set and this backend scans "
+                                        "full batches only; Keras' own loop")
+    return TrainPath("scan", True, "XLA, no convolutions on a CPU: chunks of steps scanned in one compiled program")
+
+
+def path_summary(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The training paths trials took, from their ``result.json`` dicts: one entry per (backend, path,
+    XLA, reason) with its number of trials (``run.json`` records it per invocation)."""
+    counts: dict[tuple, int] = {}
+    for r in results:
+        if r.get("train_path"):
+            key = (r.get("backend"), r["train_path"], bool(r.get("xla")), r.get("train_path_reason"))
+            counts[key] = counts.get(key, 0) + 1
+    return [{"backend": b, "path": p, "xla": x, "reason": why, "trials": n} for (b, p, x, why), n in counts.items()]

@@ -165,28 +165,81 @@ def test_a_chunk_holds_at_most_chunk_bytes_of_inputs_in_equal_parts():
     assert {length for _, length in b.spans} == {100}
 
 
-def test_scanned_steps_train_as_keras_own_steps(monkeypatch):
-    """A chunk's steps scanned in one compiled program give the records of Keras' own train
-    function (one compiled step per batch)."""
+def _same_shape(a: trial.TrialRecord, b: trial.TrialRecord) -> None:
+    """Records of two training paths: the same fields, metrics, curves and probe rows (values aside)."""
+    assert set(a.result) == set(b.result) and set(a.result["metrics"]) == set(b.result["metrics"])
+    assert {k: len(v) for k, v in a.history.items()} == {k: len(v) for k, v in b.history.items()}
+    assert [sorted(r) for r in a.probes] == [sorted(r) for r in b.probes]
+    assert [(r.get("epoch"), r.get("step"), r.get("layer")) for r in a.probes] == [
+        (r.get("epoch"), r.get("step"), r.get("layer")) for r in b.probes]
+
+
+def _paths(s: spec.StudySpec, trials: list[tuple[dict, int]], first: str | None, second: str):
+    one = pack.train(s, _members(s, trials), path=first)
+    keras.backend.clear_session()
+    return one, pack.train(s, _members(s, trials), path=second)
+
+
+def test_scanned_steps_train_as_keras_own_steps():
+    """Every training path gives the same records: a chunk's steps scanned in one compiled program
+    (path "scan") and Keras' own train function (path "keras", one compiled step per batch), with
+    probes sampled on both."""
     from ablation import backend
 
     # JAX scans a last, smaller batch as a chunk of its own; TensorFlow trains such an epoch Keras' way
     batch = 50 if backend.current().SCAN_NEEDS_FULL_BATCHES else 70  # 12 full steps; 8 and a batch of 40
-    s = spec.loads(STUDY.replace("batch_size = 50", f"batch_size = {batch}"))
-    trials = [({"activation": "relu", "dropout": "0.3"}, 0), ({"activation": "tanh", "dropout": "0.0"}, 1)]
+    s = spec.loads(STUDY.replace("batch_size = 50", f"batch_size = {batch}").replace(
+        'seeds = [0, 1]', 'seeds = [0, 1]\nprobes = ["activations"]'))
+    # dropout: own masks on both paths (JAX; TensorFlow trains dropout nets without XLA on a CPU, so unscanned)
+    dropout = "0.3" if keras.backend.backend() == "jax" else "0.0"
+    trials = [({"activation": "relu", "dropout": dropout}, 0), ({"activation": "tanh", "dropout": "0.0"}, 1)]
     members = _members(s, trials)
     scanned_pack = pack.Pack(s, members)
     assert scanned_pack.batches.chunk is not None and len(scanned_pack.batches) < scanned_pack.steps
-    scanned_pack.fit()
-    scanned = scanned_pack.finish(0.0)
     keras.backend.clear_session()
-    monkeypatch.setattr(backend.current(), "scan_train_function", None)
-    stepped_pack = pack.Pack(s, _members(s, trials))
-    assert stepped_pack.batches.chunk is None
-    stepped_pack.fit()
-    for a, b in zip(scanned, stepped_pack.finish(0.0)):
+    scanned, stepped = _paths(s, trials, None, "keras")
+    for a, b in zip(scanned, stepped):
         _same(a, b, rel=1e-5)
-        assert a.result["steps_run"] == b.result["steps_run"] == 4 * -(-600 // batch)
+        _same_shape(a, b)
+        assert a.probes and a.result["steps_run"] == b.result["steps_run"] == 4 * -(-600 // batch)
+        assert (a.result["train_path"], b.result["train_path"]) == ("scan", "keras")
+        assert b.result["train_path_reason"] == "forced: keras" and "scanned" in a.result["train_path_reason"]
+
+
+def test_a_convolutional_pack_trains_alike_on_both_paths():
+    """The rule sends conv nets on a CPU to Keras' loop; forced to scan, they give the same records."""
+    s = spec.loads(STUDY.replace('name = "mlp"\nhidden = [24, 24]', 'name = "cnn"\nfilters = [4]\ndense = [16]'
+                                 '\nkernel_size = 3').replace('dropout = [0.0, 0.3]', 'pooling = ["max"]').replace(
+        "epochs = 4", "epochs = 2"))
+    trials = [({"activation": "relu", "pooling": "max"}, seed) for seed in (0, 1)]
+    if keras.backend.backend() == "tensorflow":  # on a CPU without XLA (training.use_xla): nothing to scan
+        (ruled,) = pack.train(s, _members(s, trials[:1]))
+        assert (ruled.result["train_path"], ruled.result["xla"]) == ("keras", False)
+        with pytest.raises(ValueError, match="'force'"):
+            pack.Pack(s, _members(s, trials[:1]), path="scan")
+        return
+    ruled, scanned = _paths(s, trials, None, "scan")
+    for a, b in zip(ruled, scanned):
+        _same(a, b, rel=1e-4)
+        _same_shape(a, b)
+        assert (a.result["train_path"], b.result["train_path"]) == ("keras", "scan")
+        assert "convolution" in a.result["train_path_reason"] or not a.result["xla"]
+
+
+def test_xla_off_trains_alike():
+    """jit_compile = false (under TensorFlow: Keras' loop without XLA; JAX always compiles) gives the
+    records of the XLA path."""
+    s = spec.loads(STUDY.replace("epochs = 4", "epochs = 2"))
+    off = spec.loads(STUDY.replace("epochs = 4", "epochs = 2").replace("learning_rate = 0.01",
+                                                                       "learning_rate = 0.01\njit_compile = false"))
+    trials = [({"activation": "tanh", "dropout": "0.0"}, 0)]
+    (a,) = pack.train(s, _members(s, trials))
+    keras.backend.clear_session()
+    (b,) = pack.train(off, _members(off, trials))
+    _same(a, b, rel=1e-4)
+    _same_shape(a, b)
+    assert a.result["xla"] and b.result["xla"] == (keras.backend.backend() == "jax")
+    assert b.result["train_path"] == ("scan" if b.result["xla"] else "keras")
 
 
 def test_a_convolutional_pack_takes_the_per_step_loop_and_trains_as_alone():

@@ -55,9 +55,14 @@ def test_sampling_layers_train_without_xla_on_a_tensorflow_cpu():
     if keras.backend.backend() == "jax":  # JAX always compiles with XLA
         assert training.use_xla([dc], recipe(jit_compile=False))
         return
-    assert training.use_xla([plain], recipe(jit_compile=True))
-    assert not training.use_xla([plain], recipe(jit_compile=False))
-    assert not training.use_xla([plain, dc], recipe(jit_compile=True))  # this machine has no GPU
+    bare = zoo.mlp(input_shape=(6,), num_classes=2, hidden=(8,))
+    assert training.use_xla([bare], recipe(jit_compile=True))
+    assert not training.use_xla([bare], recipe(jit_compile=False))
+    assert not training.use_xla([bare, dc], recipe(jit_compile=True))  # this machine has no GPU
+    # dropout masks and convolutions: XLA measured slower (benchmarks/bench_models.py)
+    assert not training.use_xla([plain], recipe(jit_compile=True))
+    cnn = zoo.cnn(input_shape=(8, 8, 1), num_classes=10, filters=(4,), dense=(8,))
+    assert not training.use_xla([cnn], recipe(jit_compile=True))
 
 
 def test_large_bfloat16_steps_train_without_xla_on_a_tensorflow_cpu():
@@ -83,3 +88,32 @@ def test_convolutional_models_do_not_scan_chunks_on_a_cpu():
     nested = keras.Model(inp, cnn(inp))
     assert training.scan_suits([mlp])
     assert not training.scan_suits([cnn]) and not training.scan_suits([mlp, nested])
+
+
+def test_choose_path_applies_the_rule_and_says_why():
+    """training.choose_path: one rule for the path (scan / keras, XLA on or off), with its reason."""
+    mlp = zoo.mlp(input_shape=(40,), num_classes=10, hidden=(16,))
+    cnn = zoo.cnn(input_shape=(8, 8, 1), num_classes=10, filters=(4,), dense=(8,))
+    tf = keras.backend.backend() == "tensorflow"
+    p = training.choose_path([mlp], recipe(jit_compile=True), full_batches=True)
+    assert (p.name, p.xla) == ("scan", True) and "scanned" in p.reason
+    p = training.choose_path([cnn], recipe(jit_compile=True), full_batches=True)
+    assert (p.name, p.xla) == ("keras", not tf) and ("no XLA" if tf else "convolution") in p.reason
+    p = training.choose_path([mlp], recipe(jit_compile=True), full_batches=False)
+    assert p.name == ("keras" if tf else "scan")
+    p = training.choose_path([mlp], recipe(jit_compile=False), full_batches=True)
+    assert (p.name, p.xla) == (("keras", False) if tf else ("scan", True))
+    assert training.choose_path([mlp], recipe(jit_compile=True), True, force="keras").reason == "forced: keras"
+    with pytest.raises(ValueError, match="'force'"):
+        training.choose_path([mlp], recipe(jit_compile=True), True, force="loop")
+    if tf:  # a scanned chunk is one XLA program
+        with pytest.raises(ValueError, match="'force'.*XLA is off"):
+            training.choose_path([mlp], recipe(jit_compile=False), True, force="scan")
+
+
+def test_path_summary_counts_trials_per_path():
+    results = [{"backend": "jax", "train_path": "scan", "xla": True, "train_path_reason": "r1"}] * 3 + [
+        {"backend": "jax", "train_path": "keras", "xla": True, "train_path_reason": "r2"}, {"status": "failed"}]
+    assert training.path_summary(results) == [
+        {"backend": "jax", "path": "scan", "xla": True, "reason": "r1", "trials": 3},
+        {"backend": "jax", "path": "keras", "xla": True, "reason": "r2", "trials": 1}]
