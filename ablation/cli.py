@@ -157,14 +157,16 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _load_spec(args: argparse.Namespace):
-    from ablation import runner, spec
+    from ablation.engine import runner
+    from ablation import spec
 
     path = spec.find_study(args.study)
     return runner.with_backend(runner.apply_overrides(spec.load(path, profile=args.profile), _overrides(args)))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from ablation import runner, spec
+    from ablation.engine import runner
+    from ablation import spec
 
     s = _load_spec(args)
     if args.dry_run:
@@ -183,7 +185,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                   pack_size=args.pack_size, host=args.host, port=args.port, register_claims=args.register_claims,
                   token=args.token, heartbeat_grace=args.heartbeat_grace)
     if args.until_decided:
-        from ablation import sequential
+        from ablation.engine import sequential
 
         run_dir = sequential.run(s, args.out, max_seeds=args.max_seeds or sequential.MAX_SEEDS,
                                  step=args.seeds_per_look or sequential.STEP, **kwargs)
@@ -200,7 +202,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def check_output_file(path: str | os.PathLike, arg: str) -> Path:
     """``path`` can take a file this process writes: not a folder, in a folder that exists or can be
     made, writable. Raises a one-line ValueError otherwise (before any work)."""
-    from ablation import checks
+    from ablation.base import checks
 
     out = Path(path)
     if out.is_dir():
@@ -216,7 +218,9 @@ def check_output_file(path: str | os.PathLike, arg: str) -> Path:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from ablation import records, report, rundir
+    from ablation.stats import records
+    from ablation import report
+    from ablation.base import rundir
 
     run_dir, claims = Path(args.run_dir), None
     if not (run_dir / rundir.RUN).is_file() and not (run_dir / rundir.SPEC).is_file() and _is_study(args.run_dir):
@@ -246,7 +250,7 @@ def _is_study(text: str) -> bool:
 
 def _study_run(args: argparse.Namespace) -> tuple[Path, tuple]:
     """The run folder of the study ``args.run_dir`` names, and the study file's current claims."""
-    from ablation import runner
+    from ablation.engine import runner
 
     args.study, args.precision, args.jit_compile = args.run_dir, None, None
     s = _load_spec(args)
@@ -266,7 +270,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     elif args.what == "datasets":
         from ablation import data
 
-        from ablation import sources
+        from ablation.data import sources
 
         names = data.list_datasets() + [f"{n} (keras.datasets)" for n in data.KERAS_DATASETS]
         names += ["tfds:<name> (tensorflow_datasets" + ("" if sources.tfds_installed() else ", not installed") + ")",
@@ -280,7 +284,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from ablation import cluster, runner
+    from ablation.engine import cluster, runner
 
     s = _load_spec(args)
     try:
@@ -295,7 +299,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_chief(args: argparse.Namespace) -> int:
-    from ablation import runner
+    from ablation.engine import runner
 
     runner.serve_chief(_load_spec(args), args.out, args.port, args.host, overrides=_overrides(args),
                        command=_command(), token=args.token, heartbeat_grace=args.heartbeat_grace)
@@ -304,15 +308,15 @@ def _cmd_chief(args: argparse.Namespace) -> int:
 
 def _command() -> str:
     """This process's command line as run.json records it (and the report shows it): no token in it."""
-    from ablation import auth
+    from ablation.engine import auth
 
     return "ablation " + " ".join(shlex.quote(a) for a in auth.redact(sys.argv[1:]))
 
 
 def _is_user_error(exc: Exception) -> bool:
     """Bad input (a study file, an argument, a path), as opposed to a bug in the package."""
-    from ablation.files import FolderLocked
-    from ablation.records import RunFolderError
+    from ablation.base.files import FolderLocked
+    from ablation.stats.records import RunFolderError
     from ablation.spec import SpecError
 
     text = str(exc)
@@ -324,7 +328,7 @@ def _is_user_error(exc: Exception) -> bool:
 def _choose_backend(args: argparse.Namespace) -> None:
     """Set the Keras backend before anything imports Keras (and, under JAX, a worker's threads): the
     --backend flag, else KERAS_BACKEND, else the study's own ``[study] backend``, else the default."""
-    from ablation import backend
+    from ablation.base import backend
 
     wanted = getattr(args, "backend", None)
     if wanted is None and not os.environ.get("KERAS_BACKEND") and getattr(args, "study", None):
@@ -338,7 +342,7 @@ def _choose_backend(args: argparse.Namespace) -> None:
     name = backend.choose(wanted)
     threads = getattr(args, "threads", None)
     if name == "jax" and threads and "jax" not in sys.modules:
-        from ablation.backend import jax_threads
+        from ablation.base.backend import jax_threads
 
         jax_threads(threads)
 
@@ -370,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from ablation import backend
+    from ablation.base import backend
 
     backend.start()  # the backend's start-up lines stay off the terminal
     handler = {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list, "worker": _cmd_worker,
@@ -378,8 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = None
     if args.command in ("run", "chief"):  # `kill PID` ends a run like Ctrl-C: workers stopped, run.json updated
         previous = signal.signal(signal.SIGTERM, _interrupt)
-    from ablation.cluster import ChiefLost, RunFailed
-    from ablation.files import FolderLocked
+    from ablation.engine.cluster import ChiefLost, RunFailed
+    from ablation.base.files import FolderLocked
 
     try:
         return handler(args)

@@ -255,7 +255,9 @@ def test_chief_flags_refuse_bad_values(capsys, study, tmp_path, args, text):
 
 
 def test_a_second_run_on_the_same_folder_is_refused_naming_the_holder(capsys, study, tmp_path):
-    from ablation import files, runner, spec, rundir
+    from ablation.base import files, rundir
+    from ablation.engine import runner
+    from ablation import spec
 
     run_dir = runner.run_dir_of(spec.load(study), tmp_path / "runs")
     run_dir.mkdir(parents=True)
@@ -266,7 +268,9 @@ def test_a_second_run_on_the_same_folder_is_refused_naming_the_holder(capsys, st
 
 
 def test_report_output_paths(capsys, study, tmp_path):
-    from ablation import files, runner, spec
+    from ablation.base import files
+    from ablation.engine import runner
+    from ablation import spec
 
     s = runner.with_backend(spec.load(study))
     run_dir = tmp_path / "runs" / s.run_name  # a run folder as `ablation run` starts it (no trial yet)

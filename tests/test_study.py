@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 
 import ablation
-from ablation import records, runner, spec
+from ablation.stats import records
+from ablation.engine import runner
+from ablation import spec
 
 MODEL = '''
 import keras

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ablation import stats
-from ablation.records import level_orders
+from ablation.stats.records import level_orders
 from ablation.report.draw import (_numeric, band_lines, final_metric, gradient_norms, horizontal_errorbars,  # noqa: F401
                                   learning_curves, mc_dropout, percentile_traces, to_data_uri, unit_fractions,
                                   weight_quantiles)
