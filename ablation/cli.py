@@ -228,18 +228,20 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _load_spec(args: argparse.Namespace):
-    from ablation import runner, spec
+    from ablation.engine import runner
+    from ablation import spec
 
     path = spec.find_study(args.study)
     return runner.with_backend(runner.apply_overrides(spec.load(path, profile=args.profile), _overrides(args)))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from ablation import runner, spec
+    from ablation.engine import runner
+    from ablation import spec
 
     s = _load_spec(args)
     if args.dry_run:
-        from ablation import preflight
+        from ablation.engine import preflight
 
         print(spec.describe_grid(s), flush=True)
         print(f"run folder: {runner.run_dir_of(s, args.out)}", flush=True)
@@ -256,14 +258,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise ValueError(f"{run_dir} is read-only: give the report another path with --report FILE "
                              f"(or --no-report)")
     command = _command()
-    from ablation.options import RunOptions
+    from ablation.engine.options import RunOptions
 
     options = RunOptions(workers=args.workers, overrides=_overrides(args), progress=not args.quiet, command=command,
                          pack_size=args.pack_size, host=args.host, port=args.port,
                          register_claims=args.register_claims, token=args.token,
                          heartbeat_grace=args.heartbeat_grace)
     if args.until_decided:
-        from ablation import sequential
+        from ablation.engine import sequential
 
         run_dir = sequential.run(s, args.out, max_seeds=args.max_seeds or sequential.MAX_SEEDS,
                                  step=args.seeds_per_look or sequential.STEP, progress=options.progress,
@@ -281,7 +283,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def check_output_file(path: str | os.PathLike, arg: str) -> Path:
     """``path`` can take a file this process writes: not a folder, in a folder that exists or can be
     made, writable. Raises a one-line ValueError otherwise (before any work)."""
-    from ablation import checks
+    from ablation.base import checks
 
     out = Path(path)
     if out.is_dir():
@@ -297,7 +299,9 @@ def check_output_file(path: str | os.PathLike, arg: str) -> Path:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from ablation import records, report, rundir
+    from ablation.stats import records
+    from ablation import report
+    from ablation.base import rundir
 
     run_dir, claims = Path(args.run_dir), None
     if not (run_dir / rundir.RUN).is_file() and not (run_dir / rundir.SPEC).is_file() and _is_study(args.run_dir):
@@ -327,7 +331,7 @@ def _is_study(text: str) -> bool:
 
 def _study_run(args: argparse.Namespace) -> tuple[Path, tuple]:
     """The run folder of the study ``args.run_dir`` names, and the study file's current claims."""
-    from ablation import runner
+    from ablation.engine import runner
 
     args.study, args.precision, args.jit_compile = args.run_dir, None, None
     s = _load_spec(args)
@@ -355,7 +359,8 @@ def _csv(text: str) -> list[str]:
 
 
 def _cmd_components(args: argparse.Namespace) -> int:
-    from ablation import autostudy, parts
+    from ablation.engine import autostudy
+    from ablation.zoo import parts
 
     found, _, _ = autostudy.find(autostudy.source_table(args.model), autostudy.data_table(args.data),
                                  (*parts.DEFAULT_KINDS, *_csv(args.include)))
@@ -364,7 +369,8 @@ def _cmd_components(args: argparse.Namespace) -> int:
 
 
 def _cmd_ablate(args: argparse.Namespace) -> int:
-    from ablation import autostudy, spec, study
+    from ablation.engine import autostudy, study
+    from ablation import spec
 
     doc, found = autostudy.generate(args.model, args.data, seeds=args.seeds, epochs=args.epochs,
                                     components=_csv(args.components) or None, mode=args.mode,
@@ -374,7 +380,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     autostudy.write(doc, found, path, _command())
     print(f"study: {path} ({len(doc['grid']['ablate'])} arms x {len(doc['study']['seeds'])} seeds)")
     if args.dry_run:
-        from ablation import parts
+        from ablation.zoo import parts
 
         print(parts.table(found))
         return 0
@@ -403,7 +409,8 @@ def _models() -> list[tuple[str, str]]:
 
 def _datasets() -> list[tuple[str, str]]:
     """The built-in sets with their example shapes, then the other sources."""
-    from ablation import builtin, data, sources
+    from ablation.data import builtin, sources
+    from ablation import data
 
     rows = []
     for name in data.list_datasets():
@@ -437,7 +444,7 @@ def _studies() -> list[tuple[str, str]]:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from ablation import cluster, runner
+    from ablation.engine import cluster, runner
 
     s = _load_spec(args)
     try:
@@ -452,7 +459,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_chief(args: argparse.Namespace) -> int:
-    from ablation import runner
+    from ablation.engine import runner
 
     runner.serve_chief(_load_spec(args), args.out, args.port, args.host, overrides=_overrides(args),
                        command=_command(), token=args.token, heartbeat_grace=args.heartbeat_grace)
@@ -461,15 +468,15 @@ def _cmd_chief(args: argparse.Namespace) -> int:
 
 def _command() -> str:
     """This process's command line as run.json records it (and the report shows it): no token in it."""
-    from ablation import auth
+    from ablation.engine import auth
 
     return "ablation " + " ".join(shlex.quote(a) for a in auth.redact(sys.argv[1:]))
 
 
 def _is_user_error(exc: Exception) -> bool:
     """Bad input (a study file, an argument, a path), as opposed to a bug in the package."""
-    from ablation.files import FolderLocked
-    from ablation.records import RunFolderError
+    from ablation.base.files import FolderLocked
+    from ablation.stats.records import RunFolderError
     from ablation.spec import SpecError
 
     text = str(exc)
@@ -481,7 +488,7 @@ def _is_user_error(exc: Exception) -> bool:
 def _choose_backend(args: argparse.Namespace) -> None:
     """Set the Keras backend before anything imports Keras (and, under JAX, a worker's threads): the
     --backend flag, else KERAS_BACKEND, else the study's own ``[study] backend``, else the default."""
-    from ablation import backend
+    from ablation.base import backend
 
     wanted = getattr(args, "backend", None)
     if wanted is None and not os.environ.get("KERAS_BACKEND") and getattr(args, "study", None):
@@ -495,7 +502,7 @@ def _choose_backend(args: argparse.Namespace) -> None:
     name = backend.choose(wanted)
     threads = getattr(args, "threads", None)
     if name == "jax" and threads and "jax" not in sys.modules:
-        from ablation.backend import jax_threads
+        from ablation.base.backend import jax_threads
 
         jax_threads(threads)
 
@@ -527,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from ablation import backend
+    from ablation.base import backend
 
     backend.start()  # the backend's start-up lines stay off the terminal
     handler = {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list, "worker": _cmd_worker,
@@ -535,8 +542,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = None
     if args.command in ("run", "chief"):  # `kill PID` ends a run like Ctrl-C: workers stopped, run.json updated
         previous = signal.signal(signal.SIGTERM, _interrupt)
-    from ablation.cluster import ChiefLost, RunFailed
-    from ablation.files import FolderLocked
+    from ablation.engine.cluster import ChiefLost, RunFailed
+    from ablation.base.files import FolderLocked
 
     try:
         return handler(args)

@@ -1,4 +1,4 @@
-"""Why convolutional models do not run scanned chunks on a CPU (``ablation.training.scan_suits``).
+"""Why convolutional models do not run scanned chunks on a CPU (``ablation.train.training.scan_suits``).
 
 The keras.io "Simple MNIST convnet" (Conv2D 32 - MaxPool - Conv2D 64 - MaxPool - Flatten - Dropout -
 Dense), batch 128, random 28x28 images, under JAX, one process: ms per training step for

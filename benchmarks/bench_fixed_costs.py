@@ -1,7 +1,7 @@
 """A small study's fixed costs through the command line, as a user meets them, in one run.
 
 - ``ablation run studies/quickstart.toml --dry-run``: wall time (it prints the grid, trains nothing);
-- the imports alone: ``python -c "import ablation.backend as b; b.choose(B); b.start()"`` (Python,
+- the imports alone: ``python -c "import ablation.base.backend as b; b.choose(B); b.start()"`` (Python,
   the backend and Keras), against a bare ``python -c pass``;
 - a 10-trial tiny study (MNIST-1D MLP, 2 grid points x 5 seeds, 30 epochs), packed and ``--no-pack``,
   each from an empty JAX compilation cache: wall time, seconds to the command's first output line,
@@ -84,7 +84,7 @@ def main() -> None:
         phases: dict[str, dict] = {}
         for rep in range(args.repeats):
             keep("python -c pass", _timed([py, "-c", "pass"], env)[0])
-            keep("imports (backend + keras)", _timed([py, "-c", "import ablation.backend as b; b.choose(); b.start()"],
+            keep("imports (backend + keras)", _timed([py, "-c", "import ablation.base.backend as b; b.choose(); b.start()"],
                                                      env)[0])
             wall, first, _ = _timed([py, "-m", "ablation", "run", str(ROOT / "studies/quickstart.toml"), "--dry-run",
                                      "--out", str(tmp_path / "dry")], env)

@@ -21,7 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import psutil  # noqa: E402
 
-from ablation import runner, spec  # noqa: E402
+from ablation.engine import runner  # noqa: E402
+from ablation import spec
 
 STUDY = """
 [study]

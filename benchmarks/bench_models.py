@@ -1,6 +1,6 @@
 """Users' models through the runner against plain ``model.fit``, per backend, in one run.
 
-For each model the runner's own training path (``ablation.trial.prepare`` then ``ablation.pack.train``,
+For each model the runner's own training path (``ablation.trials.trial.prepare`` then ``ablation.trials.pack.train``,
 as a worker runs a trial: the zoo's or the user's model, the recipe's optimizer, per-epoch validation
 and bookkeeping) is timed against plain ``model.fit`` on the same backend, data, batch size, epochs and
 validation set (the model built the same way, compiled with the same optimizer, loss and metrics,
@@ -108,7 +108,7 @@ def _per_step(ends: list[float], steps: int) -> float:
 
 def _runner(s, cfg, ds, path: str | None) -> dict:
     """One trial through the runner's path (trial.prepare + pack.train), as a worker runs it."""
-    from ablation import pack, trial
+    from ablation.trials import pack, trial
 
     start = time.perf_counter()
     member = trial.prepare(cfg, "00", ds)
@@ -127,7 +127,10 @@ def _fit(cfg, ds, jit_compile) -> dict:
     """Plain ``model.fit`` on the same model, optimizer, data, batch size, epochs and validation set."""
     import keras
 
-    from ablation import tasks, training, trial, zoo
+    from ablation.data import tasks
+    from ablation.train import training
+    from ablation.trials import trial
+    from ablation import zoo
 
     start = time.perf_counter()
     model = trial.build_model(cfg, ds)
@@ -154,7 +157,10 @@ def _loop(cfg, ds) -> dict:
     import keras
     import numpy as np
 
-    from ablation import tasks, training, trial, zoo
+    from ablation.data import tasks
+    from ablation.train import training
+    from ablation.trials import trial
+    from ablation import zoo
 
     model = trial.build_model(cfg, ds)
     loss_fn, _ = tasks.compiled(cfg.task, zoo.outputs_probabilities(model))
@@ -213,13 +219,13 @@ def _loop(cfg, ds) -> dict:
 
 
 def child(models: list[str], epochs: int, out: Path) -> None:
-    from ablation import backend
+    from ablation.base import backend
 
     backend.start()
     import keras
 
     from ablation import spec as spec_module
-    from ablation.hypermodel import AblationHyperModel
+    from ablation.engine.hypermodel import AblationHyperModel
 
     name = keras.backend.backend()
     mnist_dir = os.environ.get("ABLATION_MNIST_DIR")

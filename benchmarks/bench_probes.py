@@ -2,7 +2,7 @@
 
 The quickstart-sized setup: MNIST-1D (4000 training examples, 40 features, 10 classes), the
 zoo MLP 40-100-100-100-10 (ReLU, dropout 0.5), SGD, batch 100 (40 steps per epoch), the runner's
-own training path (``ablation.pack.train``, one member: ``model.fit`` with steps_per_execution,
+own training path (``ablation.trials.pack.train``, one member: ``model.fit`` with steps_per_execution,
 per-epoch validation), probe batch 512, on the backend Keras runs on (``KERAS_BACKEND``).
 
 An epoch's time is the wall time between consecutive epoch notes of the pack (so it includes the
@@ -29,8 +29,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ablation import pack, probes, spec, trial  # noqa: E402
-from ablation.hypermodel import AblationHyperModel  # noqa: E402
+from ablation.trials import pack, trial  # noqa: E402
+from ablation.train import probes
+from ablation import spec
+from ablation.engine.hypermodel import AblationHyperModel  # noqa: E402
 
 STUDY = """
 [study]

@@ -2,7 +2,7 @@
 held against a hand-written whole-epoch XLA loop, in one run.
 
 Each measurement runs in its own process (a process has one Keras backend), through the runner's own
-training path (``ablation.pack.train``: the zoo's model, ``model.fit``, per-epoch bookkeeping), and
+training path (``ablation.trials.pack.train``: the zoo's model, ``model.fit``, per-epoch bookkeeping), and
 prints one JSON line that this script gathers; each is run ``--repeats`` times, alternating, and the
 fastest run is kept (the least disturbed on a shared machine):
 
@@ -84,9 +84,10 @@ PACK = 8
 # ----------------------------------------------------------------------------- child measurements
 
 def _runner(text: str) -> dict:
-    """One pack through ``ablation.pack.train``: steady-state seconds per step and per trial."""
-    from ablation import pack, spec, trial
-    from ablation.hypermodel import AblationHyperModel
+    """One pack through ``ablation.trials.pack.train``: steady-state seconds per step and per trial."""
+    from ablation.trials import pack, trial
+    from ablation import spec
+    from ablation.engine.hypermodel import AblationHyperModel
 
     s = spec.loads(text)
     hm = AblationHyperModel(s)
@@ -220,14 +221,14 @@ def _ceiling(precision: str, batch: int = 100, dims: tuple[int, ...] = (784, 204
 
 def child(args: argparse.Namespace) -> None:
     os.environ["KERAS_BACKEND"] = args.backend
-    from ablation import backend
+    from ablation.base import backend
 
     backend.start()
     if args.what == "reference":
         out = _reference(args.epochs)
     elif args.what in ("big", "big-xla"):
         if args.what == "big-xla":  # XLA whatever training.use_xla would choose
-            from ablation import training
+            from ablation.train import training
 
             training.use_xla = lambda models, train: True
         out = _runner(BIG.format(path=args.data, epochs=args.epochs, precision=args.precision))

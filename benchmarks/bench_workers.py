@@ -16,7 +16,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from ablation import records, runner, spec  # noqa: E402
+from ablation.stats import records  # noqa: E402
+from ablation.engine import runner
+from ablation import spec
 
 
 def timed_run(s: spec.StudySpec, workers: int) -> tuple[float, list]:

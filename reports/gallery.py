@@ -21,12 +21,13 @@ import json
 import re
 from pathlib import Path
 
-from ablation import backend
+from ablation.base import backend
 
 backend.start()  # the backends' start-up lines stay off the terminal (records import Keras)
 
-from ablation import records, spec  # noqa: E402
-from ablation.backend import BACKENDS  # noqa: E402
+from ablation.stats import records  # noqa: E402
+from ablation import spec
+from ablation.base.backend import BACKENDS  # noqa: E402
 from ablation.report import page  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from ablation import autostudy, cli, parts
+from ablation.engine import autostudy
+from ablation import cli
+from ablation.zoo import parts
 from ablation.spec import SpecError
 from ablation.spec import load as load_spec
 
@@ -134,7 +136,7 @@ def test_ablate_runs_ranks_and_the_study_file_resumes(project, capsys):
                      "--study-file", "ablate.toml", "--out", "runs", "--quiet"]) == 0
     runs = list((project / "runs").iterdir())
     assert len(runs) == 1
-    from ablation.records import load
+    from ablation.stats.records import load
     from ablation import stats
 
     rec = load(runs[0])

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import grpc
 import pytest
 
-from ablation import auth, cluster, heartbeat
+from ablation.engine import auth, cluster, heartbeat
 
 TOKEN = "s3cret-token-0123456789"
 
@@ -115,7 +115,7 @@ def test_a_chief_without_a_token_takes_calls_without_one():
 
 
 def test_the_cli_refuses_a_chief_off_loopback_without_a_token_before_binding(tmp_path, monkeypatch, capsys):
-    from ablation import preflight
+    from ablation.engine import preflight
     from ablation.cli import main
 
     from conftest import TINY_STUDY

@@ -15,11 +15,12 @@ NEEDS_JAX = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="
 
 TRAIN_TWICE = '''
 import sys
-from ablation import backend
+from ablation.base import backend
 backend.choose("jax")
 backend.start()
-from ablation import spec, trial, pack
-from ablation.hypermodel import AblationHyperModel
+from ablation import spec
+from ablation.trials import trial, pack
+from ablation.engine.hypermodel import AblationHyperModel
 s = spec.loads("""
 [study]
 name = "t"
@@ -64,7 +65,7 @@ def test_jax_keeps_compiled_programs_on_disk(tmp_path, own_dir):
     """Started by the command line, JAX caches its compiled programs under ~/.cache (XDG_CACHE_HOME),
     or where JAX_COMPILATION_CACHE_DIR says."""
     code = """
-from ablation import backend
+from ablation.base import backend
 backend.choose("jax")
 backend.start()
 import jax, jax.numpy as jnp
@@ -85,7 +86,7 @@ print(float(jax.jit(lambda x: jnp.tanh(x) * 3.0)(jnp.ones(7)).sum()))
 @NEEDS_JAX
 def test_a_cache_folder_that_cannot_be_written_turns_the_cache_off_in_one_line(tmp_path):
     code = """
-from ablation import backend
+from ablation.base import backend
 backend.choose("jax")
 backend.start()
 import jax, jax.numpy as jnp

@@ -2,7 +2,7 @@
 
 Whatever happens, a resumed study ends with exactly its trials: the grid, no trial twice, every finished
 trial's records whole. Faults are injected into the ``ablation`` subprocesses by a ``sitecustomize``
-module (put first on their PYTHONPATH) that wraps ``ablation.files.atomic_write_text``:
+module (put first on their PYTHONPATH) that wraps ``ablation.base.files.atomic_write_text``:
 
 - ``torn``: the n-th write of a file half-writes it in place (as a non-atomic writer would) and then
   SIGKILLs the whole run (chief and workers: the test starts it in its own process group);
@@ -27,7 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from ablation import files, records, runner, spec
+from ablation.base import files
+from ablation.stats import records
+from ablation.engine import runner
+from ablation import spec
 
 from conftest import TINY_STUDY, edit_study  # noqa: E402
 
@@ -43,7 +46,7 @@ _FAULT = os.environ.get("ABLATION_TEST_FAULT")
 if _FAULT:
     import errno, signal
     from pathlib import Path
-    import ablation.files as _files
+    import ablation.base.files as _files
 
     _kind, _who, _name, _nth = _FAULT.split(":")
     _real, _count = _files.atomic_write_text, [0]

@@ -282,7 +282,9 @@ def test_chief_flags_refuse_bad_values(capsys, study, tmp_path, args, text):
 
 
 def test_a_second_run_on_the_same_folder_is_refused_naming_the_holder(capsys, study, tmp_path):
-    from ablation import files, runner, spec, rundir
+    from ablation.base import files, rundir
+    from ablation.engine import runner
+    from ablation import spec
 
     run_dir = runner.run_dir_of(spec.load(study), tmp_path / "runs")
     run_dir.mkdir(parents=True)
@@ -293,7 +295,9 @@ def test_a_second_run_on_the_same_folder_is_refused_naming_the_holder(capsys, st
 
 
 def test_report_output_paths(capsys, study, tmp_path):
-    from ablation import files, runner, spec
+    from ablation.base import files
+    from ablation.engine import runner
+    from ablation import spec
 
     s = runner.with_backend(spec.load(study))
     run_dir = tmp_path / "runs" / s.run_name  # a run folder as `ablation run` starts it (no trial yet)
@@ -356,7 +360,7 @@ def own(tmp_path):
 
 
 def test_dry_run_names_your_file_and_function_then_checks_it(own, capsys, monkeypatch):
-    from ablation import preflight
+    from ablation.engine import preflight
 
     (own / "study.toml").write_text(OWN_STUDY)
     printed = []
@@ -390,7 +394,7 @@ def test_dry_run_refuses_what_the_run_would_refuse(own, capsys, edit, message):
 
 
 def test_every_trial_failed_exits_1_with_one_line(own, capsys, monkeypatch):
-    from ablation import progress, runner
+    from ablation.engine import progress, runner
 
     def failing(*args, **kwargs):
         raise progress.StudyFailed("all 2 trials failed; the first, trial_0000 (dropout=0.0, seed=0), raised "

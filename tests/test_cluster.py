@@ -20,7 +20,9 @@ import threading
 import time
 from pathlib import Path
 
-from ablation import records, runner, spec
+from ablation.stats import records
+from ablation.engine import runner
+from ablation import spec
 
 from conftest import TINY_STUDY, edit_study  # noqa: E402
 
@@ -39,7 +41,7 @@ import os
 _STOP = os.environ.get("ABLATION_TEST_STOP_AT")
 if _STOP:
     import signal
-    import ablation.rundir as _rundir
+    import ablation.base.rundir as _rundir
 
     _real, _count = _rundir.write_progress, [0]
 

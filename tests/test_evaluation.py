@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from ablation import evaluation, zoo
+from ablation.data import evaluation
+from ablation import zoo
 
 pytestmark = pytest.mark.backends  # .ci/run runs this module under TensorFlow and under JAX
 

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ablation import records, runner, spec
+from ablation.stats import records
+from ablation.engine import runner
+from ablation import spec
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "own_model"
 

@@ -1,4 +1,4 @@
-"""ablation.factory: your model function found without running it, imported, checked against its signature, called."""
+"""ablation.trials.factory: your model function found without running it, imported, checked against its signature, called."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import keras
 import numpy as np
 import pytest
 
-from ablation import factory, preflight, spec
+from ablation.trials import factory
+from ablation.engine import preflight
+from ablation import spec
 from ablation.spec import SpecError
 
 MODEL = """

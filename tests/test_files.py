@@ -1,4 +1,4 @@
-"""ablation.files: atomic, durable writes and reads that tell a damaged file from a missing one."""
+"""ablation.base.files: atomic, durable writes and reads that tell a damaged file from a missing one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ablation import files
+from ablation.base import files
 
 
 def test_atomic_write_leaves_no_temporary_files_and_ordinary_permissions(tmp_path):
@@ -60,7 +60,7 @@ def test_finite_converts_numpy_scalars_and_non_finite_floats():
 
 HOLD = """
 import subprocess, sys, time
-from ablation import files
+from ablation.base import files
 lock = files.FolderLock(sys.argv[1], command="holder").acquire()
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # must not inherit the lock
 print(child.pid, flush=True)

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ablation import auth, cluster, heartbeat
+from ablation.engine import auth, cluster, heartbeat
 
 
 class Oracle:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import keras_tuner as kt
 import pytest
 
-from ablation import records, runner, spec
-from ablation.hypermodel import AblationHyperModel
+from ablation.stats import records
+from ablation.engine import runner
+from ablation import spec
+from ablation.engine.hypermodel import AblationHyperModel
 
 pytestmark = pytest.mark.backends  # .ci/run runs this module under TensorFlow and under JAX
 

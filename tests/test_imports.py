@@ -12,24 +12,16 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ablation"
 
 # Lowest first: a module may import only modules before it. Keep in step with docs/internals.md.
 LAYERS = [
-    "checks", "files",                                     # one error style; atomic files
-    "backend", "rundir", "tensorboard",                    # what differs between backends; the run folder
-    "zoo", "sources", "evaluation", "tasks",               # building blocks (they own their name lists)
-    "dataset", "builtin", "data",                          # a data set's arrays and splits; built-in readers; load()
-    "stopping", "training", "probes",
-    "parts",                                               # a model's removable components, and variants without them
-    "spec",                                                # study file -> StudySpec
-    "preregistration",                                     # the claims a run registered, and later edits
-    "factory", "trial", "metrics",                         # a trial's model (zoo or yours) and data; metrics
-    "batches", "pack", "hypermodel",                       # training members together
-    "resume", "oracle", "tuner",                           # run-folder repair, keras-tuner's grid and tuner
-    "auth", "heartbeat", "cluster",                        # workers: the token, heartbeats, the chief and workers
-    "preflight",                                           # every check before the first trial
-    "records",                                             # run folder -> long-form frames
-    "stats",                                               # frames -> effects, intervals, verdicts
+    "base",                                                # one error style, atomic files, the run folder, backends
+    "zoo",                                                 # the models; a model's removable parts (zoo.parts)
+    "data",                                                # data sets, readers, the task and its scoring
+    "train",                                               # optimizers, the scanned step, stopping, probes
+    "spec",                                                # study file -> StudySpec; the claims a run registered
+    "trials",                                              # a grid point's model, data and metrics; packs
+    "stats",                                               # run folder -> long-form frames -> effects, verdicts
     "report",                                              # -> one HTML page
-    "progress", "options",                                 # what a run prints while it goes; how it runs
-    "runner", "sequential", "study", "autostudy", "cli", "__main__",                  # orchestration, the Python API, the command line
+    "engine",                                              # preflight, keras-tuner, workers, progress, runner, API
+    "cli", "__main__",                                     # the command line
 ]
 
 
@@ -135,7 +127,7 @@ def test_no_import_cycle_inside_a_package():
     assert not cycles, "\n".join(cycles)
 
 
-@pytest.mark.parametrize("module", ["ablation.spec", "ablation.stats", "ablation.probes", "ablation.zoo"])
+@pytest.mark.parametrize("module", ["ablation.spec", "ablation.stats", "ablation.train.probes", "ablation.zoo"])
 def test_the_checker_sees_imports(module):
     """The checks above would pass on an empty graph: make sure the parser finds real edges."""
     graph = _graph()

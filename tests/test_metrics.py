@@ -1,11 +1,13 @@
-"""ablation.metrics: which columns a study records, and the claim check the runner makes before any trial."""
+"""ablation.trials.metrics: which columns a study records, and the claim check the runner makes before any trial."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ablation import metrics, probes, spec, zoo
+from ablation.trials import metrics
+from ablation.train import probes
+from ablation import spec, zoo
 from ablation.spec import SpecError
 
 

@@ -1,11 +1,12 @@
-"""Tests for ablation.options: how a run runs, one checked value passed whole through the runner."""
+"""Tests for ablation.engine.options: how a run runs, one checked value passed whole through the runner."""
 
 from __future__ import annotations
 
 import pytest
 
-from ablation import runner, spec
-from ablation.options import RunOptions
+from ablation.engine import runner
+from ablation import spec
+from ablation.engine.options import RunOptions
 
 
 @pytest.mark.parametrize("field, value, expected", [
@@ -76,7 +77,7 @@ def test_worker_arguments_come_from_the_options(tmp_path):
 
 def test_run_takes_the_options_object_and_settings_on_top(tmp_path):
     """The options travel whole into run.json's invocation entry; settings given one by one win."""
-    from ablation import files, rundir
+    from ablation.base import files, rundir
 
     run_dir = runner.run(spec.loads(TINY), tmp_path, options=RunOptions(pack_size=3, in_process=True),
                          pack_size=1, command="ablation run tiny")

@@ -8,8 +8,10 @@ import keras
 import numpy as np
 import pytest
 
-from ablation import batches, pack, spec, training, trial
-from ablation.hypermodel import AblationHyperModel, declaration_order
+from ablation.trials import batches, pack, trial
+from ablation import spec
+from ablation.train import training
+from ablation.engine.hypermodel import AblationHyperModel, declaration_order
 
 pytestmark = pytest.mark.backends  # .ci/run runs this module under TensorFlow and under JAX
 
@@ -184,7 +186,7 @@ def test_scanned_steps_train_as_keras_own_steps():
     """Every training path gives the same records: a chunk's steps scanned in one compiled program
     (path "scan") and Keras' own train function (path "keras", one compiled step per batch), with
     probes sampled on both."""
-    from ablation import backend
+    from ablation.base import backend
 
     # JAX scans a last, smaller batch as a chunk of its own; TensorFlow trains such an epoch Keras' way
     batch = 50 if backend.current().SCAN_NEEDS_FULL_BATCHES else 70  # 12 full steps; 8 and a batch of 40

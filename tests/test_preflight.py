@@ -1,11 +1,12 @@
-"""ablation.preflight: every recipe of a model function built and trained one step before the run."""
+"""ablation.engine.preflight: every recipe of a model function built and trained one step before the run."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ablation import preflight, spec
+from ablation.engine import preflight
+from ablation import spec
 from ablation.spec import SpecError
 
 MODEL = """

@@ -1,4 +1,4 @@
-"""ablation.preregistration: a run registers its claims when it starts; an edit afterwards shows on the
+"""ablation.spec.preregistration: a run registers its claims when it starts; an edit afterwards shows on the
 page as such (apart, with the diff, outside the Holm family), and re-registering is an explicit act."""
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ablation import cli, preregistration, records, report, rundir, spec
+from ablation import cli, report, spec
+from ablation.spec import preregistration
+from ablation.stats import records
+from ablation.base import rundir
 from ablation.report import page
 
 from conftest import TINY_STUDY, edit_study  # noqa: E402  (the shared tiny study)
@@ -72,7 +75,7 @@ def test_compare_and_diff():
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    runner = pytest.importorskip("ablation.runner")
+    runner = pytest.importorskip("ablation.engine.runner")
     return runner.run(spec.loads(TINY), out_dir=tmp_path_factory.mktemp("runs"))
 
 
@@ -106,7 +109,7 @@ def test_a_claim_edited_after_the_run_is_shown_apart_with_its_diff(run, tmp_path
 
 
 def test_register_claims_makes_the_edit_the_runs_claims_and_the_page_says_when(run, tmp_path):
-    runner = pytest.importorskip("ablation.runner")
+    runner = pytest.importorskip("ablation.engine.runner")
     copy = tmp_path / run.name
     shutil.copytree(run, copy)
     runner.run(spec.loads(EDITED), out_dir=tmp_path, register_claims=True)

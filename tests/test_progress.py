@@ -1,4 +1,4 @@
-"""ablation.progress: the opening line, the time left from the measured pace, a line every few seconds
+"""ablation.engine.progress: the opening line, the time left from the measured pace, a line every few seconds
 when not on a terminal, "best so far" across a resume, and the line about failed trials."""
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ablation import progress, rundir, spec
+from ablation.engine import progress
+from ablation.base import rundir
+from ablation import spec
 
 from conftest import TINY_STUDY as TINY  # noqa: E402  (the shared tiny study)
 

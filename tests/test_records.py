@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from ablation import records, spec
+from ablation.stats import records
+from ablation import spec
 
 
 def test_axis_column_values():

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ablation import records, report, spec, stats
+from ablation.stats import records
+from ablation import report, spec, stats
 from ablation.report import page
 
 from conftest import TINY_STUDY, edit_study  # noqa: E402  (the shared tiny study)
@@ -76,7 +77,7 @@ def _parse(text: str) -> _Page:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    runner = pytest.importorskip("ablation.runner")
+    runner = pytest.importorskip("ablation.engine.runner")
     return runner.run(spec.loads(TINY), out_dir=tmp_path_factory.mktemp("runs"))
 
 

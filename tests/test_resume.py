@@ -1,5 +1,5 @@
 """Resuming from damaged, incomplete or inconsistent run folders: the oracle is rebuilt from the trial folders
-(ablation.resume, ablation.tuner), damaged files are set aside, and the grid ends with exactly its trials."""
+(ablation.engine.resume, ablation.engine.tuner), damaged files are set aside, and the grid ends with exactly its trials."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ablation import records, resume, runner, spec
-from ablation.tuner import AblationTuner, TrialStatus
+from ablation.stats import records
+from ablation.engine import resume, runner
+from ablation import spec
+from ablation.engine.tuner import AblationTuner, TrialStatus
 
 from conftest import TINY_STUDY, edit_study  # noqa: E402
 
@@ -118,6 +120,6 @@ def test_scan_trial_judges_each_file(copy):
 
 
 def test_the_keras_tuner_internals_this_relies_on_exist():
-    from ablation import oracle
+    from ablation.engine import oracle
 
     oracle.check_keras_tuner()

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from ablation import progress, records, rundir, runner, spec
+from ablation.engine import progress, runner
+from ablation.stats import records
+from ablation.base import rundir
+from ablation import spec
 
 from conftest import TINY_STUDY as TINY  # noqa: E402  (the shared tiny study)
 
@@ -82,7 +85,7 @@ def test_run_records_every_trial_and_epoch(tiny_run):
 
 
 def test_run_reports_epochs_inside_trials_and_leaves_no_notes(tmp_path, monkeypatch):
-    from ablation import tuner
+    from ablation.engine import tuner
 
     monkeypatch.setattr(progress, "PLAIN_EVERY_S", 0.0)
     monkeypatch.setattr(tuner, "NOTE_EVERY_S", 0.0)
@@ -134,7 +137,7 @@ def test_diverging_trial_is_recorded_and_others_finish(tmp_path):
     text = text.replace("compare = { dropout = 0.5 }", "compare = { learning_rate = 1e30 }").replace(
         "against = { dropout = 0.0 }", "against = { learning_rate = 0.05 }")
     s = spec.loads(text)
-    from ablation import runner
+    from ablation.engine import runner
 
     run_dir = runner.run(s, out_dir=tmp_path)
     t = records.load(run_dir).trials.set_index("learning_rate")
@@ -172,7 +175,7 @@ def test_workers_2_gives_the_same_trial_set(tiny_run, tiny_file, tmp_path):
 
 
 def test_command_line_precision_override_is_its_own_run(tmp_path):
-    from ablation import runner
+    from ablation.engine import runner
 
     s = spec.loads(TINY.replace("seeds = [0, 1]", "seeds = [0]").replace('dropout = [0.0, 0.5]', 'dropout = [0.0]')
                    .replace('activation = ["relu", "tanh"]', 'activation = ["relu"]')
@@ -197,7 +200,7 @@ def test_edited_claims_reach_the_existing_run(tiny_run, tiny_file, tmp_path):
     edited = tmp_path / "tiny.toml"
     edited.write_text(tiny_file.read_text().replace('statement = "dropout lowers test error"',
                                                     'statement = "dropout lowers the test error"'))
-    from ablation import runner
+    from ablation.engine import runner
 
     before = {p: p.stat().st_mtime_ns for p in run_dir.glob("trial_*/result.json")}
     assert runner.run(spec.load(edited), out_dir=run_dir.parent) == run_dir

@@ -1,4 +1,4 @@
-"""ablation.sequential (``ablation run --until-decided``): seeds are added, look after look, only to the
+"""ablation.engine.sequential (``ablation run --until-decided``): seeds are added, look after look, only to the
 grid points of undecided claims; each claim is judged at the look that decided it, at that look's level;
 a run stopped in the middle of a look resumes with the exact trial set. (The error rate of the spending
 rule under repeated looks is simulated in test_stats_power.py.)"""
@@ -10,7 +10,10 @@ import json
 
 import pytest
 
-from ablation import records, report, rundir, sequential, spec, stats
+from ablation.stats import records
+from ablation import report, spec, stats
+from ablation.base import rundir
+from ablation.engine import sequential
 
 from conftest import TINY_STUDY, edit_study  # noqa: E402  (the shared tiny study)
 
@@ -44,7 +47,7 @@ class _Stop(Exception):
 
 
 def test_until_decided_adds_seeds_only_where_needed_and_resumes(tmp_path):
-    runner = pytest.importorskip("ablation.runner")
+    runner = pytest.importorskip("ablation.engine.runner")
     s = spec.loads(TWO_CLAIMS)
     calls = []
 

@@ -751,9 +751,9 @@ def test_a_claim_value_of_another_type_than_the_grid_shows_both_types(own_dir):
 
 def test_claim_labels_parse_and_leave_the_claim_registered():
     """``sanity`` and ``weaker_than_paper`` say how far a claim counts, not what it tests: a labelled claim
-    equals its unlabelled registration (ablation.preregistration compares claims with ==), and the labels
+    equals its unlabelled registration (ablation.spec.preregistration compares claims with ==), and the labels
     survive the JSON round trip of run.json."""
-    from ablation import preregistration
+    from ablation.spec import preregistration
 
     labelled = spec.loads(SAMPLE_TEXT.replace('expect = "lower"', 'expect = "lower"\nsanity = "true by symmetry"\n'
                                               'weaker_than_paper = "tests lower, not small"', 1))

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from ablation import stopping
+from ablation.train import stopping
 
 # GL(t) = 100 (E_va(t) / E_opt(t) - 1): 0, 0, 0, 2.857, 7.143, 0, 15.94
 GL_VAL = [1.0, 0.8, 0.7, 0.72, 0.75, 0.69, 0.8]

@@ -1,5 +1,5 @@
 """The bundled study files (studies/*.toml): each parses under every profile, its claims name metrics
-that the runner and the probes really produce (``ablation.metrics``, itself tested in test_metrics.py)
+that the runner and the probes really produce (``ablation.trials.metrics``, itself tested in test_metrics.py)
 and grid values that the profile really has, its cpu profile is evidence (5+ seeds; MNIST claims on
 MNIST), its full profile is paper-scale, and its published numbers are quoted from the claims
 catalogue (docs/claims.md). No training runs here: ``bash reports/regenerate.sh`` (the cpu profiles)
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ablation import metrics, spec
+from ablation.trials import metrics
+from ablation import spec
 
 STUDIES = spec.list_studies()
 PROFILES = (None, "cpu", "full")

@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 
 import ablation
-from ablation import records, runner, spec
+from ablation.stats import records
+from ablation.engine import runner
+from ablation import spec
 
 MODEL = '''
 import inspect
@@ -299,7 +301,8 @@ def test_the_python_api_starts_the_backend_the_command_line_would(monkeypatch):
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    code = ("from ablation import study, backend; name = study.start_backend(None); import keras; "
+    code = ("from ablation.engine import study; from ablation.base import backend; "
+            "name = study.start_backend(None); import keras; "
             "print(name, keras.backend.backend(), backend.default())")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

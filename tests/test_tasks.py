@@ -1,11 +1,11 @@
-"""ablation.tasks: scores of classification (any number of classes) and regression outputs."""
+"""ablation.data.tasks: scores of classification (any number of classes) and regression outputs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ablation import tasks
+from ablation.data import tasks
 
 
 def test_classification_scores_any_number_of_classes():

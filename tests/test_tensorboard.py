@@ -1,10 +1,11 @@
-"""ablation.tensorboard: HParams with the study file's types, and every session's end status."""
+"""ablation.engine.tensorboard: HParams with the study file's types, and every session's end status."""
 
 from __future__ import annotations
 
 import pytest
 
-from ablation import spec, tensorboard
+from ablation import spec
+from ablation.engine import tensorboard
 
 from conftest import TINY_STUDY as TINY  # noqa: E402  (the shared tiny study)
 

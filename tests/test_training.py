@@ -1,4 +1,4 @@
-"""ablation.training: optimizers, schedules, the precision policy and the XLA rule."""
+"""ablation.train.training: optimizers, schedules, the precision policy and the XLA rule."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import math
 import keras
 import pytest
 
-from ablation import training, zoo
+from ablation.train import training
+from ablation import zoo
 from ablation.spec import TrainSpec
 
 pytestmark = pytest.mark.backends  # .ci/run runs this module under TensorFlow and under JAX

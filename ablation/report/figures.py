@@ -19,7 +19,7 @@ import pandas as pd
 
 from ablation import spec as spec_module
 from ablation import stats
-from ablation.records import level_orders
+from ablation.stats.records import level_orders
 from ablation.report.draw import (PALETTE, _numeric, band_lines, final_metric, gradient_norms,  # noqa: F401
                                   horizontal_errorbars, hue_styles, learning_curves, mc_dropout, percentile_traces,
                                   to_data_uri, unit_fractions, value_range, weight_quantiles)

@@ -1,6 +1,6 @@
 """Render a run folder into one self-contained HTML report.
 
-``render(run_dir)`` loads the run (:func:`ablation.records.load`), computes every table with
+``render(run_dir)`` loads the run (:func:`ablation.stats.records.load`), computes every table with
 :mod:`ablation.stats`, draws the figures :func:`ablation.report.figures.plan` picks, and fills the
 Jinja2 template ``templates/report.html``. The page has inline CSS and every figure as a PNG
 ``data:`` URI: no scripts, fonts or other files are fetched, so it opens offline and can be
@@ -22,8 +22,10 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from ablation import files, preregistration, stats
-from ablation import records as records_module
+from ablation.base import files
+from ablation.spec import preregistration
+from ablation import stats
+from ablation.stats import records as records_module
 from ablation.spec import scale
 from ablation.report import figures as figures_module
 from ablation.report import importance as importance_module
@@ -71,7 +73,7 @@ def render_html(rec: Any, *, n_boot: int = stats.N_BOOT, claims: Sequence[Any] |
 
 def primary_metric(rec: Any) -> str:
     """The metric of the results and effects tables: test_error, or test_rmse for a regression study."""
-    from ablation import tasks
+    from ablation.data import tasks
 
     task = getattr(getattr(rec, "spec", None), "task", tasks.CLASSIFICATION)
     return f"test_{tasks.primary(task)}"

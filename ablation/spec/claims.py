@@ -37,7 +37,7 @@ KEYS = ("id", "statement", "source", "published", "approx", "metric", "compare",
         "levels", "best_in", "at", "versus", "allow_untrained", "margin", "published_effect", "check",
         "paper_scale", "sanity", "weaker_than_paper")
 # Labels that say how far a claim counts, not what it tests: adding one after a run does not make the claim
-# post hoc (they are left out of a claim's equality, which is what ablation.preregistration compares).
+# post hoc (they are left out of a claim's equality, which is what ablation.spec.preregistration compares).
 LABELS = ("sanity", "weaker_than_paper")
 SIDES = ("compare", "against")
 CHECK_KEYS = ("metric", "expect", "by")  # a manipulation check: the treatment must move this metric first

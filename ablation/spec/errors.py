@@ -1,6 +1,6 @@
 """``SpecError``: a study file that cannot be run, in one line that starts with the key path.
 
-Value errors follow the package's one style (``ablation.checks``), with the key path in front::
+Value errors follow the package's one style (``ablation.base.checks``), with the key path in front::
 
     train.epochs: expected a positive integer. Received: epochs=0
     grid.dropuot: unknown key; did you mean grid.dropout?
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ablation import checks
+from ablation.base import checks
 
 
 class SpecError(ValueError):
@@ -65,7 +65,7 @@ def invalid(path: str, expected: str, value: Any) -> SpecError:
 
 
 def checked(path: str, check: Callable[..., Any], value: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run one of ``ablation.checks``' checkers on a study-file value; its error names ``path``."""
+    """Run one of ``ablation.base.checks``' checkers on a study-file value; its error names ``path``."""
     try:
         return check(last_key(path), value, *args, **kwargs)
     except ValueError as exc:

@@ -1,4 +1,4 @@
-"""Finding a user's model function without running it (``[model] factory``; ``ablation.factory``
+"""Finding a user's model function without running it (``[model] factory``; ``ablation.trials.factory``
 imports and calls it when the study runs).
 
 A reference is ``"package.module:function"`` (a module on the import path: the study file's folder,

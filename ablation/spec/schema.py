@@ -37,7 +37,7 @@ class DataSpec:
     options: dict[str, Any] = field(default_factory=dict)  # loader options (data.load(..., **options))
     validation_size: int = 0                  # held out from the training set (0 = none)
     train_size: int | None = None             # fixed training-set size (None = all); an axis may vary it
-    task: str = "classification"              # "classification" | "regression" (ablation.tasks)
+    task: str = "classification"              # "classification" | "regression" (ablation.data.tasks)
     path: str | None = None                   # a data file, as written in the study (name "file")
     file: str | None = None                   # its absolute path (not hashed: the digest is)
     digest: str | None = None                 # sha256 of the file's bytes, or of the arrays
@@ -68,7 +68,7 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class Factory:
-    """A user's function that builds the model (``[model] factory``; ``ablation.factory`` imports and calls it)."""
+    """A user's function that builds the model (``[model] factory``; ``ablation.trials.factory`` imports and calls it)."""
 
     reference: str                            # "package.module:function" or "path/to/file.py:function", as written
     digest: str                               # sha256 of the function's source file (or of its source text)
@@ -188,7 +188,7 @@ class StudySpec:
     @property
     def objective(self) -> str:
         """The metric trials are ranked by: val_error / test_error (classification), val_rmse / test_rmse."""
-        from ablation import tasks
+        from ablation.data import tasks
 
         return tasks.objective(self.task, self.data.has_validation)
 

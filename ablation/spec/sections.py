@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ablation.backend import BACKENDS
+from ablation.base.backend import BACKENDS
 from ablation.spec import values as v
 from ablation.spec.errors import SpecError, from_value_error, invalid, show
 from ablation.spec.schema import TRAIN_KEYS, DataSpec, EvaluateSpec, ModelSpec, StudySpec, TrainSpec, freeze
@@ -26,7 +26,7 @@ NAME_RE = re.compile(r"^[a-z0-9_-]+$")
 
 def parse_study(t: dict) -> dict[str, Any]:
     """The ``[study]`` table as keyword arguments of ``StudySpec``."""
-    from ablation.probes import PROBES
+    from ablation.train.probes import PROBES
 
     v.check_keys(t, "study", STUDY_KEYS)
     v.require(t, "study", "name")
@@ -55,7 +55,8 @@ def parse_data(t: dict, base_dir: str | None = None) -> DataSpec:
     (``path``, relative to ``base_dir``) or arrays given from Python, its task and the options its source
     accepts. Files are read only as far as needed to check the keys (an ``.npz``'s array names, a CSV's
     header) and hashed; nothing is loaded."""
-    from ablation import data, sources, tasks
+    from ablation import data
+    from ablation.data import sources, tasks
 
     if "path" in t and "name" in t:
         raise SpecError("data.path", "set either name (a data set) or path (your file), not both")
@@ -117,7 +118,7 @@ def parse_data(t: dict, base_dir: str | None = None) -> DataSpec:
 
 
 def kind_of_file(path: str) -> str:
-    from ablation import sources
+    from ablation.data import sources
 
     return sources.file_kind(path) or ""
 
@@ -126,7 +127,7 @@ def _data_file(raw: Any, base_dir: str | None) -> dict[str, Any]:
     """``data.path``: the file as written, its absolute path, its digest and what it holds (cheaply)."""
     from pathlib import Path
 
-    from ablation import sources
+    from ablation.data import sources
 
     text = v.text(raw, "data.path")
     if sources.file_kind(text) is None:
@@ -162,7 +163,7 @@ def _check_columns(columns: tuple[str, ...] | None, options: dict, path: str) ->
 
 def parse_model(t: dict, base_dir: str | None = None) -> ModelSpec:
     """The ``[model]`` table: a builder or registered variant, or your function (``factory``), and its
-    fixed arguments. A factory is found and hashed, not imported (``ablation.factory``)."""
+    fixed arguments. A factory is found and hashed, not imported (``ablation.trials.factory``)."""
     from ablation import zoo
 
     if "factory" in t:
@@ -193,7 +194,7 @@ def parse_model(t: dict, base_dir: str | None = None) -> ModelSpec:
 def check_model_args(name: str, args: Mapping[str, Any], path: str, blame_argument: bool = False,
                      model: ModelSpec | None = None) -> None:
     """``zoo.check_args``; its ValueError becomes a SpecError at ``path`` (``path.arg`` if asked). A user's
-    function is checked against its signature when the study runs (``ablation.preflight.check_factory``), not here."""
+    function is checked against its signature when the study runs (``ablation.engine.preflight.check_factory``), not here."""
     from ablation import zoo
 
     if model is not None and model.factory is not None:
@@ -226,19 +227,19 @@ def _kind_table(value: Any, path: str, kind_key: str, kinds: Mapping[str, Mappin
 
 
 def check_schedule(value: Any, path: str) -> dict[str, Any] | None:
-    from ablation import training
+    from ablation.train import training
 
     return _kind_table(value, path, "kind", training.SCHEDULES, training.check_schedule, training.REQUIRED)
 
 
 def check_early_stopping(value: Any, path: str) -> dict[str, Any] | None:
-    from ablation import stopping
+    from ablation.train import stopping
 
     return _kind_table(value, path, "criterion", stopping.CRITERIA, stopping.check_params)
 
 
 def _train_checks() -> dict[str, Callable[[Any, str], Any]]:
-    from ablation import training
+    from ablation.train import training
 
     return {
         "epochs": v.integer,
@@ -273,7 +274,7 @@ def parse_train(t: dict) -> TrainSpec:
 
 def parse_evaluate(t: dict) -> EvaluateSpec:
     """The ``[evaluate]`` table."""
-    from ablation.evaluation import DROPCONNECT_MODES
+    from ablation.data.evaluation import DROPCONNECT_MODES
 
     v.check_keys(t, "evaluate", [f.name for f in dataclasses.fields(EvaluateSpec)])
     ks = v.items(t.get("mc_dropout_k", []), "evaluate.mc_dropout_k", "positive integers")

@@ -1,6 +1,6 @@
 """Checks of study-file values at a key path: tables, keys, lists, numbers, names.
 
-Thin wrappers around ``ablation.checks`` (the package's one set of checkers) that raise
+Thin wrappers around ``ablation.base.checks`` (the package's one set of checkers) that raise
 ``SpecError`` naming the key path.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ablation import checks
+from ablation.base import checks
 from ablation.spec.axis import same
 from ablation.spec.errors import SpecError, checked, invalid, show, unknown
 

@@ -1,7 +1,9 @@
-"""Statistics of an ablation run: confidence intervals, paired effects, claim verdicts, curve measures.
+"""Statistics of an ablation run: the run folder read as long-form frames (``records``), then
+confidence intervals, paired effects, claim verdicts, curve measures.
 
-Pure functions over the long-form frames of :mod:`ablation.records` (NumPy, pandas, SciPy; no
-plotting, no disk). ``stats`` owns every interval and every test; the report only shows them.
+Pure functions over the long-form frames of :mod:`ablation.stats.records` (NumPy, pandas, SciPy; no
+plotting; only ``records`` reads the disk). May import: base, zoo, data, train, spec. ``stats``
+owns every interval and every test; the report only shows them.
 
 Modules: ``intervals`` (confidence intervals), ``frames`` (selecting, matching and pairing rows),
 ``tables`` (per-point summaries, per-axis effects, evaluation columns), ``claims`` (verdicts),

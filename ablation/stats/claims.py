@@ -78,7 +78,7 @@ def claim_verdicts(claims: Sequence[Any], trials: pd.DataFrame, *, evaluations: 
     paper's scale (``spec.scale.departure``): such a claim is shown with its numbers and the verdict
     "needs the full profile" (a shrunk stand-in known to reverse an effect is evidence neither way).
 
-    ``looks`` (runs that added seeds until their claims were decided, ``ablation.sequential``) maps a
+    ``looks`` (runs that added seeds until their claims were decided, ``ablation.engine.sequential``) maps a
     claim id to the look that decided it and the seeds it had then: the claim is judged on those
     seeds only, at that look's confidence level (:func:`ablation.stats.power.look_level`), so the
     verdict is the one the sequential procedure reached, with its error rate.
@@ -123,7 +123,7 @@ def in_words(exc: BaseException) -> str:
 
 
 def looks_of(meta: Mapping[str, Any] | None, claims: Sequence[Any]) -> dict[str, tuple[int, list[int]]] | None:
-    """For a run that added seeds (``ablation.sequential``): each claim id -> the look that decided it (the
+    """For a run that added seeds (``ablation.engine.sequential``): each claim id -> the look that decided it (the
     last finished look if none did) and the seeds it had then; None for any other run."""
     state = (meta or {}).get(SEQUENTIAL)
     if not isinstance(state, dict) or not state.get("looks"):

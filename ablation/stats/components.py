@@ -1,7 +1,7 @@
 """What each component of a model is worth: the ranked table of a generated ablation study.
 
 A leave-one-component-out (LOCO) study has one arm ``full`` and one arm ``-<id>`` per component;
-an add-one study has ``bare`` and ``+<id>`` arms (``ablation.parts.variants``). Each arm is paired
+an add-one study has ``bare`` and ``+<id>`` arms (``ablation.zoo.parts.variants``). Each arm is paired
 with the reference arm by seed (:func:`~ablation.stats.tables.paired_deltas`: the same seed trains
 the same data order), and ranked by the paired effect on the metric, with its 95% interval and the
 probability that the arm beats the reference
@@ -20,7 +20,7 @@ from ablation.stats.intervals import LEVEL, N_BOOT
 from ablation.stats.power import probability_of_improvement
 from ablation.stats.tables import paired_deltas
 
-AXIS = "ablate"            # the grid axis of a generated ablation study (ablation.parts.variants.AXIS)
+AXIS = "ablate"            # the grid axis of a generated ablation study (ablation.zoo.parts.variants.AXIS)
 REFERENCES = ("full", "bare")
 
 

@@ -55,7 +55,7 @@ import pandas as pd
 from scipy import optimize
 from scipy import stats as scipy_stats
 
-from ablation import checks
+from ablation.base import checks
 from ablation.stats.frames import axis_label, require_columns, usable
 from ablation.stats.intervals import LEVEL, N_BOOT
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from ablation import checks
+from ablation.base import checks
 from ablation.spec import EFFECTS
 from ablation.stats.frames import check_choice
 

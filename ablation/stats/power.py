@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ablation import checks
+from ablation.base import checks
 
 POWER = 0.8               # the power the report's "seeds needed" and detectable effects are for
 MAX_SEEDS = 10_000        # beyond this many seeds a claim "cannot be settled by adding seeds"

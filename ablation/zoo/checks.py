@@ -16,8 +16,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ablation import checks as _checks
-from ablation.checks import invalid
+from ablation.base import checks as _checks
+from ablation.base.checks import invalid
 
 ACTIVATIONS: tuple[str, ...] = (
     "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "swish", "softplus", "linear",
