@@ -51,7 +51,8 @@ def _shell_lines() -> list[tuple[str, str]]:
 
 def test_documented_commands_run_as_written(tmp_path):
     """Each documented command runs from a copy of the repository: ``python`` scripts as they are,
-    ``ablation run`` as a dry run (the same checks, nothing trained); the install and test commands are
+    ``ablation run`` and ``ablation ablate`` as dry runs (the same checks, nothing trained), ``ablation
+    components`` and ``ablation list`` as they are; the install and test commands are
     what CI itself runs, and ``ablation report`` needs a finished run (it is tested in test_preregistration)."""
     import shutil
     import subprocess
@@ -65,10 +66,12 @@ def test_documented_commands_run_as_written(tmp_path):
         words = command.split()
         if words[0] == "python":
             argv = [sys.executable, *words[1:]]
-        elif words[:2] == ["ablation", "run"]:
+        elif words[:2] in (["ablation", "run"], ["ablation", "ablate"]):
             argv = [sys.executable, "-m", "ablation.cli", *words[1:], "--out", str(tmp_path / "runs")]
             if "--dry-run" not in argv:
                 argv.append("--dry-run")
+        elif words[:2] in (["ablation", "components"], ["ablation", "list"]):
+            argv = [sys.executable, "-m", "ablation.cli", *words[1:]]
         else:
             continue
         proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)

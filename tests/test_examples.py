@@ -35,3 +35,25 @@ def test_own_model_example_runs_with_overrides(tmp_path):
         (d, b, n) for d in (0.0, 0.3) for b in (False, True) for n in (100, 200)}
     report = (run_dir / "report.html").read_text()
     assert "own-dropout" in report and "own-batchnorm" in report
+
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "notebook" / "ablation_from_python.ipynb"
+
+
+def test_the_notebook_runs_and_shows_the_verdicts_first(tmp_path, monkeypatch):
+    """examples/notebook executes top to bottom in a real kernel (nbclient), as a user's Jupyter would."""
+    nbclient = __import__("pytest").importorskip("nbclient", reason="the test extra installs nbclient")
+    import nbformat
+
+    monkeypatch.chdir(tmp_path)  # the notebook writes runs/ where it is run
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = {i: c.get("outputs", []) for i, c in enumerate(notebook.cells) if c.cell_type == "code"}
+    shown = outputs[3][-1]["data"]  # the Result: its HTML view leads with the claims' verdicts
+    html = shown["text/html"]
+    assert "nb-dropout" in html and html.index("nb-dropout") < html.index("<iframe")  # before the full report
+    assert "too few seeds" in html
+    table = outputs[4][-1]["data"]["text/plain"]
+    assert table.count("completed") == 4
+    assert list((tmp_path / "runs").glob("notebook_dropout-*/trial_*/result.json"))
