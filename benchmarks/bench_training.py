@@ -39,6 +39,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from whole_epoch import epoch_runner  # noqa: E402  (the hand-written reference loop, shared)
+
 TINY = """
 [study]
 name = "bench_tiny"
@@ -127,47 +130,7 @@ def _reference(epochs: int) -> dict:
     xs = ds.x_train[:n].reshape(-1, bs, ds.x_train.shape[1]).astype("float32")
     ys = ds.y_train[:n].reshape(-1, bs)
     rng = np.random.default_rng(0)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        @tf.function(jit_compile=True)
-        def epoch(x, y):
-            loss = tf.constant(0.0)
-            for i in tf.range(tf.shape(x)[0]):
-                with tf.GradientTape() as tape:
-                    loss = loss_fn(y[i], model(x[i], training=True))
-                opt.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
-            return loss
-
-        def run(order):
-            return float(epoch(tf.constant(xs[order]), tf.constant(ys[order])))
-    else:
-        import jax
-
-        trainable = [v.value for v in model.trainable_variables]
-        frozen = [v.value for v in model.non_trainable_variables]
-        opt_vars = [v.value for v in opt.variables]
-
-        def loss_of(tv, ntv, x, y):
-            out, ntv = model.stateless_call(tv, ntv, x, training=True)
-            return loss_fn(y, out), ntv
-
-        @jax.jit
-        def epoch(state, x, y):
-            def body(i, carry):
-                tv, ntv, ov, _ = carry
-                (loss, ntv), grads = jax.value_and_grad(loss_of, has_aux=True)(tv, ntv, x[i], y[i])
-                tv, ov = opt.stateless_apply(ov, grads, tv)
-                return tv, ntv, ov, loss
-            return jax.lax.fori_loop(0, x.shape[0], body, (*state, 0.0))
-
-        state = [trainable, frozen, opt_vars]
-
-        def run(order):
-            nonlocal state
-            *state, loss = epoch(state, xs[order], ys[order])
-            return float(loss)
-
+    run = epoch_runner(model, opt, loss_fn, xs, ys)
     run(rng.permutation(len(xs)))  # trace and compile
     start = time.perf_counter()
     for _ in range(epochs):
