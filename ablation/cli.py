@@ -162,19 +162,23 @@ def _profiles_help() -> str:
     """The profiles the bundled studies have, read from their files (for ``--profile``'s help)."""
     from ablation import spec
 
-    found = {name for study in spec.list_studies() for name in _profiles(spec.find_study(study))}
+    found = {name for study in spec.list_studies() for name in _profiles(_study_doc(spec.find_study(study)))}
     return f"the bundled studies have {', '.join(sorted(found))}" if found else "none in the bundled studies"
 
 
-def _profiles(path: Path) -> list[str]:
-    """The profile names of a study file, read without validating it ([] when it cannot be read)."""
+def _study_doc(path: Path) -> dict | None:
+    """A study file's TOML, read without validating it (None when it cannot be read)."""
     import tomllib
 
     try:
-        doc = tomllib.loads(Path(path).read_text())
+        return tomllib.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return []
-    return sorted(doc["profiles"]) if isinstance(doc.get("profiles"), dict) else []
+        return None
+
+
+def _profiles(doc: dict | None) -> list[str]:
+    """The profile names of a study file's TOML ([] when it has none or could not be read)."""
+    return sorted(doc["profiles"]) if doc and isinstance(doc.get("profiles"), dict) else []
 
 
 def _version() -> str:
@@ -425,18 +429,15 @@ def _datasets() -> list[tuple[str, str]]:
 
 def _studies() -> list[tuple[str, str]]:
     """Each bundled study's name, its profiles and the first sentence of its description (read, not run)."""
-    import tomllib
-
     from ablation import spec
 
     rows = []
     for name in spec.list_studies():
-        try:
-            doc = tomllib.loads(spec.find_study(name).read_text())
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        doc = _study_doc(spec.find_study(name))
+        if doc is None:
             rows.append((name, "(unreadable study file)"))
             continue
-        profiles = _profiles(spec.find_study(name))
+        profiles = _profiles(doc)
         study = doc.get("study") if isinstance(doc.get("study"), dict) else {}
         about = _summary(str(study.get("description", "")))
         rows.append((name, f"[profiles: {', '.join(profiles) or 'none'}] {about}"))

@@ -107,8 +107,7 @@ class Progress:
     def _consider(self, result: dict) -> str:
         """Take a finished trial's result into "best so far"; returns its label."""
         value = (result.get("metrics") or {}).get(self.metric)
-        label = records.point_label(result.get("point") or {})
-        label = f"{label}, seed={result.get('seed')}" if label else f"seed={result.get('seed')}"
+        label = trial_label(result)
         if isinstance(value, (int, float)) and value == value and (self.best is None or value < self.best[0]):
             self.best = (float(value), label)
         return label
@@ -219,11 +218,16 @@ def failure_line(run_dir: str | Path) -> str | None:
     failed, finished, first, where = failures(run_dir)
     if not failed:
         return None
-    label = records.point_label(first.get("point") or {})
-    label = f"{label}, seed={first.get('seed')}" if label else f"seed={first.get('seed')}"
+    label = trial_label(first)
     reason = one_line(str(first.get("reason") or "").strip(), limit=200) or "an error"
     how_many = f"all {finished} trials failed" if failed == finished else f"{failed} of {finished} trials failed"
     return f"{how_many}; the first, {where.name} ({label}), raised {reason} (traceback in {where / rundir.RESULT})"
+
+
+def trial_label(result: dict[str, Any]) -> str:
+    """A finished trial's grid point and seed, as the progress lines name it."""
+    point = records.point_label(result.get("point") or {})
+    return f"{point}, seed={result.get('seed')}" if point else f"seed={result.get('seed')}"
 
 
 def hms(seconds: float) -> str:

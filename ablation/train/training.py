@@ -269,7 +269,8 @@ def choose_path(models: Sequence[keras.Model], train: TrainSpec, full_batches: b
         return TrainPath(force, xla, f"forced: {force}")
     if not xla:
         why = ("the recipe turns XLA off (jit_compile = false)" if not train.jit_compile else
-               "XLA is measured slower on a CPU for this model (sampling layers or large bf16 steps: training.use_xla)")
+               "XLA is measured slower on a CPU for this model (sampling, dropout or convolution layers, or large "
+               "bf16 steps: training.use_xla)")
         return TrainPath("keras", False, f"no XLA: {why}; Keras' own loop")
     if not scan_suits(models):
         return TrainPath("keras", True, "convolutions on a CPU: a scanned chunk loses XLA:CPU's fast convolution "
