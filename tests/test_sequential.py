@@ -34,6 +34,32 @@ def test_compared_points_are_the_grid_points_a_claim_selects():
                                                                  {"activation": "tanh", "dropout": "0.5"}]
 
 
+def test_a_claim_selecting_among_levels_compares_every_level_it_may_choose():
+    doc = """
+[study]
+name = "sel"
+[model]
+hidden = [8]
+[data]
+validation_size = 100
+[grid.config]
+mn2 = { max_norm = 2.0 }
+mn3 = { max_norm = 3.0 }
+l2a = { l2 = 1e-4 }
+plain = {}
+[[claims]]
+id = "B1"
+statement = "s"
+metric = "test_error"
+expect = "lower"
+compare = { config = ["mn2", "mn3"] }
+against = { config = "l2a" }
+select = "val_error"
+"""
+    s = spec.loads(doc)
+    assert sequential.compared_points(s, s.claims) == [{"config": "mn2"}, {"config": "mn3"}, {"config": "l2a"}]
+
+
 def test_point_spec_keeps_one_value_per_axis_with_its_label():
     s = spec.loads(TINY)
     one = sequential.point_spec(s, {"activation": "tanh", "dropout": "0.5"}, [7, 8])

@@ -541,6 +541,53 @@ tolerance = 0.01
         spec.loads(base + 'against_metric = "test_error"\nagainst = { dropout = 0.0 }\n')
 
 
+_SELECT = """
+[study]
+name = "sel"
+[model]
+hidden = [8]
+[grid.config]
+mn2 = { max_norm = 2.0 }
+mn3 = { max_norm = 3.0 }
+l2a = { l2 = 1e-4 }
+l2b = { l2 = 1e-3 }
+[[claims]]
+id = "B1"
+statement = "s"
+metric = "test_error"
+expect = "lower"
+"""
+
+
+def test_a_claim_side_may_name_several_levels_to_select_among_on_validation():
+    c = spec.loads(_SELECT + 'compare = { config = ["mn2", "mn3"] }\nagainst = { config = "l2a" }\n'
+                   'select = "val_error"\n').claims[0]
+    assert c.compare == {"config": ("mn2", "mn3")} and c.against == {"config": "l2a"} and c.select == "val_error"
+    assert c.candidates() == {"compare": ("config", ("mn2", "mn3"))}
+    assert c.chosen({"compare": "mn3"}).compare == {"config": "mn3"}
+    assert spec.Claim.from_dict(json.loads(json.dumps(c.to_dict()))) == c  # survives the run's JSON
+    assert "config \u2208 {mn2, mn3}" in spec.test_text(c) and "lowest mean val_error" in spec.test_text(c)
+
+
+@pytest.mark.parametrize("extra, match", [
+    ('compare = { config = ["mn2", "mn3"] }\nagainst = { config = "l2a" }\nselect = "test_error"\n',
+     r"claims\[0\]\.select: expected one of val_error, best_val_error, val_loss\. Received: select=\"test_error\""),
+    ('compare = { config = ["mn2", "mn3"] }\nagainst = { config = "l2a" }\n',
+     r"claims\[0\]\.compare\.config: several levels on one side need select"),
+    ('compare = { config = ["mn2"] }\nagainst = { config = "l2a" }\nselect = "val_error"\n',
+     r"claims\[0\]\.compare\.config: expected a list of two or more levels"),
+    ('compare = { config = ["mn2", "mnx"] }\nagainst = { config = "l2a" }\nselect = "val_error"\n',
+     r"claims\[0\]\.compare\.config\[1\]: expected one of mn2, mn3, l2a, l2b"),
+    ('compare = { config = "mn2" }\nagainst = { config = "l2a" }\nselect = "val_error"\n',
+     r"claims\[0\]\.select: expected compare or against to name several levels"),
+    ('compare = { config = ["mn2", "mn3"] }\nselect = "val_error"\n',
+     r"claims\[0\]\.select: a selection needs a claim comparing two arms"),
+])
+def test_select_rules(extra, match):
+    with pytest.raises(SpecError, match=match):
+        spec.loads(_SELECT + extra)
+
+
 # ----------------------------------------------------------------------------- your model, your data
 
 OWN = """

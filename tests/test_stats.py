@@ -339,6 +339,27 @@ def _arch_trials(table: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def test_select_takes_each_sides_level_with_the_lowest_mean_validation_metric_and_never_reads_test():
+    rows = []
+    # val_error ranks c2 < c3 (compare) and l2a < l2b (against); test_error would rank them the other way
+    for lab, val, test in (("c2", 0.10, 0.30), ("c3", 0.20, 0.05), ("l2a", 0.15, 0.40), ("l2b", 0.25, 0.01)):
+        for seed in range(6):
+            rows.append({"trial_id": f"{len(rows):04d}", "status": "completed", "seed": seed, "point": f"config={lab}",
+                         "config": lab, "val_error": val + 0.001 * seed, "test_error": test + 0.001 * seed * (1 + (lab[0] == "c")),
+                         "num_classes": 10, "reason": None})
+    trials = pd.DataFrame(rows)
+    claim = {"id": "B1", "statement": "s", "metric": "test_error", "expect": "lower", "select": "val_error",
+             "compare": {"config": ["c2", "c3"]}, "against": {"config": ["l2a", "l2b"]}}
+    v = stats.claim_verdict(claim, trials)
+    assert v["selected"]["compare"]["chosen"] == "c2" and v["selected"]["against"]["chosen"] == "l2a"
+    assert v["selected"]["compare"]["means"]["c3"] == pytest.approx(0.2025)
+    assert v["estimate"] == pytest.approx(0.30 - 0.40 + 0.0025)  # c2 minus l2a: the chosen arms, not the best on test
+    assert v["verdict"] == "supported" and "lowest mean val_error" in v["test"]
+    # without a validation split there is nothing to select on: the claim says so instead of guessing
+    out = stats.claim_verdicts([claim], trials.drop(columns=["val_error"]))
+    assert out[0]["verdict"] == "cannot be tested" and "recorded no val_error" in out[0]["reason"]
+
+
 def test_separation_two_clusters():
     claim = {"id": "C2", "statement": "two clusters", "metric": "test_error", "expect": "lower", "kind": "separation",
              "compare": {"dropout": "0.5"}, "against": {"dropout": "0.0"}}

@@ -60,7 +60,8 @@ def test_study_profile_parses_and_its_claims_can_be_checked(name, profile):
     assert {k: v for k, v in problems.items() if v[1] is not None} == {}
     # ... and grid values this profile has (else the report finds no trials for it)
     missing = [(c.id, axis, lab) for c in s.claims for part in (c.compare, c.against or {}, c.where)
-               for axis, lab in part.items() if lab not in s.axis(axis).labels]
+               for axis, labs in part.items() for lab in (labs if isinstance(labs, tuple) else (labs,))
+               if lab not in s.axis(axis).labels]
     assert missing == []
     # MNIST: the user supplies the folder (ABLATION_MNIST_DIR) or Keras downloads; last 10k validate
     assert "data_dir" not in s.data.options

@@ -131,7 +131,8 @@ def compared_points(spec: StudySpec, claims: Sequence[Any]) -> list[dict[str, st
 
 def _compares(c: Any, point: Mapping[str, str]) -> bool:
     def fits(*selectors: Mapping[str, str] | None) -> bool:
-        return all(str(point.get(k)) == str(v) for sel in selectors if sel for k, v in sel.items())
+        return all(str(point.get(k)) in ([str(x) for x in v] if isinstance(v, tuple) else [str(v)])
+                   for sel in selectors if sel for k, v in sel.items())
 
     if c.kind in ("range", "best"):
         return fits(c.compare, c.where) and (not c.levels or point.get(c.over) in c.levels)

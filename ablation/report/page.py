@@ -27,6 +27,7 @@ from ablation.spec import preregistration
 from ablation import stats
 from ablation.stats import records as records_module
 from ablation.spec import scale
+from ablation.spec.claims import SIDES, arm_selectors
 from ablation.report import figures as figures_module
 from ablation.report import importance as importance_module
 
@@ -189,7 +190,7 @@ def scale_gaps(claims: Sequence[Any], spec: Any, paper: Any) -> dict[str, str]:
     for c in claims:
         if not getattr(c, "paper_scale", False):
             continue
-        sides = [{**c.compare, **c.where}] + ([{**c.against, **c.where}] if c.against is not None else [])
+        sides = [sel for side in SIDES if getattr(c, side) is not None for sel in arm_selectors(c, side)]
         gaps = list(dict.fromkeys(g for g in (scale.departure(spec, sel, paper) for sel in sides) if g))
         if gaps:
             out[c.id] = "; ".join(gaps)
@@ -410,9 +411,10 @@ def _verdict_row(claim: Any, v: dict[str, Any], rec: Any, paper: Any, standing: 
             "interaction": f"\u0394\u0394 {metric}"}[kind]
     if effect == "ratio":
         what = f"{metric} ratio"
-    arms = {"compare": {**claim.compare, **claim.where}}
-    if claim.against is not None:
-        arms["against"] = {**claim.against, **claim.where}
+    chosen = claim.chosen({side: pick["chosen"] for side, pick in (v.get("selected") or {}).items()})
+    arms = {"compare": {**chosen.compare, **chosen.where}}
+    if chosen.against is not None:
+        arms["against"] = {**chosen.against, **chosen.where}
     seeds = v["n"] or len(rec.spec.seeds)
     lines = [(side, scale.scale_line(rec.spec, sel, seeds, paper)) for side, sel in arms.items()]
     lines = [(side, text) for side, text in lines if text]
@@ -431,8 +433,19 @@ def _verdict_row(claim: Any, v: dict[str, Any], rec: Any, paper: Any, standing: 
             "note": v.get("rule") or None, "scale": lines, "poi": _poi(v),
             "power": _power(v, metric, claim) if v["verdict"] in _MEASURED else None,
             "floor": _floor(v, metric) if v["verdict"] in _MEASURED else None, "left_out": _left_out(v), "check": _check(v, claim),
+            "selected": _selected(v, metric),
             "standing": standing.status if standing is not None else "registered",
             "changes": list(standing.changes) if standing is not None else []}
+
+
+def _selected(v: dict[str, Any], metric: str) -> str | None:
+    """Which level each selecting side took, by its mean validation metric (``select``), in words."""
+    parts = []
+    for side, pick in (v.get("selected") or {}).items():
+        means = ", ".join(f"{lab} {fmt_value(m, pick['by'])}" for lab, m in pick["means"].items())
+        parts.append(f"{side}: {pick['axis']}={pick['chosen']} (of {means})")
+    return f"selected on the validation split by mean {next(iter(v['selected'].values()))['by']}, before " \
+           f"{metric} was read: " + "; ".join(parts) if parts else None
 
 
 def _poi(v: dict[str, Any]) -> str | None:

@@ -3,6 +3,9 @@
 A claim names a metric (a column of ``records.trials`` or an evaluation column such as
 ``test_error@mc_dropout:k=50``), the runs it compares (``compare`` vs ``against``, or two metrics of
 the same runs with ``against_metric``), and what it expects (lower / higher / near a threshold).
+A side of a two-arm claim may name several levels of one axis with ``select``: the level with the
+lowest mean validation metric (over seeds) stands for that side, chosen before the test metric is
+read (nested selection, as Srivastava et al. 2014 chose Table 9's strengths on the validation set).
 ``Claim`` holds labels, not values, so it round-trips through JSON; ``ablation.stats`` computes
 the verdict. The test a claim stands for is described in words by :func:`test_text`, the one
 place that text is generated.
@@ -35,13 +38,16 @@ KINDS = {
 KEYS = ("id", "statement", "source", "published", "approx", "metric", "compare", "against",
         "against_metric", "where", "effect", "expect", "threshold", "tolerance", "rule", "kind", "over",
         "levels", "best_in", "at", "versus", "allow_untrained", "margin", "published_effect", "check",
-        "paper_scale", "sanity", "weaker_than_paper")
+        "paper_scale", "sanity", "weaker_than_paper", "select")
 # Labels that say how far a claim counts, not what it tests: adding one after a run does not make the claim
 # post hoc (they are left out of a claim's equality, which is what ablation.spec.preregistration compares).
 LABELS = ("sanity", "weaker_than_paper")
 SIDES = ("compare", "against")
 CHECK_KEYS = ("metric", "expect", "by")  # a manipulation check: the treatment must move this metric first
 CHECK_EXPECTS = ("lower", "higher")
+# What ``select`` may choose a side's level by: validation metrics where lower is better (records.trials columns).
+# Selection must never see the test split, or the test it feeds is biased toward the claim.
+SELECT_METRICS = ("val_error", "best_val_error", "val_loss")
 _MINUS = "\u2212"
 
 
@@ -56,8 +62,8 @@ class Claim:
     source: str = ""                          # citation
     published: str = ""                       # the published number, free text shown verbatim
     approx: bool = False                      # True: the published number was read off a figure
-    compare: dict[str, str] = field(default_factory=dict)   # treatment: axis -> label
-    against: dict[str, str] | None = None     # baseline: axis -> label; None tests the metric itself
+    compare: dict[str, Any] = field(default_factory=dict)   # treatment: axis -> label (with select: a tuple of labels)
+    against: dict[str, Any] | None = None     # baseline: axis -> label (the same); None tests the metric itself
     where: dict[str, str] = field(default_factory=dict)     # filter on other axes: axis -> label
     against_metric: str = ""                  # baseline metric of the SAME runs (e.g. MC vs weight scaling)
     effect: str = "difference"                # "difference" (compare - against) or "ratio"
@@ -84,6 +90,8 @@ class Claim:
                                               # init, a bound the design imposes): shown as a sanity check, not evidence
     weaker_than_paper: str = field(default="", compare=False)  # how the tested statement is weaker than the
                                               # paper's (shown on the page beside the claim)
+    select: str = ""                          # one of SELECT_METRICS: a side naming several levels is the level
+                                              # with the lowest mean of it over seeds (nested: never the test split)
 
     def __post_init__(self) -> None:
         if not self.kind:
@@ -140,12 +148,44 @@ class Claim:
             raise invalid("claim", f"keys among {', '.join(KEYS)}", unknown)
         out = {k: val for k, val in d.items() if val is not None or k in ("against", "threshold", "tolerance")}
         for key in ("compare", "where", "at", "versus"):
-            out[key] = dict(out.get(key) or {})
+            out[key] = _with_tuples(out.get(key) or {})
         for key in ("levels", "best_in", "allow_untrained"):
             out[key] = tuple(out.get(key) or ())
         if out.get("against") is not None:
-            out["against"] = dict(out["against"])
+            out["against"] = _with_tuples(out["against"])
         return cls(**out)
+
+    def candidates(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """With ``select``: side -> (axis, the levels it chooses among), for each side naming several."""
+        out = {}
+        for side in SIDES:
+            for axis, lab in (getattr(self, side) or {}).items():
+                if isinstance(lab, tuple):
+                    out[side] = (axis, lab)
+        return out
+
+    def chosen(self, choice: Mapping[str, str]) -> Claim:
+        """The claim with each selecting side's levels replaced by the one chosen (side -> label)."""
+        changes = {}
+        for side, (axis, _) in self.candidates().items():
+            changes[side] = {**getattr(self, side), axis: choice[side]}
+        return dataclasses.replace(self, **changes)
+
+
+def arm_selectors(claim: Claim, side: str) -> list[dict[str, str]]:
+    """The grid points' selectors of one side of a claim (``compare`` or ``against``) with its ``where``:
+    one per level where the side names several (``select``), else one."""
+    sel = getattr(claim, side) or {}
+    several = [(axis, labs) for axis, labs in sel.items() if isinstance(labs, tuple)]
+    if not several:
+        return [{**sel, **claim.where}]
+    axis, labs = several[0]
+    return [{**sel, axis: lab, **claim.where} for lab in labs]
+
+
+def _with_tuples(d: Mapping[str, Any]) -> dict[str, Any]:
+    """A claim's selector with list values (several levels, from JSON) as tuples."""
+    return {k: tuple(x) if isinstance(x, list) else x for k, x in dict(d).items()}
 
 
 def coerce(claim: Claim | Mapping[str, Any]) -> Claim:
@@ -178,8 +218,10 @@ def _parse_claim(t: dict, path: str, axes: dict[str, Axis], strict: bool,
     notes = {k: v.optional_text(t, k, path) for k in ("source", "published", "rule")}
     expect = v.choice(t["expect"], f"{path}.expect", EXPECTS)
     effect = v.choice(t.get("effect", "difference"), f"{path}.effect", EFFECTS)
-    compare = _claim_points(t.get("compare", {}), f"{path}.compare", axes, strict, unchecked)
-    against = _claim_points(t["against"], f"{path}.against", axes, strict, unchecked) if "against" in t else None
+    selecting = "select" in t
+    compare = _claim_points(t.get("compare", {}), f"{path}.compare", axes, strict, unchecked, selecting)
+    against = (_claim_points(t["against"], f"{path}.against", axes, strict, unchecked, selecting)
+               if "against" in t else None)
     where = _claim_points(t.get("where", {}), f"{path}.where", axes, strict, unchecked)
     for axis in where:
         if axis in compare or (against and axis in against):
@@ -211,6 +253,8 @@ def _parse_claim(t: dict, path: str, axes: dict[str, Axis], strict: bool,
     for key in LABELS:
         if key in t:
             extra[key] = v.text(t[key], f"{path}.{key}")
+    if selecting:
+        extra["select"] = _parse_select(t, path, kind, compare, against)
     threshold = v.real(t["threshold"], f"{path}.threshold", "a finite float") if "threshold" in t else None
     tolerance = t.get("tolerance")
     if expect == "near" and tolerance is None:
@@ -266,6 +310,18 @@ def _parse_kind(t: dict, path: str, kind: str, axes: dict[str, Axis], strict: bo
     return extra
 
 
+def _parse_select(t: dict, path: str, kind: str, compare: dict, against: dict | None) -> str:
+    """``select``: a validation metric, on a two-arm claim with at least one side naming several levels."""
+    metric = v.choice(t["select"], f"{path}.select", SELECT_METRICS)
+    if kind != "effect":
+        raise SpecError(f"{path}.select", f"a selection needs a claim comparing two arms (compare and against); "
+                        f"this claim is of kind {show(kind)}")
+    if not any(isinstance(lab, tuple) for side in (compare, against or {}) for lab in side.values()):
+        raise SpecError(f"{path}.select", "expected compare or against to name several levels of one axis to select "
+                        "among (e.g. compare = { config = [\"l2_small\", \"l2_large\"] })")
+    return metric
+
+
 def _parse_check(raw: Any, path: str, kind: str) -> dict[str, Any]:
     """A manipulation check: ``{metric, expect, by}`` on a claim that compares two arms."""
     if kind != "effect":
@@ -280,27 +336,50 @@ def _parse_check(raw: Any, path: str, kind: str) -> dict[str, Any]:
 
 
 def _claim_points(raw: Any, path: str, axes: dict[str, Axis], strict: bool,
-                  unchecked: frozenset = frozenset()) -> dict[str, str]:
+                  unchecked: frozenset = frozenset(), several: bool = False) -> dict[str, Any]:
     """axis -> value (or label) in a claim, checked against the grid; returns axis -> label.
 
     Not ``strict`` (claims inherited by a profile that shrank an axis), a value the axis lacks is
-    kept as its label: the report then finds no trials for it.
+    kept as its label: the report then finds no trials for it. ``several`` (a claim with ``select``):
+    one axis may name a list of two or more of its values, returned as a tuple of labels.
     """
     t = v.table(raw, path)
     for key in t:
         if key not in axes:
             raise _unknown_axis(path, key, axes, unchecked)
-    out = {}
+    out: dict[str, Any] = {}
     for name, value in t.items():
         axis = axes[name]
-        try:
-            out[name] = axis.label_of(value)
-        except SpecError:
-            if not strict:
-                out[name] = value if isinstance(value, str) else label(value)
-                continue
-            raise _not_on_axis(f"{path}.{name}", axis, value) from None
+        if several and isinstance(value, list) and not _on_axis(axis, value):
+            if len(value) < 2 or any(isinstance(x, tuple) for x in out.values()):
+                raise invalid(f"{path}.{name}", "a list of two or more levels of one axis to select among",
+                              value)
+            out[name] = tuple(_one_point(axis, x, f"{path}.{name}[{i}]", strict) for i, x in enumerate(value))
+            if len(set(out[name])) != len(out[name]):
+                raise invalid(f"{path}.{name}", "distinct levels", value)
+            continue
+        if isinstance(value, list) and len(value) > 1 and all(_on_axis(axis, x) for x in value):
+            raise SpecError(f"{path}.{name}", f"several levels on one side need select (one of "
+                            f"{', '.join(SELECT_METRICS)}) to choose among them. Received: {name}={show(value)}")
+        out[name] = _one_point(axis, value, f"{path}.{name}", strict)
     return out
+
+
+def _on_axis(axis: Axis, value: Any) -> bool:
+    try:
+        axis.label_of(value)
+    except SpecError:
+        return False
+    return True
+
+
+def _one_point(axis: Axis, value: Any, path: str, strict: bool) -> str:
+    try:
+        return axis.label_of(value)
+    except SpecError:
+        if not strict:
+            return value if isinstance(value, str) else label(value)
+        raise _not_on_axis(path, axis, value) from None
 
 
 def _unknown_axis(path: str, key: str, axes: Mapping[str, Axis], unchecked: frozenset) -> SpecError:
@@ -337,7 +416,8 @@ def _num(value: Any) -> str:
 
 
 def _selection(selector: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={_num(val)}" for k, val in selector.items())
+    return ", ".join(f"{k} \u2208 {{{', '.join(val)}}}" if isinstance(val, tuple) else f"{k}={_num(val)}"
+                     for k, val in selector.items())
 
 
 def free_axes(claim: Claim, axes: Sequence[str]) -> list[str]:
@@ -393,6 +473,9 @@ def test_text(claim: Claim, axes: Sequence[str] = (), level: float = 0.95) -> st
             text += ", paired by seed" + (f" within {', '.join(free)}" if free else "")
         elif free and c.kind != "separation":
             text += f", averaged over {', '.join(free)} within each seed"
+    if c.select:
+        text += (f", where a side naming several levels takes the one with the lowest mean {c.select} over seeds "
+                 f"(chosen on the validation split, before {m} is read)")
     thr = _num(c.threshold)
     criterion = {"lower": f"below {thr}", "higher": f"above {thr}",
                  "near": f"within {thr} \u00b1 {_num(c.tolerance)}"}[c.expect]

@@ -176,11 +176,17 @@ def claim_verdict(claim: Any, trials: pd.DataFrame, *, evaluations: pd.DataFrame
         ValueError: the metric or an axis the claim names is not in the records.
     """
     c = claim_spec.coerce(claim)
+    asked, selected = c, None
+    if c.select:
+        c, selected = choose_levels(c, trials)
     frame = _claim_frame(c, trials, evaluations, curves)
     axes = [a for a in (axes if axes is not None else axes_from_points(trials)) if a in frame.columns]
     free = claim_spec.free_axes(c, axes)
     rows = select(frame, c.where)
     out = _blank_verdict(c, axes, level)
+    if selected is not None:
+        out.update(test=test_text(asked, axes, level), selected=selected,
+                   candidates={side: getattr(asked, side) for side in selected})
     completed = rows["status"].astype(str) == "completed" if "status" in rows.columns else pd.Series(True, rows.index)
     if not completed.any():
         out.update(verdict="cannot be tested", reason="no trial completed")
@@ -212,6 +218,38 @@ def claim_verdict(claim: Any, trials: pd.DataFrame, *, evaluations: pd.DataFrame
     out["verdict"], out["reason"] = _verdict(c, out)
     _what_it_would_take(c, out, frame, x, level)
     return out
+
+
+def choose_levels(c: Claim, trials: pd.DataFrame) -> tuple[Claim, dict[str, dict[str, Any]]]:
+    """A claim with ``select``: each side naming several levels takes the one with the lowest mean of the
+    validation metric ``c.select`` over its completed runs (seeds, and the axes the claim leaves free),
+    at the claim's ``where``. Nested selection (Srivastava et al. 2014 chose Table 9's strengths on the
+    validation set): the test metric is never read here. Ties go to the level listed first.
+
+    Returns the claim with the chosen levels, and per side: axis, levels, their means, the one chosen.
+
+    Raises:
+        ValueError: the runs recorded no ``c.select`` (no validation split), or no level of a side completed.
+    """
+    if c.select not in trials.columns or not pd.to_numeric(trials[c.select], errors="coerce").notna().any():
+        raise ValueError(f"these runs recorded no {c.select}, which select needs (a validation split: "
+                         f"data.validation_size)")
+    rows = select(trials, c.where)
+    if "status" in rows.columns:
+        rows = rows[rows["status"].astype(str) == "completed"]
+    choice, info = {}, {}
+    for side, (axis, levels) in c.candidates().items():
+        fixed = {k: lab for k, lab in getattr(c, side).items() if k != axis}
+        means = {}
+        for lab in levels:
+            got = pd.to_numeric(select(rows, {**fixed, axis: lab})[c.select], errors="coerce").dropna()
+            means[lab] = float(got.mean()) if len(got) else float("nan")
+        ranked = [lab for lab in levels if np.isfinite(means[lab])]
+        if not ranked:
+            raise ValueError(f"no run of {axis} in {{{', '.join(levels)}}} ({side}) completed with a {c.select}")
+        choice[side] = min(ranked, key=lambda lab: means[lab])
+        info[side] = {"axis": axis, "levels": list(levels), "means": means, "chosen": choice[side], "by": c.select}
+    return c.chosen(choice), info
 
 
 def _blank_verdict(c: Claim, axes: Sequence[str], level: float) -> dict[str, Any]:
