@@ -10,7 +10,11 @@ other study with its ``cpu`` profile), found in ``runs/`` by its spec hash on ei
 rows are the report's own claim rows (``ablation.report.page.verdict_rows``), so the gallery and
 the pages cannot disagree. ``regenerate.sh`` calls this after re-rendering the pages.
 
-    python reports/gallery.py [--runs runs]
+    python reports/gallery.py [--runs runs] [--only STUDY ...]
+
+``--only`` (what ``regenerate.sh STUDY ...`` passes) rewrites those studies' blocks and summary lines and
+leaves every other one as it is: a study not re-rendered now is not marked stale merely because its run
+folder is not on this machine.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ def run_folder(name: str, runs: Path) -> Path | None:
     return max(found, key=lambda p: (p / "run.json").stat().st_mtime) if found else None
 
 
-def previous_blocks(text: str) -> dict[str, list[str]]:
+def previous_blocks(text: str, mark: bool = True) -> dict[str, list[str]]:
     """The gallery's blocks per study as README has them now, marked (once) as rendered by an earlier run and
     rules when they are kept for a study whose run is not in ``--runs``."""
     if START not in text or END not in text:
@@ -67,11 +71,20 @@ def previous_blocks(text: str) -> dict[str, list[str]]:
         if name is not None:
             blocks[name].append(line)
     for name, block in blocks.items():
-        if block and "not run yet" not in block[0] and KEPT not in block[0]:
+        if mark and block and "not run yet" not in block[0] and KEPT not in block[0]:
             block[0] = block[0].rstrip(":") + f" {KEPT}:"
         if block and block[-1] != "":
             block.append("")
     return blocks
+
+
+def previous_summary(readme: Path) -> dict[str, str]:
+    """README's summary line per study, as it is now."""
+    text = readme.read_text(encoding="utf-8")
+    if SUMMARY_START not in text:
+        return {}
+    body = text.split(SUMMARY_START, 1)[1].split(SUMMARY_END, 1)[0]
+    return {m.group(1): line for line in body.splitlines() if (m := re.match(r"^\| \[([a-z0-9_]+)\]", line))}
 
 
 KEPT = "(kept from its last rendering, under the verdict rules of that time; not re-run since)"
@@ -84,13 +97,20 @@ def _cell(text: object) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=Path, default=ROOT / "runs")
+    p.add_argument("--only", nargs="+", default=None, metavar="STUDY",
+                   help="rewrite only these studies' blocks; the others stay as they are")
     args = p.parse_args()
     if not args.runs.is_dir():
         p.exit(2, f"error: --runs: expected a folder of run folders. Received: {str(args.runs)!r}\n")
     text = GALLERY.read_text(encoding="utf-8")
     kept = previous_blocks(text)
+    as_is, old_summary = previous_blocks(text, mark=False), previous_summary(ROOT / "README.md")
     lines, summary = [], ["| study | claims | verdicts (Holm) |", "|---|---|---|"]
     for name in spec.list_studies():
+        if args.only is not None and name not in args.only and name in as_is and name in old_summary:
+            lines += as_is[name]
+            summary.append(old_summary[name])
+            continue
         run_dir = run_folder(name, args.runs)
         link = f"[{name}](reports/{name}.html)"
         if run_dir is None and name in kept:  # no run here: the block rendered from the last run, said as such

@@ -21,4 +21,5 @@ for s in "${studies[@]}"; do
   echo "$s: $(( $(date +%s) - start )) s"
 done
 # README's verdict gallery, from the runs behind the pages
-"$python" reports/gallery.py > /dev/null
+# (only the blocks of the studies named, when some were: the others stay as they are)
+"$python" reports/gallery.py ${1:+--only "${studies[@]}"} > /dev/null

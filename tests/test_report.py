@@ -345,3 +345,23 @@ def test_labelled_claims_say_so_on_the_page_and_sanity_checks_are_not_counted(ru
     assert gallery._summary([counted, rows[0]]) == "1 supported; 1 sanity check (not counted)"
     assert gallery._summary([rows[0]]) == "1 sanity check (not counted)"
     assert gallery.SANITY in gallery._labels(rows[0]) and gallery.WEAKER in gallery._labels(rows[0])
+
+
+def test_gallery_keeps_blocks_it_does_not_rewrite_as_they_are(tmp_path):
+    """``regenerate.sh STUDY`` rewrites that study's gallery block only (``--only``): the others are taken as they
+    are, unmarked, with their README summary lines; without --only a block whose run is absent is marked kept."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "reports" / "gallery.py"
+    loader = importlib.util.spec_from_file_location("gallery", path)
+    gallery = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(gallery)
+    text = (f"x\n{gallery.START}\n**[alpha](../reports/alpha.html)** (mnist, 5 seeds, cpu profile, jax):\n\n"
+            f"| claim | verdict |\n| **A** s | supported |\n\n{gallery.END}\n")
+    as_is = gallery.previous_blocks(text, mark=False)
+    assert as_is["alpha"][0] == "**[alpha](../reports/alpha.html)** (mnist, 5 seeds, cpu profile, jax):"
+    assert gallery.KEPT in gallery.previous_blocks(text)["alpha"][0]
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{gallery.SUMMARY_START}\n| study | claims | verdicts (Holm) |\n|---|---|---|\n"
+                      f"| [alpha](reports/alpha.html) | 1 | 1 supported |\n{gallery.SUMMARY_END}\n", encoding="utf-8")
+    assert gallery.previous_summary(readme) == {"alpha": "| [alpha](reports/alpha.html) | 1 | 1 supported |"}
