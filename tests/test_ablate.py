@@ -168,3 +168,91 @@ def test_components_command_prints_the_table(project, capsys):
     assert cli.main(["components", "model.py:build", "--data", "tiny.npz"]) == 0
     out = capsys.readouterr().out
     assert all(i in out for i in IDS) and "kernel_regularizer set to None" in out
+
+
+# --------------------------------------------------------------------------- width (halved), an optional kind
+
+
+def _wide():
+    """Conv1D -> Dense -> Dense head + softmax: the head (only an Activation after it) is the output layer."""
+    inputs = keras.Input(shape=(6, 2))
+    x = keras.layers.Conv1D(5, 3, activation="relu")(inputs)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(9, activation="relu")(x)
+    x = keras.layers.Dropout(0.1)(x)
+    x = keras.layers.Dense(1, activation="relu")(x)
+    return keras.Model(inputs, keras.layers.Activation("softmax")(keras.layers.Dense(3)(x)))
+
+
+def _wide_sequential():
+    return keras.Sequential([keras.Input((5, 5, 1)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
+                             keras.layers.Dense(7), keras.layers.Dense(3)])
+
+
+def _widths(model):
+    return {l.name: getattr(l, "units", None) or getattr(l, "filters") for l in model.layers
+            if hasattr(l, "units") or hasattr(l, "filters")}
+
+
+def test_width_is_optional_and_offered_for_hidden_dense_and_conv_layers_only():
+    assert [c.kind for c in parts.discover(_wide())] == ["dropout"]  # not a default kind
+    found = parts.discover(_wide(), ["width"])
+    assert [(c.id, c.detail) for c in found] == [
+        ("conv1d.width", "Conv1D(filters=5)"), ("dense.width", "Dense(units=9)"),
+        ("dense_1.width", "Dense(units=1)")]  # dense_2 (then only the softmax) is the output layer
+    assert [c.id for c in parts.discover(_wide_sequential(), ["width"])] == ["conv2d.width", "dense.width"]
+    assert found[0].removal == "units/filters halved (rounded up)"
+
+
+@pytest.mark.parametrize("build, cid, key, want", [
+    (_wide, "conv1d.width", "filters", 3), (_wide, "dense.width", "units", 5), (_wide, "dense_1.width", "units", 1),
+    (_wide_sequential, "conv2d.width", "filters", 2), (_wide_sequential, "dense.width", "units", 4)])
+def test_each_width_variant_halves_its_layer_builds_trains_saves_and_loads(tmp_path, build, cid, key, want):
+    full = build()
+    layer = next(c.layer for c in parts.discover(full, ["width"]) if c.id == cid)
+    variant = parts.apply(full, f"-{cid}")
+    assert getattr(variant.get_layer(layer), key) == want
+    assert _widths(variant) == {**_widths(full), layer: want}  # that layer halved, every other width kept
+    assert (variant.count_params() < full.count_params()) is (want < _widths(full)[layer])  # 1 unit stays 1
+    x = np.random.default_rng(0).normal(size=(4, *full.inputs[0].shape[1:])).astype("float32")
+    variant.compile("adam", "sparse_categorical_crossentropy")
+    variant.fit(x, np.array([0, 1, 2, 0]), epochs=1, verbose=0)  # the graph was rebuilt for the new widths
+    assert variant.predict(x, verbose=0).shape == (4, 3)
+    variant.save(tmp_path / "v.keras")
+    loaded = keras.models.load_model(tmp_path / "v.keras")
+    assert getattr(loaded.get_layer(layer), key) == want
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), variant.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_a_width_that_must_match_a_residual_branch_is_not_offered(project, capsys):
+    (project / "res.py").write_text(textwrap.dedent('''
+        import keras
+
+        def build(input_shape, num_classes):
+            inputs = keras.Input(shape=input_shape)
+            x = keras.layers.Dense(8, activation="relu")(inputs)
+            h = keras.layers.Dense(8, activation="relu")(x)
+            y = keras.layers.Dense(6, activation="relu")(keras.layers.Add()([h, x]))
+            return keras.Model(inputs, keras.layers.Dense(num_classes)(y))
+    '''))
+    assert [c.id for c in parts.discover(keras.models.clone_model(_residual_probe()), ["width"])] == \
+        ["dense.width", "dense_1.width", "dense_2.width"]  # discover alone offers them ...
+    found, _, _ = autostudy.find({"factory": "res.py:build"}, {"path": "tiny.npz"}, ["width"])
+    assert [c.id for c in found] == ["dense_2.width"]  # ... the study only the one whose variant builds
+    assert cli.main(["components", "res.py:build", "--data", "tiny.npz", "--include", "width"]) == 0
+    out = capsys.readouterr().out
+    assert "dense_2.width" in out and "dense_1.width" not in out
+
+
+def _residual_probe():
+    inputs = keras.Input(shape=(6,))
+    x = keras.layers.Dense(8)(inputs)
+    h = keras.layers.Dense(8)(x)
+    y = keras.layers.Dense(6)(keras.layers.Add()([h, x]))
+    return keras.Model(inputs, keras.layers.Dense(3)(y))
+
+
+def test_ablate_with_include_width_generates_one_arm_per_width(project):
+    doc, found = autostudy.generate("model.py:build", "tiny.npz", seeds=1, epochs=1, include=["width"], base=project)
+    assert [c.id for c in found if c.kind == "width"] == ["dense.width", "dense_1.width"]
+    assert "-dense_1.width" in doc["grid"]["ablate"] and len(doc["claims"]) == len(found) == 6

@@ -83,6 +83,10 @@ def find(model_table: dict[str, Any], data: Any, kinds: Sequence[str]) -> tuple[
     try:
         built = factory.call(f, cfg.model_args, ds.input_shape, ds.num_outputs)
         found = parts.discover(built, kinds)
+        widths = [c for c in found if c.kind == "width"]
+        if widths:  # a width that must match another branch's cannot be halved alone: not offered
+            kept = parts.rebuildable(built, widths)
+            found = [c for c in found if c.kind != "width" or c in kept]
     except parts.NotRebuildable as exc:
         raise SpecError("model", f"{f.function_name}() returned a model that cannot be ablated: {exc}") from None
     except (TypeError, ValueError) as exc:
@@ -148,7 +152,7 @@ def generate(model: Any, data: Any, *, seeds: int | Sequence[int] = SEEDS, epoch
         raise SpecError("model", f"{function}() has no component to ablate; supported: Dropout-like layers "
                         f"({', '.join(parts.components.DROPOUT_LAYERS)}), normalization layers "
                         f"({', '.join(parts.components.NORMALIZATION_LAYERS)}), kernel regularizers and constraints, "
-                        f"residual Add layers (and activations with include=['activation'])")
+                        f"residual Add layers (and activations or widths with include=['activation', 'width'])")
     if components:
         found = parts.by_id(found, components)
     metric = f"test_{tasks.primary(task)}"
