@@ -256,3 +256,53 @@ def test_ablate_with_include_width_generates_one_arm_per_width(project):
     doc, found = autostudy.generate("model.py:build", "tiny.npz", seeds=1, epochs=1, include=["width"], base=project)
     assert [c.id for c in found if c.kind == "width"] == ["dense.width", "dense_1.width"]
     assert "-dense_1.width" in doc["grid"]["ablate"] and len(doc["claims"]) == len(found) == 6
+
+
+# --------------------------------------------------------------------------- data order of the arms
+
+
+def _two_dropouts(input_shape, num_classes):
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Dropout(0.2)(keras.layers.Dense(4, activation="relu")(inputs))
+    return keras.Model(inputs, keras.layers.Dense(num_classes)(keras.layers.Dropout(0.2)(x)))
+
+
+def test_each_arm_trains_on_the_same_batches_in_the_same_order_as_the_full_model_of_its_seed(tmp_path, monkeypatch):
+    """Through the real training path (``ablation.ablate`` -> runner -> packs -> ``Batches``): every batch
+    each member is given, by (arm, seed) and (epoch, step); an arm of a seed must see exactly the full
+    model's batches of that seed, and another seed other batches."""
+    from ablation import ablate
+    from ablation.trials import batches
+
+    seen: dict[tuple, dict[tuple, tuple]] = {}
+    original = batches.Batches.__getitem__
+
+    def record(self, item):
+        xs, ys = original(self, item)
+        for r, m in enumerate(self.members):
+            arm = (m.cfg.model_args[parts.AXIS], m.cfg.seed)
+            seen.setdefault(arm, {})[(self.epoch, item)] = (np.array(xs[f"x{r}"]), np.array(ys[f"m{r}"]))
+        return xs, ys
+
+    monkeypatch.setattr(batches.Batches, "__getitem__", record)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(50, 3)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    result = ablate(_two_dropouts, (x[:40], y[:40], x[40:], y[40:]), seeds=[0, 1], epochs=2, out=tmp_path,
+                    report=False, progress=False, train={"batch_size": 16})
+    assert set(result.trials["status"]) == {"completed"} and len(result.trials) == 6
+    arms = ["full", "-dropout", "-dropout_1"]
+    assert set(seen) == {(a, s) for a in arms for s in (0, 1)}
+    for seed in (0, 1):
+        full = seen[("full", seed)]
+        epochs = sorted({e for e, _ in full})[-2:]  # the two training epochs (Keras peeks at batches before)
+        assert [sorted(len(full[(e, i)][1]) for i in range(3)) for e in epochs] == [[8, 16, 16]] * 2
+        assert sorted(np.concatenate([full[(epochs[0], i)][0] for i in range(3)]).tolist()) == sorted(x[:40].tolist())
+        for arm in arms[1:]:
+            other = seen[(arm, seed)]
+            assert sorted(other) == sorted(full)
+            for step, (bx, by) in full.items():
+                np.testing.assert_array_equal(other[step][0], bx, err_msg=f"{arm} seed {seed} step {step}")
+                np.testing.assert_array_equal(other[step][1], by)
+    assert not all(np.array_equal(seen[("full", 0)][s][0], seen[("full", 1)][s][0]) for s in seen[("full", 0)])
+    assert not np.array_equal(seen[("full", 0)][(epochs[0], 0)][0], seen[("full", 0)][(epochs[1], 0)][0])  # new each epoch
