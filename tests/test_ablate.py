@@ -40,6 +40,10 @@ MODEL = textwrap.dedent('''
 
     def subclassed(input_shape, num_classes):
         return Sub(num_classes)
+
+    def clash(input_shape, num_classes, ablate=False):
+        inputs = keras.Input(shape=input_shape)
+        return keras.Model(inputs, keras.layers.Dense(num_classes)(keras.layers.Dropout(0.1)(inputs)))
 ''')
 IDS = ["dense.kernel_regularizer", "dropout", "batch_normalization", "dropout_1"]
 
@@ -152,16 +156,31 @@ def test_ablate_runs_ranks_and_the_study_file_resumes(project, capsys):
     assert list((project / "runs").iterdir()) == runs  # resumed: the same run folder, nothing new to train
 
 
-@pytest.mark.parametrize("argv, message", [
+ERRORS = [
     (["model.py:plain"], "no component to ablate"),
     (["model.py:build", "--components", "dropout,nope"], "Received: components='nope'"),
     (["model.py:subclassed"], "returned a subclassed keras.Model"),
-])
-def test_cli_errors_exit_2_before_training(project, capsys, argv, message):
-    assert cli.main(["ablate", *argv, "--data", "tiny.npz", "--out", "runs"]) == 2
+    (["model.py:biuld"], "error: model.factory: "),  # one error, not wrapped in "model: building biuld() failed"
+    (["model.py:biuld"], "model.py has no 'biuld'; did you mean 'build'?"),
+    (["model.py:clash"], "without a parameter named 'ablate' (the reserved axis"),
+]
+
+
+@pytest.mark.parametrize("command, argv, message", [("ablate", *e) for e in ERRORS] +
+                         [("components", *e) for e in ERRORS[2:]])  # components lists "no component" and has no ids
+def test_cli_errors_exit_2_before_training(project, capsys, command, argv, message):
+    assert cli.main([command, *argv, "--data", "tiny.npz", *(["--out", "runs"] if command == "ablate" else [])]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
-    assert not (project / "runs").exists()
+    assert not (project / "runs").exists() and not list(project.glob("*.toml"))
+
+
+def test_a_written_study_passing_ablate_to_a_function_that_takes_it_is_refused(project, capsys):
+    (project / "own.toml").write_text('[study]\nname = "own"\nseeds = [0]\n[data]\npath = "tiny.npz"\n'
+                                      '[model]\nfactory = "model.py:clash"\n[grid]\nablate = [true, false]\n')
+    assert cli.main(["run", "own.toml", "--out", "runs", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "parameter named 'ablate'" in err and "clash() of model.py" in err and len(err.strip().splitlines()) == 1
 
 
 def test_components_command_prints_the_table(project, capsys):

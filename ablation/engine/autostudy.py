@@ -80,6 +80,7 @@ def find(model_table: dict[str, Any], data: Any, kinds: Sequence[str]) -> tuple[
     cfg = spec.resolve(*spec.trials()[0])
     ds = data_module.load_spec(spec.data)
     f = spec.model.factory
+    factory.check_reserved(factory.load(f), f)
     try:
         built = factory.call(f, cfg.model_args, ds.input_shape, ds.num_outputs)
         found = parts.discover(built, kinds)
@@ -89,6 +90,8 @@ def find(model_table: dict[str, Any], data: Any, kinds: Sequence[str]) -> tuple[
             found = [c for c in found if c.kind != "width" or c in kept]
     except parts.NotRebuildable as exc:
         raise SpecError("model", f"{f.function_name}() returned a model that cannot be ablated: {exc}") from None
+    except SpecError:  # the factory's own one-line error (model.factory: ... has no 'biuld'; did you mean 'build'?)
+        raise
     except (TypeError, ValueError) as exc:
         raise SpecError("model", f"building {f.function_name}() failed: {exc}") from None
     finally:
