@@ -71,7 +71,8 @@ def load(f: Factory) -> Callable[..., Any]:
             module = _import_file(source)
         else:
             _on_path([_root_of(source, target) if source is not None else None])
-            stale = target in sys.modules and _IMPORTED.get(target) != f.digest
+            known = sys.modules.get(target)
+            stale = known is not None and _IMPORTED.get(target, _digest_of(known)) != f.digest
             module = importlib.reload(sys.modules[target]) if stale else importlib.import_module(target)
             _IMPORTED[target] = f.digest  # an edited file is imported again (its digest made a new run)
             got = getattr(module, "__file__", None)
@@ -96,6 +97,13 @@ def load(f: Factory) -> Callable[..., Any]:
         raise SpecError("model.factory", f"{function} in {f.source or target} is not a function: {type(fn).__name__}")
     _LOADED[key] = fn
     return fn
+
+
+def _digest_of(module: Any) -> str | None:
+    """The digest of the file a module was imported from (a module imported before the study, such as
+    ``ablation.zoo.variants``, is not imported again when its file is the one the study named)."""
+    path = getattr(module, "__file__", None)
+    return digest_file(path) if path and Path(path).is_file() else None
 
 
 def _root_of(source: Path, module: str) -> Path:
