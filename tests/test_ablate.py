@@ -275,6 +275,8 @@ def test_ablate_with_include_width_generates_one_arm_per_width(project):
     doc, found = autostudy.generate("model.py:build", "tiny.npz", seeds=1, epochs=1, include=["width"], base=project)
     assert [c.id for c in found if c.kind == "width"] == ["dense.width", "dense_1.width"]
     assert "-dense_1.width" in doc["grid"]["ablate"] and len(doc["claims"]) == len(found) == 6
+    with pytest.raises(SpecError, match=r"mode='add-one'.*Received: include=\['width'\]"):
+        autostudy.generate("model.py:build", "tiny.npz", mode="add-one", include=["width"], base=project)
 
 
 # --------------------------------------------------------------------------- data order of the arms

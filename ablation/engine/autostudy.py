@@ -146,6 +146,10 @@ def generate(model: Any, data: Any, *, seeds: int | Sequence[int] = SEEDS, epoch
     checks.choice("mode", mode, MODES)
     for kind in include:
         checks.choice("include", kind, parts.KINDS[len(parts.DEFAULT_KINDS):])
+    if include and mode == "add-one":  # "bare" keeps activations and widths: "+<id>" of one would be "bare" again
+        raise SpecError("include", f"expected no optional kinds with mode='add-one' (its bare model removes the "
+                        f"default kinds only, so adding back an activation or a width would change nothing); "
+                        f"ablate them with mode='loco'. Received: include={list(include)!r}")
     seed_list = list(range(checks.integer("seeds", seeds))) if not isinstance(seeds, (list, tuple, range)) \
         else list(seeds)
     model_table = source_table(model, base)
