@@ -9,9 +9,9 @@
     ablation list models|datasets|studies
     ablation worker STUDY --chief HOST:PORT [--out DIR] [--profile P] [--tuner-id ID] [--chief-timeout S]
                           [--token TOKEN]
-    ablation components MODEL --data DATA [--include activation]
+    ablation components MODEL --data DATA [--include activation,width]
     ablation ablate MODEL --data DATA [--seeds N] [--epochs N] [--components ID,ID] [--mode loco|add-one]
-                    [--study-file FILE] [--out DIR] [--workers N] [--dry-run]
+                    [--include activation,width] [--study-file FILE] [--out DIR] [--workers N] [--dry-run]
     ablation chief STUDY [--out DIR] [--host HOST] [--port PORT] [--token TOKEN|generate] [--heartbeat-grace S]
 
 Bad input (a typo in a study file, an impossible value, a path that cannot be used) prints one
@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("components", help="list the components of a model that `ablation ablate` can remove")
     comp.add_argument("model", metavar="MODEL", help='"file.py:function", "package.module:function" or a .keras file')
     comp.add_argument("--data", required=True, help="a data set name or a data file (gives the input shape and classes)")
-    comp.add_argument("--include", default="", help="optional kinds to list as well, comma-separated: activation")
+    comp.add_argument("--include", default="", help="optional kinds to list as well, comma-separated: activation, width")
     comp.add_argument("--backend", choices=["jax", "tensorflow"], help="Keras backend (default: KERAS_BACKEND, else JAX)")
 
     abl = sub.add_parser("ablate", help="generate a component ablation study of a model, run it and report it")
@@ -119,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     abl.add_argument("--mode", choices=["loco", "add-one"], default="loco",
                      help="loco: full + one arm per component removed (default); add-one: bare + one arm per "
                           "component added")
-    abl.add_argument("--include", default="", help="optional kinds to search for as well, comma-separated: activation")
+    abl.add_argument("--include", default="", help="optional kinds to search for as well, comma-separated: activation, width")
     abl.add_argument("--name", help="the study's name (default ablate-<function>)")
     abl.add_argument("--study-file", metavar="FILE", help="where to write the study (default ./<name>.toml)")
     abl.add_argument("--out", default="runs", help="the folder of run folders (default runs/)")

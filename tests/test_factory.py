@@ -226,3 +226,17 @@ def test_an_edited_file_is_imported_again(folder):
         assert factory.call(s.model.factory, {}, (2, 2), 3).get_layer("dense_1").units == width
         (folder / "m.py").write_text(MODEL.replace("width=WIDTH", f"width={width}"))  # a file reference too
         assert factory.call(load(folder).model.factory, {}, (2, 2), 3).get_layer("dense_1").units == width
+
+
+def test_a_module_imported_before_the_study_is_not_imported_again(folder):
+    """``ablation.zoo.variants:srivastava2014_mnist`` (a zoo model as a factory): reloading the module
+    would register every zoo variant again (a warning each) and replace the registry's functions."""
+    import warnings
+
+    import ablation.zoo.variants as before
+
+    s = load(folder, STUDY.replace('"m.py:build"', '"ablation.zoo.variants:srivastava2014_mnist"'))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fn = factory.load(s.model.factory)
+    assert sys.modules["ablation.zoo.variants"] is before and fn is before.srivastava2014_mnist

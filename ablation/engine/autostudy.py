@@ -80,11 +80,18 @@ def find(model_table: dict[str, Any], data: Any, kinds: Sequence[str]) -> tuple[
     cfg = spec.resolve(*spec.trials()[0])
     ds = data_module.load_spec(spec.data)
     f = spec.model.factory
+    factory.check_reserved(factory.load(f), f)
     try:
         built = factory.call(f, cfg.model_args, ds.input_shape, ds.num_outputs)
         found = parts.discover(built, kinds)
+        widths = [c for c in found if c.kind == "width"]
+        if widths:  # a width that must match another branch's cannot be halved alone: not offered
+            kept = parts.rebuildable(built, widths)
+            found = [c for c in found if c.kind != "width" or c in kept]
     except parts.NotRebuildable as exc:
         raise SpecError("model", f"{f.function_name}() returned a model that cannot be ablated: {exc}") from None
+    except SpecError:  # the factory's own one-line error (model.factory: ... has no 'biuld'; did you mean 'build'?)
+        raise
     except (TypeError, ValueError) as exc:
         raise SpecError("model", f"building {f.function_name}() failed: {exc}") from None
     finally:
@@ -139,6 +146,10 @@ def generate(model: Any, data: Any, *, seeds: int | Sequence[int] = SEEDS, epoch
     checks.choice("mode", mode, MODES)
     for kind in include:
         checks.choice("include", kind, parts.KINDS[len(parts.DEFAULT_KINDS):])
+    if include and mode == "add-one":  # "bare" keeps activations and widths: "+<id>" of one would be "bare" again
+        raise SpecError("include", f"expected no optional kinds with mode='add-one' (its bare model removes the "
+                        f"default kinds only, so adding back an activation or a width would change nothing); "
+                        f"ablate them with mode='loco'. Received: include={list(include)!r}")
     seed_list = list(range(checks.integer("seeds", seeds))) if not isinstance(seeds, (list, tuple, range)) \
         else list(seeds)
     model_table = source_table(model, base)
@@ -148,7 +159,7 @@ def generate(model: Any, data: Any, *, seeds: int | Sequence[int] = SEEDS, epoch
         raise SpecError("model", f"{function}() has no component to ablate; supported: Dropout-like layers "
                         f"({', '.join(parts.components.DROPOUT_LAYERS)}), normalization layers "
                         f"({', '.join(parts.components.NORMALIZATION_LAYERS)}), kernel regularizers and constraints, "
-                        f"residual Add layers (and activations with include=['activation'])")
+                        f"residual Add layers (and activations or widths with include=['activation', 'width'])")
     if components:
         found = parts.by_id(found, components)
     metric = f"test_{tasks.primary(task)}"

@@ -42,7 +42,7 @@ from ablation.spec.errors import SpecError
 from ablation.spec.factory import FORMS, INJECTED, describe, digest_file, locate, of_function, parse, search_path
 from ablation.spec.schema import TRAIN_KEYS, Factory
 
-__all__ = ["FORMS", "INJECTED", "call", "check_arguments", "describe", "digest_file", "given_arguments", "load",
+__all__ = ["FORMS", "INJECTED", "call", "check_arguments", "check_reserved", "describe", "digest_file", "given_arguments", "load",
            "locate", "of_function", "parameters", "parse", "search_path"]
 
 _LOADED: dict[tuple, Callable[..., Any]] = {}
@@ -71,7 +71,8 @@ def load(f: Factory) -> Callable[..., Any]:
             module = _import_file(source)
         else:
             _on_path([_root_of(source, target) if source is not None else None])
-            stale = target in sys.modules and _IMPORTED.get(target) != f.digest
+            known = sys.modules.get(target)
+            stale = known is not None and _IMPORTED.get(target, _digest_of(known)) != f.digest
             module = importlib.reload(sys.modules[target]) if stale else importlib.import_module(target)
             _IMPORTED[target] = f.digest  # an edited file is imported again (its digest made a new run)
             got = getattr(module, "__file__", None)
@@ -96,6 +97,13 @@ def load(f: Factory) -> Callable[..., Any]:
         raise SpecError("model.factory", f"{function} in {f.source or target} is not a function: {type(fn).__name__}")
     _LOADED[key] = fn
     return fn
+
+
+def _digest_of(module: Any) -> str | None:
+    """The digest of the file a module was imported from (a module imported before the study, such as
+    ``ablation.zoo.variants``, is not imported again when its file is the one the study named)."""
+    path = getattr(module, "__file__", None)
+    return digest_file(path) if path and Path(path).is_file() else None
 
 
 def _root_of(source: Path, module: str) -> Path:
@@ -158,6 +166,8 @@ def check_arguments(fn: Callable[..., Any], f: Factory, given: Mapping[str, str]
     names, var, required = parameters(fn)
     who = f"{f.function_name}() of {Path(f.source).name}" if f.source else f"{f.function_name}()"
     params = ", ".join(names) + (", **kwargs" if var else "") or "(none)"
+    if variants.AXIS in given:
+        check_reserved(fn, f)
     for arg, where in given.items():
         if arg == variants.AXIS:  # the component-ablation axis (ablation.zoo.parts.variants), applied by call()
             continue
@@ -172,6 +182,22 @@ def check_arguments(fn: Callable[..., Any], f: Factory, given: Mapping[str, str]
     clash = [n for n in names if n in TRAIN_KEYS and n in given]
     if clash:  # never: train keys go to the training recipe; kept as a guard for direct callers
         raise SpecError(given[clash[0]], f"{clash[0]} is a [train] key, not an argument of {who}")
+
+
+def check_reserved(fn: Callable[..., Any], f: Factory) -> None:
+    """A function to ablate must not take an argument named ``ablate``: that name is the axis of a
+    generated component-ablation study (``ablation.zoo.parts.variants.AXIS``), which the runner takes
+    for itself and never passes on.
+
+    Raises:
+        SpecError: at ``model.factory``, naming the function and its parameters.
+    """
+    names, var, _ = parameters(fn)
+    if variants.AXIS in names:
+        who = f"{f.function_name}() of {Path(f.source).name}" if f.source else f"{f.function_name}()"
+        raise SpecError("model.factory", f"expected a function without a parameter named {variants.AXIS!r} (the "
+                        f"reserved axis of a component-ablation study, never passed to it); rename that parameter of "
+                        f"{who}. Received: parameters {', '.join(names) + (', **kwargs' if var else '')}")
 
 
 def given_arguments(spec: Any) -> dict[str, str]:

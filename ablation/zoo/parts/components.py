@@ -16,10 +16,18 @@ residual       an ``Add`` of two inputs one of which is an ancestor of the      
                other (the identity skip path of He et al. 2016)
 activation     (only when asked) a hidden layer's activation, or an             linear (identity)
                ``Activation`` / ``ReLU`` / ... layer that is not the output
+width          (only when asked) the ``units`` of a ``Dense`` or the ``filters``  halved (rounded up,
+               of a ``Conv1D/2D/3D`` layer that is not an output layer          at least 1)
 ============== ================================================================ =====================
 
-The five kinds above ``activation`` are found by default; activations are asked for by name,
-since every hidden layer has one and a LOCO study of them all is rarely what is meant.
+The five kinds above ``activation`` are found by default; activations and widths are asked for by
+name, since every hidden layer has them and a LOCO study of them all is rarely what is meant. An
+output layer is the last ``Dense`` / ``Conv`` layer on a path to a model output (only layers such as
+``Activation``, ``Dropout`` or ``Reshape`` after it): its width is the task's, so it is never offered.
+A halved layer's successors are rebuilt for their new input shapes (every variant is freshly
+initialized anyway); a layer whose width must match another branch's (one input of a residual
+``Add``) cannot be halved alone: ``ablation components`` and ``ablation ablate`` leave it out
+(``variants.rebuildable``).
 
 **Ids.** A layer component's id is its layer's name when the name is the user's own; a name
 Keras gave (``dropout``, ``dropout_1``, ... from a per-session counter) is replaced by the name
@@ -45,8 +53,9 @@ DROPOUT_LAYERS = ("Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise",
 NORMALIZATION_LAYERS = ("BatchNormalization", "LayerNormalization", "GroupNormalization")
 ACTIVATION_LAYERS = ("Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax")
 ATTRIBUTES = {"regularizer": "kernel_regularizer", "constraint": "kernel_constraint"}
-KINDS = ("dropout", "normalization", "regularizer", "constraint", "residual", "activation")
-DEFAULT_KINDS = KINDS[:5]  # activation only when asked for
+WIDTH_LAYERS = {"Dense": "units", "Conv1D": "filters", "Conv2D": "filters", "Conv3D": "filters"}  # class -> width key
+KINDS = ("dropout", "normalization", "regularizer", "constraint", "residual", "activation", "width")
+DEFAULT_KINDS = KINDS[:5]  # activation and width only when asked for
 REMOVAL = {
     "dropout": "skipped (identity)",
     "normalization": "skipped (identity)",
@@ -54,6 +63,7 @@ REMOVAL = {
     "constraint": "kernel_constraint set to None",
     "residual": "skip path dropped: the main branch only",
     "activation": "activation made linear",
+    "width": "units/filters halved (rounded up)",
 }
 
 
@@ -138,6 +148,7 @@ def discover(model: Any, kinds: Iterable[str] = DEFAULT_KINDS) -> list[Component
     check_rebuildable(model)
     ids = layer_ids(model)
     outputs = _output_layers(model)
+    heads = _width_heads(model) if "width" in kinds else set()
     found: list[Component] = []
     for layer in model.layers:
         cls = type(layer).__name__
@@ -161,7 +172,15 @@ def discover(model: Any, kinds: Iterable[str] = DEFAULT_KINDS) -> list[Component
             elif cls not in ACTIVATION_LAYERS and config.get("activation") not in (None, "linear"):
                 found.append(Component(f"{lid}.activation", "activation", layer.name, _object_name(None,
                                                                                                   config["activation"])))
+        if "width" in kinds and cls in WIDTH_LAYERS and layer.name not in heads:
+            key = WIDTH_LAYERS[cls]
+            found.append(Component(f"{lid}.width", "width", layer.name, f"{cls}({key}={config.get(key)})"))
     return found
+
+
+def halved(width: int) -> int:
+    """The width of a halved layer: ``ceil(width / 2)``, at least 1."""
+    return max(1, -(-int(width) // 2))
 
 
 def by_id(components: Sequence[Component], wanted: Iterable[str]) -> list[Component]:
@@ -239,6 +258,34 @@ def _output_layers(model: Any) -> set[str]:
     if isinstance(model, keras.Sequential):
         return {model.layers[-1].name} if model.layers else set()
     return {t._keras_history.operation.name for t in model.outputs}
+
+
+def _width_heads(model: Any) -> set[str]:
+    """The names of the output layers for ``width``: each last ``Dense`` / ``Conv`` layer on a path back
+    from a model output (only width-keeping layers, such as Activation, Dropout or Reshape, after it)."""
+    import keras
+
+    if isinstance(model, keras.Sequential):
+        for layer in reversed(model.layers):
+            if type(layer).__name__ in WIDTH_LAYERS:
+                return {layer.name}
+        return set()
+    heads: set[str] = set()
+    stack, seen = list(model.outputs), set()
+    while stack:
+        t = stack.pop()
+        history = getattr(t, "_keras_history", None)
+        if history is None or id(t) in seen:
+            continue
+        seen.add(id(t))
+        op, node_index, _ = history
+        if type(op).__name__ in WIDTH_LAYERS:
+            heads.add(op.name)
+            continue
+        nodes = getattr(op, "_inbound_nodes", [])
+        if node_index < len(nodes):
+            stack.extend(nodes[node_index].input_tensors)
+    return heads
 
 
 def _config(layer: Any) -> dict[str, Any]:

@@ -11,8 +11,9 @@ A variant is named by one string, the value of a generated study's ``ablate`` ax
 normalization layer is skipped (its input flows on; in a Sequential model it becomes
 ``keras.layers.Identity``), a removed kernel regularizer or constraint is set to None in the
 layer's config, a removed residual ``Add`` passes its main branch only, a swapped activation
-becomes linear. Every variant, ``"full"`` included, is a clone, so its weights are freshly
-initialized from the trial's seed like any trial's model.
+becomes linear, a halved width sets the layer's ``units`` / ``filters`` to half (rounded up); the
+layers after it are built anew for their new input shapes. Every variant, ``"full"`` included, is a
+clone, so its weights are freshly initialized from the trial's seed like any trial's model.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ablation.zoo.parts.components import DEFAULT_KINDS, KINDS, Component, by_id, check_rebuildable, discover
+from ablation.zoo.parts.components import (DEFAULT_KINDS, KINDS, WIDTH_LAYERS, Component, by_id, check_rebuildable,
+                                           discover, halved)
 
 FULL = "full"
 BARE = "bare"
@@ -77,6 +79,19 @@ def apply(model: Any, variant: str) -> Any:
     return without(model, removed_by(variant, components))
 
 
+def rebuildable(model: Any, components: Sequence[Component]) -> list[Component]:
+    """The components whose removal alone leaves a model that builds (a halved layer whose output must
+    match another branch's width, as one input of a residual ``Add``, does not)."""
+    out = []
+    for c in components:
+        try:
+            without(model, [c])
+        except (ValueError, TypeError):  # Keras' shape errors: "Inputs have incompatible shapes ..."
+            continue
+        out.append(c)
+    return out
+
+
 def without(model: Any, removed: Sequence[Component]) -> Any:
     """A clone of ``model`` (fresh weights) without the given components."""
     import keras
@@ -90,6 +105,7 @@ def without(model: Any, removed: Sequence[Component]) -> Any:
             edits.setdefault(c.layer, {})[c.id.rpartition(".")[2]] = None
         elif c.kind == "activation" and "." in c.id:
             edits.setdefault(c.layer, {})["activation"] = "linear"
+    halve = {c.layer for c in removed if c.kind == "width"}
     sequential = isinstance(model, keras.Sequential)
 
     def clone_layer(layer: Any) -> Any:
@@ -97,6 +113,9 @@ def without(model: Any, removed: Sequence[Component]) -> Any:
             return keras.layers.Identity(name=layer.name)
         config = layer.get_config()
         config.update(edits.get(layer.name, {}))
+        if layer.name in halve:
+            key = WIDTH_LAYERS[type(layer).__name__]
+            config[key] = halved(config[key])
         return layer.__class__.from_config(config)
 
     def call_layer(layer: Any, *args: Any, **kwargs: Any) -> Any:
