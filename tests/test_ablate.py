@@ -327,3 +327,18 @@ def test_each_arm_trains_on_the_same_batches_in_the_same_order_as_the_full_model
                 np.testing.assert_array_equal(other[step][1], by)
     assert not all(np.array_equal(seen[("full", 0)][s][0], seen[("full", 1)][s][0]) for s in seen[("full", 0)])
     assert not np.array_equal(seen[("full", 0)][(epochs[0], 0)][0], seen[("full", 0)][(epochs[1], 0)][0])  # new each epoch
+
+
+@pytest.mark.parametrize("command", ["components", "ablate"])
+def test_a_built_in_data_set_that_cannot_load_is_one_line(project, capsys, monkeypatch, command):
+    """Offline without ABLATION_MNIST_DIR, Keras' download fails: one line naming the data set, exit 2."""
+    from ablation import data
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("Could not load mnist with keras.datasets.mnist.load_data() (URL fetch failure).\nmore")
+
+    monkeypatch.setattr(data, "load_spec", offline)
+    assert cli.main([command, "model.py:build", "--data", "mnist", *(["--out", "runs"] if command == "ablate" else [])]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: data.mnist: Could not load mnist") and len(err.strip().splitlines()) == 1
+    assert not (project / "runs").exists() and not list(project.glob("*.toml"))

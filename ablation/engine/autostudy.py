@@ -78,7 +78,12 @@ def find(model_table: dict[str, Any], data: Any, kinds: Sequence[str]) -> tuple[
     spec = study.Study("probe", model=model_table, data=data, grid={parts.AXIS: [parts.FULL]},
                        seeds=[0])
     cfg = spec.resolve(*spec.trials()[0])
-    ds = data_module.load_spec(spec.data)
+    try:
+        ds = data_module.load_spec(spec.data)
+    except (OSError, RuntimeError) as exc:  # a data set that cannot load: one line, exit 2, as for `ablation run`
+        from ablation.spec import SpecError
+
+        raise SpecError("data.path" if spec.data.file else f"data.{spec.data.name}", str(exc).splitlines()[0]) from exc
     f = spec.model.factory
     factory.check_reserved(factory.load(f), f)
     try:
