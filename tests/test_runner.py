@@ -380,6 +380,10 @@ def test_with_no_backend_named_the_rule_picks_the_workers_backend_and_run_json_s
     assert run_dir.name == dataclasses.replace(s, backend=expected).run_name  # the chosen backend's run folder
     assert set(records.load(run_dir).trials["backend"]) == {expected}  # the worker trained on it
     assert f"backend {expected} (chosen by the rule: " in lines[0]
+    import pandas as pd
+
+    paths = set(pd.read_csv(run_dir / "trials.csv")["train_path"])  # each trial's training path, as a column
+    assert paths == ({"keras"} if expected == "tensorflow" else {"scan+xla"})  # TF: no XLA for convolutions on a CPU
 
 
 def test_a_backend_the_user_names_wins_over_the_rule(tmp_path):
