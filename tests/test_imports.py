@@ -143,6 +143,7 @@ def test_reading_records_does_not_import_scipy_stats_and_package_names_still_res
     code = ("import sys\nfrom ablation.stats import records\nprint('scipy.stats' in sys.modules)\n"
             "import ablation.stats as s\nfrom ablation.stats import holm, MAX_POWER_SEEDS\n"
             "assert s.holm is holm and MAX_POWER_SEEDS == s.power.MAX_SEEDS and set(s.__all__) == set(s._NAMES)\n"
+            "assert s.components.sentence and s.claims.SEQUENTIAL\n"
             "print('scipy.stats' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]

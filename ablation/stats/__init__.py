@@ -53,8 +53,13 @@ if TYPE_CHECKING:
     from ablation.stats.tables import effect_interval, evaluation_metrics, paired_deltas, summarize
 
 
+_MODULES = ("claims", "components", "curves", "frames", "importance", "intervals", "power", "records", "tables")
+
+
 def __getattr__(name: str) -> Any:
-    """A package name, imported from its module on first use."""
+    """A package name (or one of its modules: ``stats.claims``), imported on first use."""
+    if name in _MODULES:
+        return importlib.import_module(f"ablation.stats.{name}")
     if name not in _NAMES:
         raise AttributeError(f"module 'ablation.stats' has no attribute {name!r}")
     module, attr = _NAMES[name]
@@ -64,7 +69,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_NAMES})
+    return sorted({*globals(), *_NAMES, *_MODULES})
 
 
 __all__ = [
