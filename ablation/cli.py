@@ -241,7 +241,8 @@ def _load_spec(args: argparse.Namespace):
 
 
 def _backend_rule(args: argparse.Namespace) -> bool:
-    """``ablation run`` with no backend named anywhere: the runner picks it (ablation.engine.backend_choice)."""
+    """``ablation run`` (or ``chief``) with no backend named anywhere: the runner picks it
+    (ablation.engine.backend_choice; a chief serving remote workers records that the default stays)."""
     return bool(getattr(args, "backend_rule", False)) and not getattr(args, "until_decided", False)
 
 
@@ -481,7 +482,8 @@ def _cmd_chief(args: argparse.Namespace) -> int:
     from ablation.engine import runner
 
     runner.serve_chief(_load_spec(args), args.out, args.port, args.host, overrides=_overrides(args),
-                       command=_command(), token=args.token, heartbeat_grace=args.heartbeat_grace)
+                       command=_command(), token=args.token, heartbeat_grace=args.heartbeat_grace,
+                       backend_rule=_backend_rule(args))
     return 0
 
 
@@ -520,7 +522,7 @@ def _choose_backend(args: argparse.Namespace) -> None:
             wanted = None
     # Nothing named (and Keras not already imported by a caller): `ablation run` picks its workers' backend
     # per study (ablation.engine.backend_choice); this process runs the checks on the default.
-    args.backend_rule = (args.command == "run" and wanted is None and not os.environ.get("KERAS_BACKEND")
+    args.backend_rule = (args.command in ("run", "chief") and wanted is None and not os.environ.get("KERAS_BACKEND")
                          and "keras" not in sys.modules)
     name = backend.choose(wanted)
     threads = getattr(args, "threads", None)

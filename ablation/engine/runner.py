@@ -119,10 +119,12 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int | Non
 def serve_chief(spec: StudySpec, out_dir: str | os.PathLike, port: int = 0, host: str = "127.0.0.1", *,
                 overrides: dict[str, Any] | None = None, progress: bool | Callable[[str], None] = True,
                 command: str | None = None, token: str | None = None,
-                heartbeat_grace: float = heartbeat.HEARTBEAT_GRACE) -> Path:
-    """Run a study with no local workers: serve its oracle until remote workers have ended every trial."""
+                heartbeat_grace: float = heartbeat.HEARTBEAT_GRACE, backend_rule: bool = False) -> Path:
+    """Run a study with no local workers: serve its oracle until remote workers have ended every trial
+    (``backend_rule``: no backend was named; run.json records that the default stays, remote workers choose)."""
     return _run(spec, out_dir, RunOptions(workers=0, overrides=overrides or {}, progress=progress, command=command,
                                           host=host, port=port, recycle_mib=None, token=token,
+                                          backend_rule=backend_rule,
                                           heartbeat_grace=heartbeat_grace))
 
 
