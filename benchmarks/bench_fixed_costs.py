@@ -54,7 +54,10 @@ def _timed(cmd: list[str], env: dict, cpu: list[float] | None = None) -> tuple[f
     seconds (user + system: less sensitive than wall time to other work on a shared machine)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    # cwd: a folder without the package, so that PYTHONPATH's checkout is the one imported (python -c and -m
+    # put the working folder first on sys.path)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            cwd=tempfile.gettempdir())
     first, lines = None, []
     for line in proc.stdout:
         if first is None and line.strip():
