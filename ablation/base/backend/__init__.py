@@ -172,9 +172,8 @@ def keras_without_extras() -> Iterator[None]:
 
     Keras imports scikit-learn whenever it is installed, for ``keras.wrappers`` (SKLearnClassifier and
     friends; scikit-learn pulls in SciPy's ``stats``), and ``matplotlib.pyplot`` for
-    ``keras.visualization``: on this project's 2-core machine, loaded, ``import keras`` under JAX took
-    30-34 s with scikit-learn and 18-20 s without (benchmarks/bench_fixed_costs.py measures the dry
-    run). This tool uses neither part; afterwards both import again as usual (the ``digits`` data set,
+    ``keras.visualization``: on this project's 2-core machine (shared), starting JAX and Keras took
+    3.91 s with them and 2.57 s without (benchmarks/bench_fixed_costs.py --against, median of 3). This tool uses neither part; afterwards both import again as usual (the ``digits`` data set,
     the report's figures, a user's model file), only those two parts of Keras stay without them in this
     process. A package already imported is left alone.
     """
