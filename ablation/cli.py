@@ -236,20 +236,37 @@ def _load_spec(args: argparse.Namespace):
     from ablation import spec
 
     path = spec.find_study(args.study)
-    return runner.with_backend(runner.apply_overrides(spec.load(path, profile=args.profile), _overrides(args)))
+    s = runner.apply_overrides(spec.load(path, profile=args.profile), _overrides(args))
+    return s if _backend_rule(args) else runner.with_backend(s)  # by the rule: the runner sets it
+
+
+def _backend_rule(args: argparse.Namespace) -> bool:
+    """``ablation run`` (or ``chief``) with no backend named anywhere: the runner picks it
+    (ablation.engine.backend_choice; a chief serving remote workers records that the default stays)."""
+    return bool(getattr(args, "backend_rule", False)) and not getattr(args, "until_decided", False)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from ablation.engine import runner
+    from ablation.engine.options import RunOptions
     from ablation import spec
 
     s = _load_spec(args)
     if args.dry_run:
-        from ablation.engine import preflight
+        from ablation.engine import backend_choice, preflight
+        from ablation.base import backend
 
         print(spec.describe_grid(s), flush=True)
-        print(f"run folder: {runner.run_dir_of(s, args.out)}", flush=True)
-        preflight.check(s, args.out, workers=args.workers)  # what the run would reject, rejected now
+        checked = preflight.check(runner.with_backend(s), args.out, workers=args.workers)  # rejected now
+        choice = backend_choice.decide(backend.name(), pinned=s.backend, by_rule=_backend_rule(args),
+                                       convolutional=checked.convolutional,
+                                       where_not=runner.rule_cannot(RunOptions(workers=args.workers, host=args.host,
+                                                                                port=args.port)))
+        s = dataclasses.replace(s, backend=choice.backend)
+        print(f"backend: {choice.text()}", flush=True)
+        print(f"run folder: {Path(args.out) / s.run_name}", flush=True)
         n = len(preflight.recipes(s)) if s.model.factory is not None else 1
         print(f"checks passed: the data set loads, and {n} model recipe{'s' if n > 1 else ''} built and trained "
               f"one step{' each' if n > 1 else ''}; no trial was run")
@@ -257,17 +274,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.report and not args.no_report:
         check_output_file(args.report, "report")
     elif not args.no_report:
-        run_dir = runner.run_dir_of(s, args.out)
-        if run_dir.is_dir() and not os.access(run_dir, os.W_OK | os.X_OK):
-            raise ValueError(f"{run_dir} is read-only: give the report another path with --report FILE "
-                             f"(or --no-report)")
+        from ablation.base import backend
+
+        for b in ([s.backend] if s.backend else backend.available()):  # by the rule: either backend's folder
+            run_dir = Path(args.out) / dataclasses.replace(s, backend=b).run_name
+            if run_dir.is_dir() and not os.access(run_dir, os.W_OK | os.X_OK):
+                raise ValueError(f"{run_dir} is read-only: give the report another path with --report FILE "
+                                 f"(or --no-report)")
     command = _command()
-    from ablation.engine.options import RunOptions
 
     options = RunOptions(workers=args.workers, overrides=_overrides(args), progress=not args.quiet, command=command,
                          pack_size=args.pack_size, host=args.host, port=args.port,
                          register_claims=args.register_claims, token=args.token,
-                         heartbeat_grace=args.heartbeat_grace)
+                         heartbeat_grace=args.heartbeat_grace, backend_rule=_backend_rule(args))
     if args.until_decided:
         from ablation.engine import sequential
 
@@ -463,7 +482,8 @@ def _cmd_chief(args: argparse.Namespace) -> int:
     from ablation.engine import runner
 
     runner.serve_chief(_load_spec(args), args.out, args.port, args.host, overrides=_overrides(args),
-                       command=_command(), token=args.token, heartbeat_grace=args.heartbeat_grace)
+                       command=_command(), token=args.token, heartbeat_grace=args.heartbeat_grace,
+                       backend_rule=_backend_rule(args))
     return 0
 
 
@@ -500,6 +520,10 @@ def _choose_backend(args: argparse.Namespace) -> None:
             wanted = pinned_backend(find_study(args.study), getattr(args, "profile", None))
         except SpecError:
             wanted = None
+    # Nothing named (and Keras not already imported by a caller): `ablation run` picks its workers' backend
+    # per study (ablation.engine.backend_choice); this process runs the checks on the default.
+    args.backend_rule = (args.command in ("run", "chief") and wanted is None and not os.environ.get("KERAS_BACKEND")
+                         and "keras" not in sys.modules)
     name = backend.choose(wanted)
     threads = getattr(args, "threads", None)
     if name == "jax" and threads and "jax" not in sys.modules:

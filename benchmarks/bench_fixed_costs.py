@@ -8,8 +8,11 @@
   and from ``run.json`` the phases (start-up, checks, trials, records) and the training paths taken.
 
 Each figure is the median of ``--repeats`` runs. The machine may be shared: compare within one run.
+``--startup-only`` measures the first three (no study is trained); ``--against DIR`` measures the same
+figures for another checkout of the project (e.g. the main branch), run for run alternately with this
+one, so that before and after share the machine's load.
 
-    python benchmarks/bench_fixed_costs.py [--backend jax] [--repeats 1]
+    python benchmarks/bench_fixed_costs.py [--backend jax] [--repeats 1] [--startup-only] [--against DIR]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,10 +49,15 @@ dropout = [0.0, 0.3]
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _timed(cmd: list[str], env: dict) -> tuple[float, float | None, str]:
-    """Wall seconds, seconds to the first line on stdout, and the output."""
+def _timed(cmd: list[str], env: dict, cpu: list[float] | None = None) -> tuple[float, float | None, str]:
+    """Wall seconds, seconds to the first line on stdout, and the output; ``cpu`` receives the command's CPU
+    seconds (user + system: less sensitive than wall time to other work on a shared machine)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    # cwd: a folder without the package, so that PYTHONPATH's checkout is the one imported (python -c and -m
+    # put the working folder first on sys.path)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            cwd=tempfile.gettempdir())
     first, lines = None, []
     for line in proc.stdout:
         if first is None and line.strip():
@@ -56,6 +65,9 @@ def _timed(cmd: list[str], env: dict) -> tuple[float, float | None, str]:
         lines.append(line)
     if proc.wait() != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{''.join(lines)[-3000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return time.perf_counter() - start, first, "".join(lines)
 
 
@@ -63,53 +75,69 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backend", choices=["jax", "tensorflow"], default="jax")
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--startup-only", action="store_true", help="imports and the dry run only: no study is trained")
+    p.add_argument("--against", type=Path, help="another checkout of the project, measured alternately with this one")
     args = p.parse_args()
+    if args.against is not None and not (args.against / "ablation" / "__init__.py").is_file():
+        p.exit(2, f"error: --against: expected a checkout of keras-ablation. Received: {args.against}\n")
     if args.repeats < 1:
         p.exit(2, f"error: --repeats: expected a positive integer. Received: {args.repeats}\n")
     py = sys.executable
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores; backend {args.backend}; "
           f"median of {args.repeats}; the machine may be shared: compare within this run")
+    roots = [("", ROOT)] + ([("before (--against): ", args.against.resolve())] if args.against else [])
+    rows: dict[str, list[float]] = {}
+    for rep in range(args.repeats):
+        for prefix, root in roots:
+            _measure(args, py, root, prefix, rows)
+    for name, values in rows.items():
+        print(f"  {name:62s} {statistics.median(values):8.2f} s")
+
+
+def _measure(args: argparse.Namespace, py: str, root: Path, prefix: str, rows: dict[str, list[float]]) -> None:
+    """One repeat of every figure for the checkout at ``root``; names start with ``prefix``."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         env = {**os.environ, "KERAS_BACKEND": args.backend, "TF_CPP_MIN_LOG_LEVEL": "2",
-               "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        rows: dict[str, list[float]] = {}
+               "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
         def keep(name: str, value: float | None) -> None:
             if value is not None:
-                rows.setdefault(name, []).append(value)
+                rows.setdefault(prefix + name, []).append(value)
 
         study = tmp_path / "tiny.toml"
         study.write_text(TINY)
         phases: dict[str, dict] = {}
-        for rep in range(args.repeats):
-            keep("python -c pass", _timed([py, "-c", "pass"], env)[0])
-            keep("imports (backend + keras)", _timed([py, "-c", "import ablation.base.backend as b; b.choose(); b.start()"],
-                                                     env)[0])
-            wall, first, _ = _timed([py, "-m", "ablation", "run", str(ROOT / "studies/quickstart.toml"), "--dry-run",
-                                     "--out", str(tmp_path / "dry")], env)
-            keep("quickstart --dry-run: wall", wall)
-            for mode in ("packed", "no-pack"):
-                out = tmp_path / f"{mode}-{rep}"
-                run_env = {**env, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / f"cache-{mode}-{rep}")}
-                cmd = [py, "-m", "ablation", "run", str(study), "--out", str(out), "--no-report"]
-                wall, first, _ = _timed(cmd + ([] if mode == "packed" else ["--no-pack"]), run_env)
-                keep(f"tiny 10x30 {mode}: wall", wall)
-                keep(f"tiny 10x30 {mode}: first output line", first)
-                (folder,) = [d for d in out.iterdir() if d.is_dir()]
-                meta = json.loads((folder / "run.json").read_text())
-                phases[mode] = {k: meta["invocations"][-1].get(k) for k in ("phases", "train_paths")}
-                import pandas as pd
+        keep("python -c pass", _timed([py, "-c", "pass"], env)[0])
+        cpu: list[float] = []
+        keep("imports (backend + keras)", _timed([py, "-c", "import ablation.base.backend as b; b.choose(); b.start()"],
+                                                 env, cpu)[0])
+        keep("imports (backend + keras): CPU", cpu[-1])
+        wall, first, _ = _timed([py, "-m", "ablation", "run", str(root / "studies/quickstart.toml"), "--dry-run",
+                                 "--out", str(tmp_path / "dry")], env, cpu)
+        keep("quickstart --dry-run: wall", wall)
+        keep("quickstart --dry-run: CPU", cpu[-1])
+        keep("quickstart --dry-run: first output line", first)
+        if args.startup_only:
+            return
+        for mode in ("packed", "no-pack"):
+            out = tmp_path / f"{mode}"
+            run_env = {**env, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / f"cache-{mode}")}
+            cmd = [py, "-m", "ablation", "run", str(study), "--out", str(out), "--no-report"]
+            wall, first, _ = _timed(cmd + ([] if mode == "packed" else ["--no-pack"]), run_env)
+            keep(f"tiny 10x30 {mode}: wall", wall)
+            keep(f"tiny 10x30 {mode}: first output line", first)
+            (folder,) = [d for d in out.iterdir() if d.is_dir()]
+            meta = json.loads((folder / "run.json").read_text())
+            phases[mode] = {k: meta["invocations"][-1].get(k) for k in ("phases", "train_paths")}
+            import pandas as pd
 
-                trials = pd.read_csv(folder / "trials.csv")
-                keep(f"tiny 10x30 {mode}: first epoch of a pack (median)", float(trials["first_epoch_time_s"].median()))
-        for name, values in rows.items():
-            print(f"  {name:50s} {statistics.median(values):8.2f} s")
-        packed, alone = statistics.median(rows["tiny 10x30 packed: wall"]), statistics.median(
-            rows["tiny 10x30 no-pack: wall"])
-        print(f"  {'tiny 10x30: --no-pack / packed':50s} {alone / packed:8.2f}x")
+            trials = pd.read_csv(folder / "trials.csv")
+            keep(f"tiny 10x30 {mode}: first epoch of a pack (median)", float(trials["first_epoch_time_s"].median()))
+        packed, alone = rows[prefix + "tiny 10x30 packed: wall"][-1], rows[prefix + "tiny 10x30 no-pack: wall"][-1]
+        print(f"  {prefix}tiny 10x30: --no-pack / packed: {alone / packed:.2f}x (this repeat)")
         for mode, info in phases.items():
-            print(f"  run.json {mode}: {json.dumps(info)}")
+            print(f"  {prefix}run.json {mode}: {json.dumps(info)}")
 
 
 if __name__ == "__main__":

@@ -103,3 +103,15 @@ print(float(jax.jit(lambda x: jnp.cos(x) + 1.0)(jnp.ones(5)).sum()))
     assert lines == [f"warning: JAX_COMPILATION_CACHE_DIR={blocker}: expected a folder this process can write; "
                      "compiled programs are not kept on disk"], out.stderr
     assert blocker.read_text() == "not a folder"
+
+
+def test_keras_started_by_the_command_line_leaves_scikit_learn_and_matplotlib_unimported_and_importable():
+    """Keras imports scikit-learn (and SciPy's stats) for keras.wrappers and matplotlib for
+    keras.visualization, which this tool does not use: backend.start() keeps them out of its import;
+    both import afterwards."""
+    code = ("import sys\nfrom ablation.base import backend\nbackend.choose()\nbackend.start()\nimport keras\n"
+            "print([m in sys.modules for m in ('sklearn', 'scipy.stats', 'matplotlib')])\n"
+            "from sklearn.datasets import load_digits\nimport matplotlib.pyplot\nprint(load_digits().data.shape)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[:2] == ["[False, False, False]", "(1797, 64)"]

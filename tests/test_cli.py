@@ -364,7 +364,7 @@ def test_dry_run_names_your_file_and_function_then_checks_it(own, capsys, monkey
 
     (own / "study.toml").write_text(OWN_STUDY)
     printed = []
-    monkeypatch.setattr(preflight, "check", lambda *a, **k: printed.append(capsys.readouterr().out))
+    monkeypatch.setattr(preflight, "check", lambda *a, **k: printed.append(capsys.readouterr().out) or preflight.Checked())
     assert main(["run", str(own / "study.toml"), "--dry-run", "--out", str(own / "runs")]) == 0
     before = printed[0]  # what the dry run printed before the checks import anything
     assert f"model: function build of {own / 'mymodel.py'} (mymodel.py:build; imported and run when the study runs)" \
@@ -445,3 +445,18 @@ def test_bad_own_inputs_exit_2_with_one_line_and_write_nothing(own, capsys, monk
     err = capsys.readouterr().err
     assert status == 2 and err.startswith(f"error: {message}") and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
+
+
+def test_run_with_no_backend_named_lets_the_rule_choose(tmp_path):
+    """No --backend, no KERAS_BACKEND, none in the study: the dry run names the rule's backend and why."""
+    import subprocess
+    import sys
+
+    study = tmp_path / "conv.toml"
+    study.write_text('[study]\nname = "conv"\nseeds = [0]\n[data]\nname = "digits"\nflatten = false\n'
+                     '[model]\nname = "cnn"\nfilters = [2]\ndense = []\n[train]\nepochs = 1\n[grid]\nkernel_size = [3]\n')
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    proc = subprocess.run([sys.executable, "-m", "ablation.cli", "run", str(study), "--dry-run", "--out",
+                           str(tmp_path / "runs")], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "\nbackend: tensorflow (chosen by the rule: convolution layers on a CPU-only machine" in proc.stdout

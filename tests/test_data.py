@@ -702,3 +702,27 @@ def test_regression_holdout_and_subsets_are_random_and_nested():
     key = lambda d: {tuple(r) for r in d.x_train}  # noqa: E731
     assert key(small) <= key(large) and key(small) != key(ds.subset(30, seed=5))
     assert "regression, 2 targets" in ds.describe() and "task='regression'" in repr(ds)
+
+
+def test_generated_mnist1d_is_kept_on_disk_and_read_back_the_same(tmp_path, monkeypatch):
+    """MNIST-1D is generated once per machine (each process regenerated it: seconds per worker)."""
+    from ablation.data import builtin
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    fresh = builtin._generate_mnist1d(100, 3)
+    first = builtin._load_mnist1d(100, 3)
+    path = builtin.mnist1d_cache_file(100, 3)
+    assert path.is_file() and path.parent == tmp_path / "keras-ablation" / "mnist1d"
+
+    def never(*_):
+        raise AssertionError("generated again")
+
+    monkeypatch.setattr(builtin, "_generate_mnist1d", never)
+    again = builtin._load_mnist1d(100, 3)
+    for a, b, c in zip(fresh, first, again):
+        assert a.dtype == b.dtype == c.dtype and np.array_equal(a, b) and np.array_equal(a, c)
+    path.write_bytes(b"damaged")  # a damaged file is generated again, not trusted
+    monkeypatch.setattr(builtin, "_generate_mnist1d", lambda n, s: fresh)
+    assert all(np.array_equal(a, b) for a, b in zip(builtin._load_mnist1d(100, 3), fresh))
+    path.write_bytes(b"PK\x03\x04" + b"x" * 20)  # a cut zip file too
+    assert all(np.array_equal(a, b) for a, b in zip(builtin._load_mnist1d(100, 3), fresh))

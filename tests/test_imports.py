@@ -127,8 +127,24 @@ def test_no_import_cycle_inside_a_package():
     assert not cycles, "\n".join(cycles)
 
 
-@pytest.mark.parametrize("module", ["ablation.spec", "ablation.stats", "ablation.train.probes", "ablation.zoo"])
+@pytest.mark.parametrize("module", ["ablation.spec", "ablation.stats.claims", "ablation.train.probes", "ablation.zoo"])
 def test_the_checker_sees_imports(module):
     """The checks above would pass on an empty graph: make sure the parser finds real edges."""
     graph = _graph()
     assert module in graph and any(dep.startswith("ablation.") for dep in graph[module])
+
+
+def test_reading_records_does_not_import_scipy_stats_and_package_names_still_resolve():
+    """ablation.stats imports its names on first use: the runner's `from ablation.stats import records`
+    (every run, dry runs and workers included) does not pay for SciPy's stats."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom ablation.stats import records\nprint('scipy.stats' in sys.modules)\n"
+            "import ablation.stats as s\nfrom ablation.stats import holm, MAX_POWER_SEEDS\n"
+            "assert s.holm is holm and MAX_POWER_SEEDS == s.power.MAX_SEEDS and set(s.__all__) == set(s._NAMES)\n"
+            "assert s.components.sentence and s.claims.SEQUENTIAL\n"
+            "print('scipy.stats' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "True"]

@@ -100,3 +100,47 @@ def test_one_line_unwraps_keras_call_errors():
     assert preflight.one_line(wrapped) == "RuntimeError: thirteen units are unlucky"
     assert preflight.one_line("ValueError: bad shape\nmore detail") == "ValueError: bad shape"
     assert preflight.one_line("x" * 400, limit=10) == "xxxxxxx..."
+
+
+COUNTED = """
+import keras
+
+CALLS = []
+
+def named(input_shape, num_classes, dropout=0.0):
+    CALLS.append(dropout)
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Dense(4, name="dense_1")(inputs)
+    x = keras.layers.Activation("relu", name="act_1")(x)
+    x = keras.layers.Dropout(0.5, name="dropout_1")(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, name="logits")(x))
+"""
+
+
+def test_check_builds_each_recipe_once_and_shares_it_among_the_checks(tmp_path):
+    """A generated ablation study with a layer probe: check_variants, check_recipes and check_layer_names
+    once built the first model three times; now the function runs once per distinct model."""
+    from ablation.trials import factory
+
+    load(tmp_path)
+    (tmp_path / "c.py").write_text(COUNTED)
+    text = (tmp_path / "s.toml").read_text().replace("m.py:dense", "c.py:named").replace(
+        "seeds = [0, 1]", 'seeds = [0, 1]\nprobes = ["activations"]').replace(
+        "dropout = [0.0, 0.5]", 'ablate = ["full", "-dropout"]')
+    (tmp_path / "s.toml").write_text(text)
+    s = spec.load(tmp_path / "s.toml")
+    calls = factory.load(s.model.factory).__globals__["CALLS"]
+    seen = preflight.check(s, tmp_path / "runs")
+    assert len(calls) == 1  # the function called once: both ablate arms are clones of that build
+    assert seen.builds == 1 and not seen.convolutional  # check_variants' build; each arm a clone of it
+    assert seen.first_model is None  # not kept past the checks
+
+
+def test_checked_says_whether_a_model_has_convolutions(tmp_path):
+    assert preflight.check(load(tmp_path, function="conv", data='name = "digits"\nflatten = false'),
+                           tmp_path / "runs").convolutional
+    assert not preflight.check(load(tmp_path), tmp_path / "runs").convolutional
+    zoo = spec.loads('[study]\nname = "z"\nseeds = [0]\n[data]\nname = "digits"\nflatten = false\n'
+                     '[model]\nname = "cnn"\nfilters = [2]\ndense = []\n[train]\nepochs = 1\n[grid]\nkernel_size = [3, 5]\n')
+    seen = preflight.check(zoo, tmp_path / "runs")
+    assert seen.convolutional and seen.builds == 1  # from the registry; the one build is the step check's

@@ -35,3 +35,10 @@ def test_load_rejects_a_folder_that_is_not_a_run(tmp_path):
 def test_train_size_axis_is_one_column():
     frame = records._frame([{"trial_id": "0", "train_size": 100}], ["trial_id", "train_size", "train_size"])
     assert list(frame.columns) == ["trial_id", "train_size"]
+
+
+def test_train_path_label_joins_the_path_and_xla():
+    assert records.train_path_label("scan", True) == "scan+xla"
+    assert records.train_path_label("keras", True) == "keras+xla"
+    assert records.train_path_label("keras", False) == "keras"
+    assert records.train_path_label(None, None) is None  # failed before training, or an older run

@@ -177,6 +177,7 @@ def test_reproduce_shows_command_hash_and_escaped_study_text(run_dir, clean):
     assert "no factor 1/2" not in text                                    # no L1/L2 in this study
     backend = records.load(run_dir).trials["backend"].iloc[0]
     assert ["backend", backend] in _parse(text).rows                      # the run table names the backend
+    assert any(r[:1] == ["backend choice"] and r[1].startswith("chosen by the user: ") for r in _parse(text).rows)
 
 
 def test_failed_and_diverged_trials_are_listed(broken):
@@ -365,3 +366,13 @@ def test_gallery_keeps_blocks_it_does_not_rewrite_as_they_are(tmp_path):
     readme.write_text(f"{gallery.SUMMARY_START}\n| study | claims | verdicts (Holm) |\n|---|---|---|\n"
                       f"| [alpha](reports/alpha.html) | 1 | 1 supported |\n{gallery.SUMMARY_END}\n", encoding="utf-8")
     assert gallery.previous_summary(readme) == {"alpha": "| [alpha](reports/alpha.html) | 1 | 1 supported |"}
+
+
+def test_the_run_section_says_who_chose_the_backend():
+    from ablation.report import page
+
+    rule = {"backend": "tensorflow", "chosen_by": "rule", "reason": "convolution layers on a CPU-only machine"}
+    assert page.backend_chosen({"backend_choice": rule}) == "chosen by the rule: convolution layers on a CPU-only machine"
+    assert page.backend_chosen({"backend_choice": {**rule, "chosen_by": "user", "reason": "--backend"}}) == \
+        "chosen by the user: --backend"
+    assert page.backend_chosen({}) == ""  # a run from before the choice was recorded

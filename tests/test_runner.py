@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -340,3 +341,57 @@ def test_a_study_with_some_failed_trials_names_them_and_returns(tmp_path):
     assert len(failed) == 2
     assert lines[-1] == (f"2 of 4 trials failed; the first, {failed[0].name} (dropout=0.5, seed=0), raised "
                          f"RuntimeError: call 5 fails (traceback in {failed[0] / rundir.RESULT})")
+
+
+CHOICE = """
+[study]
+name = "choice"
+seeds = [0]
+[data]
+name = "digits"
+flatten = false
+validation_size = 100
+[model]
+MODEL
+[train]
+epochs = 1
+batch_size = 64
+[grid]
+dropout = [0.0]
+"""
+
+
+@pytest.mark.parametrize("model, expected", [('name = "cnn"\nfilters = [2]\ndense = []', "tensorflow"),
+                                             ('name = "mlp"\nhidden = [8]', "jax")])
+def test_with_no_backend_named_the_rule_picks_the_workers_backend_and_run_json_says_why(tmp_path, model, expected):
+    from ablation.base import backend
+    from ablation.engine import backend_choice
+    from ablation.engine.options import RunOptions
+
+    if expected not in backend.available():
+        pytest.skip(f"{expected} is not installed")
+    s = spec.loads(CHOICE.replace("MODEL", model))
+    lines: list[str] = []
+    run_dir = runner.run(s, out_dir=tmp_path, options=RunOptions(workers=1, backend_rule=True, progress=lines.append))
+    meta = json.loads((run_dir / rundir.RUN).read_text())
+    reason = backend_choice.CONV_REASON if expected == "tensorflow" else backend_choice.DENSE_REASON
+    assert meta["backend_choice"] == {"backend": expected, "chosen_by": "rule", "reason": reason}
+    assert meta["invocations"][-1]["backend_choice"] == meta["backend_choice"]
+    assert run_dir.name == dataclasses.replace(s, backend=expected).run_name  # the chosen backend's run folder
+    assert set(records.load(run_dir).trials["backend"]) == {expected}  # the worker trained on it
+    assert f"backend {expected} (chosen by the rule: " in lines[0]
+    import pandas as pd
+
+    paths = set(pd.read_csv(run_dir / "trials.csv")["train_path"])  # each trial's training path, as a column
+    assert paths == ({"keras"} if expected == "tensorflow" else {"scan+xla"})  # TF: no XLA for convolutions on a CPU
+
+
+def test_a_backend_the_user_names_wins_over_the_rule(tmp_path):
+    from ablation.engine.options import RunOptions
+
+    s = spec.loads(CHOICE.replace("MODEL", 'name = "cnn"\nfilters = [2]\ndense = []'))
+    ours = keras_backend()
+    run_dir = runner.run(s, out_dir=tmp_path, options=RunOptions(in_process=True, backend_rule=True,
+                                                                 overrides={"backend": ours}))
+    choice = json.loads((run_dir / rundir.RUN).read_text())["backend_choice"]
+    assert (choice["backend"], choice["chosen_by"]) == (ours, "user")

@@ -38,6 +38,9 @@ class RunOptions:
             new one in run.json); required when ``host`` is not a loopback address (:mod:`ablation.engine.auth`).
         heartbeat_grace: seconds a worker holding trials may stay silent before they run again
             elsewhere (:mod:`ablation.engine.heartbeat`).
+        backend_rule: the user named no backend (no ``--backend``, no ``KERAS_BACKEND``, none in the study
+            file): the runner picks its workers' backend by :func:`ablation.engine.backend_choice.rule`.
+            The command line sets it; ``ablation.run`` keeps the backend of the calling process.
     """
 
     workers: int = 1
@@ -53,6 +56,7 @@ class RunOptions:
     register_claims: bool = False
     token: str | None = None
     heartbeat_grace: float = heartbeat.HEARTBEAT_GRACE
+    backend_rule: bool = False
 
     def __post_init__(self) -> None:
         checks.integer("workers", self.workers, 0)
@@ -74,6 +78,7 @@ class RunOptions:
         if self.token is not None:
             checks.text("token", self.token)
         checks.real("heartbeat_grace", self.heartbeat_grace, "a positive number of seconds", lambda x: x > 0)
+        checks.boolean("backend_rule", self.backend_rule)
         if self.in_process and self.workers != 1:
             raise checks.invalid("workers", "1 when in_process=True", self.workers)
         object.__setattr__(self, "overrides", dict(self.overrides))

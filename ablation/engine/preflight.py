@@ -9,6 +9,7 @@ a chief listens on.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from pathlib import Path
@@ -21,8 +22,27 @@ from ablation.trials import factory, metrics, trial
 from ablation.spec import SpecError, StudySpec
 
 
+@dataclasses.dataclass
+class Checked:
+    """What the checks learned on the way, so that the run does not build a model again to learn it.
+
+    Attributes:
+        convolutional: a recipe's model has convolution layers (a zoo model: its builder is the CNN's, read
+            from the registry without building; a user's function: the models :func:`check_recipes` built),
+            for the backend rule (:mod:`ablation.engine.backend_choice`).
+        builds: how many times the checks called the model's builder or function: once per recipe, and once
+            in all for a generated ablation study's recipes (each is a clone of that model less its
+            ``ablate`` components, as ``factory.call`` makes it).
+    """
+
+    convolutional: bool = False
+    builds: int = 0
+    first_model: Any = dataclasses.field(default=None, repr=False)  # the first recipe's model, as built
+    base_model: Any = dataclasses.field(default=None, repr=False)  # check_variants' model without ``ablate``
+
+
 def check(spec: StudySpec, out_dir: str | os.PathLike, address: tuple[str, int] | None = None,
-          workers: int = 1) -> None:
+          workers: int = 1) -> Checked:
     """Everything that can be checked before the first trial; raises a one-line error, writes nothing.
 
     Checks the output folder (a folder, writable, not inside a run folder), the data set (it loads;
@@ -30,16 +50,22 @@ def check(spec: StudySpec, out_dir: str | os.PathLike, address: tuple[str, int] 
     function (:func:`check_factory`: it imports, takes the study's arguments), every recipe's model
     (:func:`check_recipes`: it builds and trains one step; the layer names a probe needs),
     every claim's metric (:func:`ablation.trials.metrics.check_claims`) and, for a chief, ``address``
-    (this machine can listen there).
+    (this machine can listen there). Each recipe's model is built once, shared among the checks.
+
+    Returns:
+        What the checks learned (:class:`Checked`).
     """
     check_out_dir(out_dir, spec.run_name)
     check_data(spec)
-    check_factory(spec, workers)
-    check_recipes(spec)
-    check_layer_names(spec)
+    seen = Checked()
+    check_factory(spec, workers, seen)
+    check_recipes(spec, seen)
+    check_layer_names(spec, seen)
     metrics.check_claims(spec)
     if address is not None:
         cluster.check_address(*address)
+    seen.first_model = seen.base_model = None  # nothing keeps the models alive past the checks
+    return seen
 
 
 def check_out_dir(out_dir: str | os.PathLike, run_name: str | None = None) -> None:
@@ -101,7 +127,7 @@ def train_sizes(spec: StudySpec) -> list[tuple[str, int]]:
     return out
 
 
-def check_factory(spec: Any, workers: int = 1) -> None:
+def check_factory(spec: Any, workers: int = 1, seen: Checked | None = None) -> None:
     """A user's model function, before anything is written: raises a one-line SpecError.
 
     A study with in-memory objects (a function object, arrays) runs in this process only; a
@@ -118,17 +144,18 @@ def check_factory(spec: Any, workers: int = 1) -> None:
         return
     fn = factory.load(spec.model.factory)
     factory.check_arguments(fn, spec.model.factory, factory.given_arguments(spec))
-    check_variants(spec)
+    check_variants(spec, seen)
 
 
-def check_layer_names(spec: Any) -> None:
-    """A user's model has the zoo's layer names when a layer probe needs them."""
+def check_layer_names(spec: Any, seen: Checked | None = None) -> None:
+    """A user's model has the zoo's layer names when a layer probe needs them (the first recipe's model:
+    the one :func:`check_recipes` built when ``seen`` holds it)."""
     from ablation.train.probes import LAYER_PROBES
 
     layered = [p for p in spec.probes if p in LAYER_PROBES]
     if spec.model.factory is None or not layered:
         return
-    model = _first_model(spec)
+    model = seen.first_model if seen is not None and seen.first_model is not None else _first_model(spec)
     from ablation.train.probes.net import hidden_indices
 
     if not hidden_indices(model):
@@ -138,11 +165,14 @@ def check_layer_names(spec: Any) -> None:
                         f"layers named {names}; name your layers so, or drop the probe")
 
 
-def check_variants(spec: Any) -> None:
+def check_variants(spec: Any, seen: Checked | None = None) -> None:
     """A generated ablation study's ``ablate`` values (``ablation.zoo.parts.variants``) name components the
-    model has: the model is built once without them and searched; a SpecError otherwise."""
+    model has: the model is built once without them and searched; a SpecError otherwise. The model is
+    built as the first trial's (its seed and precision) and kept in ``seen``: :func:`check_recipes` makes
+    the first recipe's model from it instead of calling the function again."""
     import keras
 
+    from ablation.train import training
     from ablation.zoo import parts
 
     where = {"model." + parts.AXIS: [spec.model.args[parts.AXIS]]} if parts.AXIS in spec.model.args else {}
@@ -154,8 +184,14 @@ def check_variants(spec: Any) -> None:
     ds = data.load_spec(spec.data)
     args = {k: v for k, v in cfg.model_args.items() if k != parts.AXIS}
     try:
-        model = factory.call(spec.model.factory, args, ds.input_shape, ds.num_outputs)
+        keras.utils.set_random_seed(cfg.seed)
+        with training.precision_policy(cfg.train.precision):
+            model = factory.call(spec.model.factory, args, ds.input_shape, ds.num_outputs)
+        if seen is not None:
+            seen.builds += 1
         found = parts.discover(model, parts.KINDS)
+        if seen is not None:
+            seen.base_model = (_model_key(cfg), model)
     except parts.NotRebuildable as exc:
         raise SpecError("model.factory", f"{spec.model.factory.function_name}() returned a model that cannot be "
                         f"ablated: {exc}") from None
@@ -204,23 +240,59 @@ def recipes(spec: Any) -> list[Any]:
     return out
 
 
-def check_recipes(spec: Any) -> None:
+def _model_key(cfg: Any) -> str:
+    """What a recipe's model is built from, less the ``ablate`` value (its builder, arguments, precision)."""
+    from ablation.spec import canonical_json
+    from ablation.zoo import parts
+
+    return canonical_json([cfg.model_name, {k: v for k, v in cfg.model_args.items() if k != parts.AXIS},
+                           cfg.train.precision])
+
+
+def _build(cfg: Any, ds: Any, seen: Checked | None) -> Any:
+    """A recipe's model: made from :func:`check_variants`' build when it is the same model less its
+    ``ablate`` value (what ``factory.call`` would do after calling the function), else built."""
+    from ablation.zoo import parts
+
+    base = seen.base_model if seen is not None else None
+    if base is not None and parts.AXIS in cfg.model_args and base[0] == _model_key(cfg):
+        from ablation.train import training
+
+        with training.precision_policy(cfg.train.precision):
+            return parts.apply(base[1], cfg.model_args[parts.AXIS])
+    if seen is not None:
+        seen.builds += 1
+    return trial.build_model(cfg, ds)
+
+
+def check_recipes(spec: Any, seen: Checked | None = None) -> None:
     """Build the model of every recipe (:func:`recipes`) and train it one step on a few training examples.
 
     What a trial would fail on at its start (a model function that raises for some grid value, a
     convolution given flat inputs, a loss the outputs do not fit) is then a one-line SpecError
     naming the grid point, before any trial runs; it costs one small eager step per recipe. A zoo
     model (built from arguments the study file's checks already validated) is tried on its first
-    recipe only: that checks the data against the model and the loss.
+    recipe only: that checks the data against the model and the loss. ``seen`` (:class:`Checked`)
+    receives whether a model has convolution layers (a zoo model's from the registry) and the first
+    recipe's model.
     """
     import keras
 
+    from ablation.train import training
+    from ablation.zoo.registry import builder_of
+
     ds = data.load_spec(spec.data)
     every = recipes(spec)
+    if seen is not None and spec.model.factory is None:
+        seen.convolutional = any(builder_of(cfg.model_name) == "cnn" for cfg in every)
     for cfg in every if spec.model.factory is not None else every[:1]:
         try:
             stage = "building the model"
-            model = trial.build_model(cfg, ds)
+            model = _build(cfg, ds, seen)
+            if seen is not None:
+                seen.first_model = seen.first_model if seen.first_model is not None else model
+                if spec.model.factory is not None:
+                    seen.convolutional = seen.convolutional or training.has_convolutions([model])
             stage = f"one training step on {min(STEP_EXAMPLES, len(ds.x_train))} examples"
             _one_step(model, cfg, ds)
         except KeyboardInterrupt:

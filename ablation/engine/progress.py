@@ -75,7 +75,7 @@ class Progress:
     """
 
     def __init__(self, spec: StudySpec, run_dir: Path, say: Console, *, workers: int | None = None,
-                 pack_size: int | None = None) -> None:
+                 pack_size: int | None = None, backend: str | None = None) -> None:
         self.total, self.run_dir, self.say = spec.n_trials, run_dir, say
         self.start = time.perf_counter()
         self.since = time.time()  # notes older than this invocation are a dead run's
@@ -89,13 +89,14 @@ class Progress:
         self._paced: tuple[float, float] | None = None  # (time, work done) at the first sign of progress
         self._last_note = time.monotonic()
         self._running: list[tuple[dict, list[dict]]] = []
-        say(self.opening(spec, workers, pack_size))
+        say(self.opening(spec, workers, pack_size, backend))
 
-    def opening(self, spec: StudySpec, workers: int | None, pack_size: int | None) -> str:
-        """The line a run starts with: what runs, on what, and where."""
+    def opening(self, spec: StudySpec, workers: int | None, pack_size: int | None, backend: str | None = None) -> str:
+        """The line a run starts with: what runs, on what (``backend``: the backend and who chose it, e.g.
+        ``BackendChoice.text()``), and where."""
         seeds = f"{len(spec.seeds)} seed{'s' if len(spec.seeds) != 1 else ''}"
         done = f", {self.already} already done, {self.total - self.already} to run" if self.already else ""
-        how = [f"backend {spec.backend}"] if spec.backend else []
+        how = [f"backend {backend or spec.backend}"] if backend or spec.backend else []
         if workers is not None:
             how.append(f"{workers} worker{'s' if workers != 1 else ''}" if workers else "remote workers only")
         if pack_size is not None:

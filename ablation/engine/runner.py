@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ablation.engine import auth, cluster, heartbeat, preflight
+from ablation.engine import auth, backend_choice, cluster, heartbeat, preflight
 from ablation.base import checks, files, rundir
 from ablation.spec import preregistration
 from ablation.stats import records
@@ -119,10 +119,12 @@ def run(spec: StudySpec, out_dir: str | os.PathLike = "runs", workers: int | Non
 def serve_chief(spec: StudySpec, out_dir: str | os.PathLike, port: int = 0, host: str = "127.0.0.1", *,
                 overrides: dict[str, Any] | None = None, progress: bool | Callable[[str], None] = True,
                 command: str | None = None, token: str | None = None,
-                heartbeat_grace: float = heartbeat.HEARTBEAT_GRACE) -> Path:
-    """Run a study with no local workers: serve its oracle until remote workers have ended every trial."""
+                heartbeat_grace: float = heartbeat.HEARTBEAT_GRACE, backend_rule: bool = False) -> Path:
+    """Run a study with no local workers: serve its oracle until remote workers have ended every trial
+    (``backend_rule``: no backend was named; run.json records that the default stays, remote workers choose)."""
     return _run(spec, out_dir, RunOptions(workers=0, overrides=overrides or {}, progress=progress, command=command,
                                           host=host, port=port, recycle_mib=None, token=token,
+                                          backend_rule=backend_rule,
                                           heartbeat_grace=heartbeat_grace))
 
 
@@ -145,15 +147,24 @@ def make_tuner(spec: StudySpec, out_dir: str | os.PathLike, on_trial_end: Callab
 
 def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
     began, started = time.perf_counter(), _since_process_start()
-    spec = with_backend(apply_overrides(spec, opts.overrides))
-    opts = opts.replace(overrides={**opts.overrides, "backend": spec.backend})
+    spec = apply_overrides(spec, opts.overrides)
+    pinned = spec.backend  # the user's (--backend, [study] backend), or None
+    spec = with_backend(spec)  # this process's backend; the rule may start the workers on another
     out_dir = Path(out_dir)
-    run_dir = out_dir / spec.run_name
     if spec.in_memory and opts.workers == 1:  # a function object or arrays given from Python exist only here
         opts = opts.replace(in_process=True)
     in_process = opts.in_process
-    token, generated = (None, False) if in_process else auth.chief_token(opts.host, opts.token, run_dir)  # before any bind
-    preflight.check(spec, out_dir, None if in_process else (opts.host, opts.port), workers=opts.workers)
+    token, generated = (None, False) if in_process else auth.chief_token(opts.host, opts.token,
+                                                                         out_dir / spec.run_name)  # before any bind
+    checked = preflight.check(spec, out_dir, None if in_process else (opts.host, opts.port), workers=opts.workers)
+    choice = backend_choice.decide(spec.backend, pinned=pinned, by_rule=opts.backend_rule,
+                                   convolutional=checked.convolutional, where_not=rule_cannot(opts))
+    if choice.backend != spec.backend:  # the workers' backend: the run folder is that backend's
+        spec = dataclasses.replace(spec, backend=choice.backend)
+        preflight.check_out_dir(out_dir, spec.run_name)
+        token, generated = auth.chief_token(opts.host, opts.token, out_dir / spec.run_name)
+    opts = opts.replace(overrides={**opts.overrides, "backend": spec.backend})
+    run_dir = out_dir / spec.run_name
     phases = {"start_s": started, "checks_s": time.perf_counter() - began}
     say = Console(opts.progress)
     opts = opts.replace(command=opts.command or _default_command(spec, opts.overrides))
@@ -162,7 +173,7 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         lock.acquire()
-        entry = _begin_invocation(spec, run_dir, opts, lock)
+        entry = _begin_invocation(spec, run_dir, opts, lock, choice)
         entry["phases"] = phases
         if generated:
             auth.keep(run_dir, token)  # for workers that share the run folder
@@ -182,7 +193,8 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
         entry["repairs"] = list(tuner.oracle.repairs)
         for note in tuner.oracle.repairs:
             say(f"resume: {note}")
-        watcher = Progress(spec, run_dir, say, workers=1 if in_process else opts.workers, pack_size=opts.pack_size)
+        watcher = Progress(spec, run_dir, say, workers=1 if in_process else opts.workers, pack_size=opts.pack_size,
+                           backend=choice.text())
         if in_process:
             tuner.oracle.on_trial_end = watcher.update
             tuner.on_epoch = watcher.poll
@@ -269,6 +281,15 @@ def _worker_args(spec: StudySpec, run_dir: Path, opts: RunOptions) -> list[str]:
     return args
 
 
+def rule_cannot(opts: RunOptions) -> str | None:
+    """Why the backend rule cannot choose for this run (it starts only local workers on its choice), or None."""
+    if opts.in_process:
+        return "the trials train in this process"
+    if not opts.workers or not auth.is_loopback(opts.host) or opts.port:
+        return "workers on other machines may join (each starts with its own backend)"
+    return None
+
+
 def _since_process_start() -> float:
     """Seconds since this process started (interpreter start-up and imports before the run began)."""
     import psutil
@@ -292,8 +313,10 @@ def _one_line(exc: BaseException) -> str:
 
 # ----------------------------------------------------------------------------- run.json
 
-def _begin_invocation(spec: StudySpec, run_dir: Path, opts: RunOptions, lock: files.FolderLock) -> dict[str, Any]:
-    """Write the study copy, the resolved spec and run.json with a new invocation entry; return the entry."""
+def _begin_invocation(spec: StudySpec, run_dir: Path, opts: RunOptions, lock: files.FolderLock,
+                      choice: backend_choice.BackendChoice | None = None) -> dict[str, Any]:
+    """Write the study copy, the resolved spec and run.json with a new invocation entry; return the entry
+    (``backend_choice``: who chose the backend and why, in the entry and at the top of run.json)."""
     # Same hash, so the same trials; a study file whose claims or description were edited since
     # replaces the copy (and the resolved spec). The claims registered when the run started stay in
     # run.json (ablation.spec.preregistration): the report checks those and shows later edits apart.
@@ -317,6 +340,8 @@ def _begin_invocation(spec: StudySpec, run_dir: Path, opts: RunOptions, lock: fi
              "pid": os.getpid(), "command": opts.command, "backend": spec.backend, "workers": opts.workers,
              "in_process": opts.in_process, "pack_size": opts.pack_size, "hardware": hardware(), "versions": versions(),
              "trials": 0, "repairs": []}
+    if choice is not None:
+        entry["backend_choice"] = meta["backend_choice"] = choice.to_dict()
     if lock.took_over:
         entry["repairs"].append(f"took over a stale {rundir.LOCK} ({files.describe_holder(lock.took_over)})")
     invocations.append(entry)

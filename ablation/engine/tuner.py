@@ -69,6 +69,7 @@ class AblationTuner(base_tuner.BaseTuner):
         self.training: list[str] = []  # ids of the trials of the pack in training (a worker's heartbeats say them)
         self._noted = 0.0
         self._param_counts: dict[tuple, int] = {}
+        self._ready: dict[str, trial_module.Member] = {}  # members built to count parameters, trained next
         self._slots: set[str] = set()
         self._slot_of: dict[str, str] = {}
         self._reloaded = False
@@ -180,24 +181,37 @@ class AblationTuner(base_tuner.BaseTuner):
         return max(1, min(wanted, pack_module.allowed_limit(self.spec, self.hypermodel.config(first.hyperparameters))))
 
     def _params(self, trial: Any) -> int:
+        """Parameters of the model of ``trial``'s recipe (for the pack limit), from the member it trains as.
+
+        The first trial of a pack is built here, exactly as :meth:`_train_and_record` would build it first
+        (a fresh Keras session, then the member under its seed), and kept for it: counting costs no
+        throwaway model.
+        """
         key = self._key(trial)
         if key not in self._param_counts:
+            self._ready.clear()
+            keras.backend.clear_session()
             try:
-                member = self.hypermodel.member(trial.hyperparameters)
+                member = self.hypermodel.member(trial.hyperparameters, trial.trial_id)
                 self._param_counts[key] = member.model.count_params()
+                self._ready[trial.trial_id] = member
             except Exception:  # noqa: BLE001 - a user's model function that raises: its trial records it
                 self._param_counts[key] = 0
-            keras.backend.clear_session()
+                keras.backend.clear_session()
         return self._param_counts[key]
 
     def _train_and_record(self, trials: list) -> list[trial_module.TrialRecord]:
         """Build and train the trials as one pack and write each trial's files; one record each."""
-        keras.backend.clear_session()
+        ready = self._ready.pop(trials[0].trial_id, None) if trials else None  # built by _params, session fresh
+        self._ready.clear()
+        if ready is None:
+            keras.backend.clear_session()
         members, records = [], {}
         for trial in trials:
             hp = trial.hyperparameters
             try:
-                members.append(self.hypermodel.member(hp, trial.trial_id))
+                members.append(ready if ready is not None and trial is trials[0] else
+                               self.hypermodel.member(hp, trial.trial_id))
             except Exception as exc:  # noqa: BLE001 - recorded as a failed trial; the study goes on
                 records[trial.trial_id] = trial_module.failed(self.hypermodel.config(hp), trial.trial_id, exc)
         if members:

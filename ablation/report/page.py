@@ -298,7 +298,7 @@ def _header(rec: Any) -> dict[str, Any]:
         "grid": [(a.name, a.section, ", ".join(a.labels)) for a in spec.grid],
         "seeds": ", ".join(str(s) for s in spec.seeds), "probes": ", ".join(spec.probes) or "none",
         "profile": spec.profile or meta.get("profile") or "none",
-        "backend": backends(trials, spec, meta),
+        "backend": backends(trials, spec, meta), "backend_choice": backend_chosen(meta),
         "hardware": _items(meta.get("hardware")), "versions": _items(meta.get("versions")),
         "wall_time": _wall_text(wall, meta.get("invocations")),
         "created": meta.get("created") or "\u2014", "finished": meta.get("finished") or "\u2014",
@@ -345,6 +345,16 @@ def backends(trials: pd.DataFrame, spec: Any = None, meta: dict | None = None) -
     ran = sorted(str(b) for b in trials["backend"].dropna().unique()) if "backend" in trials else []
     return ", ".join(ran) or getattr(spec, "backend", None) or ((meta or {}).get("overrides") or {}).get("backend") \
         or "\u2014"
+
+
+def backend_chosen(meta: Mapping[str, Any] | None) -> str:
+    """Who chose the run's backend and why (run.json ``backend_choice``), as ``chosen by ...: reason``; ""
+    when run.json does not say (runs from before it was recorded)."""
+    choice = (meta or {}).get("backend_choice")
+    if not isinstance(choice, Mapping) or not choice.get("chosen_by"):
+        return ""
+    who = {"user": "chosen by the user", "rule": "chosen by the rule"}.get(str(choice["chosen_by"]), "the default")
+    return f"{who}: {choice.get('reason') or 'no reason recorded'}"
 
 
 def _penalty_note(spec: Any) -> str | None:

@@ -191,6 +191,7 @@ def _read_trial(t: rundir.TrialFiles, spec: spec_module.StudySpec) -> dict | Non
                     "failed_epoch": result.get("failed_epoch"), "wall_time_s": result.get("wall_time_s"),
                     "epochs_run": result.get("epochs_run"), "steps_run": result.get("steps_run"),
                     "xla": result.get("xla"), "backend": result.get("backend"),
+                    "train_path": train_path_label(result.get("train_path"), result.get("xla")),
                     "pack_id": result.get("pack_id"), "pack_size": result.get("pack_size"),
                     "num_classes": result.get("num_classes"), "test_size": result.get("test_size"), "task": result.get("task", "classification")})
         row.update(result.get("metrics") or {})
@@ -198,6 +199,15 @@ def _read_trial(t: rundir.TrialFiles, spec: spec_module.StudySpec) -> dict | Non
         row["reason"] = f"damaged file: {damaged}"
     return {"keys": keys, "row": row, "evaluations": (result or {}).get("evaluations") or [],
             "curves": _curve_rows(t.history), "probes": t.probes if isinstance(t.probes, list) else []}
+
+
+def train_path_label(path: Any, xla: Any) -> str | None:
+    """A trial's training path as the trials table shows it: ``scan+xla``, ``keras+xla`` or ``keras`` (the
+    path ``training.choose_path`` recorded in its result.json, ``+xla`` when XLA compiled it); None for a
+    trial that recorded none (it failed before training, or ran before paths were recorded)."""
+    if not isinstance(path, str) or not path:
+        return None
+    return f"{path}+xla" if xla else path
 
 
 def _curve_rows(history: dict | None) -> Iterable[dict]:

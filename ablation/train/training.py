@@ -161,9 +161,16 @@ def scan_suits(models: Sequence[keras.Model]) -> bool:
 
     if backend.current().gpus():
         return True
-    convolutions = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.DepthwiseConv2D,
-                    keras.layers.SeparableConv2D, keras.layers.Conv2DTranspose)
-    return not any(isinstance(layer, convolutions) for model in models for layer in _all_layers(model))
+    return not has_convolutions(models)
+
+
+CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.DepthwiseConv2D,
+                keras.layers.SeparableConv2D, keras.layers.Conv2DTranspose)
+
+
+def has_convolutions(models: Sequence[keras.Model]) -> bool:
+    """Whether any of ``models`` has a convolution layer (:data:`CONVOLUTIONS`), nested models included."""
+    return any(isinstance(layer, CONVOLUTIONS) for model in models for layer in _all_layers(model))
 
 
 def _all_layers(layer: Any) -> list[Any]:
@@ -179,8 +186,7 @@ def _all_layers(layer: Any) -> list[Any]:
 # (use_xla): random dropout masks (XLA's CPU random sampling) and convolutions.
 XLA_SLOW_ON_TF_CPU = (keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout,
                       keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D, keras.layers.SpatialDropout3D,
-                      keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.DepthwiseConv2D,
-                      keras.layers.SeparableConv2D, keras.layers.Conv2DTranspose)
+                      *CONVOLUTIONS)
 
 
 def use_xla(models: Sequence[keras.Model], train: TrainSpec) -> bool:

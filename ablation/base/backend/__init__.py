@@ -19,12 +19,14 @@ one small module per backend (``tensorflow.py``, ``jax.py``) with the same funct
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterator
 from types import ModuleType
 
 BACKENDS = ("tensorflow", "jax")
@@ -159,6 +161,33 @@ def keras_without_tensorflow() -> None:
         lazy._available = False
 
 
+# What Keras imports when installed, for parts of it this tool never uses (keras_without_extras).
+KERAS_EXTRAS = ("sklearn", "matplotlib")
+
+
+@contextlib.contextmanager
+def keras_without_extras() -> Iterator[None]:
+    """While the backend and Keras are imported, make ``import sklearn`` and ``import matplotlib`` fail, so
+    that Keras does not import them.
+
+    Keras imports scikit-learn whenever it is installed, for ``keras.wrappers`` (SKLearnClassifier and
+    friends; scikit-learn pulls in SciPy's ``stats``), and ``matplotlib.pyplot`` for
+    ``keras.visualization``: on this project's 2-core machine (shared), starting JAX and Keras took
+    3.91 s with them and 2.57 s without (benchmarks/bench_fixed_costs.py --against, median of 3). This tool uses neither part; afterwards both import again as usual (the ``digits`` data set,
+    the report's figures, a user's model file), only those two parts of Keras stay without them in this
+    process. A package already imported is left alone.
+    """
+    blocked = [name for name in KERAS_EXTRAS if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # import name -> ImportError
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+
+
 def start() -> str:
     """Import the chosen backend and let it find its devices with file descriptor 2 caught: the lines
     of :data:`START_NOISE` are dropped, anything else (a real error) is written to stderr as it came.
@@ -174,17 +203,18 @@ def start() -> str:
     try:
         os.dup2(caught.fileno(), 2)
         try:
-            if name == "tensorflow":
-                import tensorflow as tf
+            with keras_without_extras():  # TensorFlow imports Keras too
+                if name == "tensorflow":
+                    import tensorflow as tf
 
-                tf.config.list_physical_devices()
-            elif name == "jax":
-                if "jax" not in sys.modules:
-                    jax_compilation_cache()
-                import jax
+                    tf.config.list_physical_devices()
+                elif name == "jax":
+                    if "jax" not in sys.modules:
+                        jax_compilation_cache()
+                    import jax
 
-                jax.devices()
-            import keras  # noqa: F401 - Keras settles its backend while the noise is caught
+                    jax.devices()
+                import keras  # noqa: F401 - Keras settles its backend while the noise is caught
 
             if name == "jax":
                 keras_without_tensorflow()
