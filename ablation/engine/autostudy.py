@@ -81,8 +81,6 @@ def find(model_table: dict[str, Any], data: Any, kinds: Sequence[str]) -> tuple[
     try:
         ds = data_module.load_spec(spec.data)
     except (OSError, RuntimeError) as exc:  # a data set that cannot load: one line, exit 2, as for `ablation run`
-        from ablation.spec import SpecError
-
         raise SpecError("data.path" if spec.data.file else f"data.{spec.data.name}", str(exc).splitlines()[0]) from exc
     f = spec.model.factory
     factory.check_reserved(factory.load(f), f)
