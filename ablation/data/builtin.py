@@ -120,6 +120,9 @@ def _to_unit(images: np.ndarray, scale: float) -> np.ndarray:
 # --------------------------------------------------------------------------- generated / bundled
 
 
+MNIST1D_ARRAYS = ("x", "y", "x_test", "y_test")  # the arrays of a cached MNIST-1D file, in load order
+
+
 def mnist1d_cache_file(num_samples: int, seed: int) -> Path:
     """Where generated MNIST-1D arrays are kept: ``$XDG_CACHE_HOME/keras-ablation/mnist1d`` (default
     ``~/.cache/...``), one file per size, seed and ``mnist1d`` version."""
@@ -141,7 +144,7 @@ def _load_mnist1d(num_samples: int, seed: int) -> tuple[np.ndarray, ...]:
     cached = mnist1d_cache_file(num_samples, seed)
     try:
         with np.load(cached) as z:
-            return tuple(z[k] for k in ("x", "y", "x_test", "y_test"))
+            return tuple(z[k] for k in MNIST1D_ARRAYS)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # absent or damaged: generate
         pass
     arrays = _generate_mnist1d(num_samples, seed)
@@ -149,7 +152,7 @@ def _load_mnist1d(num_samples: int, seed: int) -> tuple[np.ndarray, ...]:
         cached.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".npz.tmp")
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **dict(zip(("x", "y", "x_test", "y_test"), arrays)))
+            np.savez(f, **dict(zip(MNIST1D_ARRAYS, arrays)))
         os.replace(tmp, cached)  # whole or absent: processes generating at once each replace it whole
     except OSError:
         pass

@@ -20,7 +20,9 @@ import subprocess
 from collections.abc import Sequence
 from typing import Any
 
-CHOSEN_BY = ("user", "rule", "default")
+from ablation.base import backend as backend_module
+
+CHOSEN_BY = tuple(backend_module.CHOSEN_BY)
 
 # benchmarks/bench_models.py, 2-core Intel Xeon, quiet machine (benchmarks/results/bench_models_cpu2.txt):
 # ms per step through the runner, JAX / TensorFlow.
@@ -44,8 +46,7 @@ class BackendChoice:
 
     def text(self) -> str:
         """One line: ``tensorflow (chosen by the rule: convolution layers ...)``."""
-        who = {"user": "chosen by the user", "rule": "chosen by the rule", "default": "the default"}[self.chosen_by]
-        return f"{self.backend} ({who}: {self.reason})"
+        return f"{self.backend} ({backend_module.chosen_text(self.chosen_by, self.reason)})"
 
 
 def rule(convolutional: bool, gpu: bool, installed: Sequence[str]) -> BackendChoice:

@@ -22,6 +22,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from ablation.base import backend as backend_module
 from ablation.base import files
 from ablation.spec import preregistration
 from ablation import stats
@@ -353,8 +354,7 @@ def backend_chosen(meta: Mapping[str, Any] | None) -> str:
     choice = (meta or {}).get("backend_choice")
     if not isinstance(choice, Mapping) or not choice.get("chosen_by"):
         return ""
-    who = {"user": "chosen by the user", "rule": "chosen by the rule"}.get(str(choice["chosen_by"]), "the default")
-    return f"{who}: {choice.get('reason') or 'no reason recorded'}"
+    return backend_module.chosen_text(choice["chosen_by"], choice.get("reason"))
 
 
 def _penalty_note(spec: Any) -> str | None:
@@ -422,9 +422,7 @@ def _verdict_row(claim: Any, v: dict[str, Any], rec: Any, paper: Any, standing: 
     if effect == "ratio":
         what = f"{metric} ratio"
     chosen = claim.chosen({side: pick["chosen"] for side, pick in (v.get("selected") or {}).items()})
-    arms = {"compare": {**chosen.compare, **chosen.where}}
-    if chosen.against is not None:
-        arms["against"] = {**chosen.against, **chosen.where}
+    arms = {side: arm_selectors(chosen, side)[0] for side in SIDES if getattr(chosen, side) is not None}
     seeds = v["n"] or len(rec.spec.seeds)
     lines = [(side, scale.scale_line(rec.spec, sel, seeds, paper)) for side, sel in arms.items()]
     lines = [(side, text) for side, text in lines if text]
@@ -450,12 +448,13 @@ def _verdict_row(claim: Any, v: dict[str, Any], rec: Any, paper: Any, standing: 
 
 def _selected(v: dict[str, Any], metric: str) -> str | None:
     """Which level each selecting side took, by its mean validation metric (``select``), in words."""
+    if not v.get("selected"):
+        return None
     parts = []
-    for side, pick in (v.get("selected") or {}).items():
+    for side, pick in v["selected"].items():
         means = ", ".join(f"{lab} {fmt_value(m, pick['by'])}" for lab, m in pick["means"].items())
         parts.append(f"{side}: {pick['axis']}={pick['chosen']} (of {means})")
-    return f"selected on the validation split by mean {next(iter(v['selected'].values()))['by']}, before " \
-           f"{metric} was read: " + "; ".join(parts) if parts else None
+    return f"selected on the validation split by mean {v['select']}, before {metric} was read: " + "; ".join(parts)
 
 
 def _poi(v: dict[str, Any]) -> str | None:

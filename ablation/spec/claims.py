@@ -176,10 +176,9 @@ def arm_selectors(claim: Claim, side: str) -> list[dict[str, str]]:
     """The grid points' selectors of one side of a claim (``compare`` or ``against``) with its ``where``:
     one per level where the side names several (``select``), else one."""
     sel = getattr(claim, side) or {}
-    several = [(axis, labs) for axis, labs in sel.items() if isinstance(labs, tuple)]
-    if not several:
+    if side not in claim.candidates():
         return [{**sel, **claim.where}]
-    axis, labs = several[0]
+    axis, labs = claim.candidates()[side]
     return [{**sel, axis: lab, **claim.where} for lab in labs]
 
 

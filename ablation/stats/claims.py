@@ -185,8 +185,7 @@ def claim_verdict(claim: Any, trials: pd.DataFrame, *, evaluations: pd.DataFrame
     rows = select(frame, c.where)
     out = _blank_verdict(c, axes, level)
     if selected is not None:
-        out.update(test=test_text(asked, axes, level), selected=selected,
-                   candidates={side: getattr(asked, side) for side in selected})
+        out.update(test=test_text(asked, axes, level), selected=selected)
     completed = rows["status"].astype(str) == "completed" if "status" in rows.columns else pd.Series(True, rows.index)
     if not completed.any():
         out.update(verdict="cannot be tested", reason="no trial completed")

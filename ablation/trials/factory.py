@@ -33,7 +33,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -164,8 +164,7 @@ def check_arguments(fn: Callable[..., Any], f: Factory, given: Mapping[str, str]
         given: argument name -> the key path that sets it (``model.width``, ``grid.dropout``, ...).
     """
     names, var, required = parameters(fn)
-    who = f"{f.function_name}() of {Path(f.source).name}" if f.source else f"{f.function_name}()"
-    params = ", ".join(names) + (", **kwargs" if var else "") or "(none)"
+    who, params = _who(f), _params_text(names, var) or "(none)"
     if variants.AXIS in given:
         check_reserved(fn, f)
     for arg, where in given.items():
@@ -194,10 +193,18 @@ def check_reserved(fn: Callable[..., Any], f: Factory) -> None:
     """
     names, var, _ = parameters(fn)
     if variants.AXIS in names:
-        who = f"{f.function_name}() of {Path(f.source).name}" if f.source else f"{f.function_name}()"
         raise SpecError("model.factory", f"expected a function without a parameter named {variants.AXIS!r} (the "
                         f"reserved axis of a component-ablation study, never passed to it); rename that parameter of "
-                        f"{who}. Received: parameters {', '.join(names) + (', **kwargs' if var else '')}")
+                        f"{_who(f)}. Received: parameters {_params_text(names, var)}")
+
+
+def _who(f: Factory) -> str:
+    """The function in errors: ``build() of model.py``."""
+    return f"{f.function_name}() of {Path(f.source).name}" if f.source else f"{f.function_name}()"
+
+
+def _params_text(names: Sequence[str], var: bool) -> str:
+    return ", ".join(names) + (", **kwargs" if var else "")
 
 
 def given_arguments(spec: Any) -> dict[str, str]:

@@ -30,6 +30,13 @@ from collections.abc import Iterator
 from types import ModuleType
 
 BACKENDS = ("tensorflow", "jax")
+# Who chose a run's backend (run.json ``backend_choice.chosen_by``, ablation.engine.backend_choice), in words.
+CHOSEN_BY = {"user": "chosen by the user", "rule": "chosen by the rule", "default": "the default"}
+
+
+def chosen_text(chosen_by: str, reason: str | None) -> str:
+    """``chosen by the rule: convolution layers ...``: who chose a run's backend, and why."""
+    return f"{CHOSEN_BY.get(str(chosen_by), CHOSEN_BY['default'])}: {reason or 'no reason recorded'}"
 
 # What TensorFlow, absl, XLA and JAX print on start-up that says nothing to a user of this tool
 # (no GPU here, CPU instructions, oneDNN's rounding note): start() keeps it off the terminal.
