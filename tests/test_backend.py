@@ -115,3 +115,16 @@ def test_keras_started_by_the_command_line_leaves_scikit_learn_and_matplotlib_un
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split("\n")[:2] == ["[False, False, False]", "(1797, 64)"]
+
+
+def test_the_runner_imports_keras_tuner_without_scikit_learn_and_scipy_optimize_which_import_afterwards():
+    """keras-tuner imports scikit-learn and scipy.optimize for its Bayesian and scikit-learn tuners, which the
+    runner (a grid) does not use: importing the tuner and the worker's module keeps them out; they import later."""
+    code = ("import sys\nfrom ablation.base import backend\nbackend.choose()\nbackend.start()\n"
+            "from ablation.engine import tuner, cluster, oracle, hypermodel\nimport keras_tuner\n"
+            "print([m in sys.modules for m in ('sklearn', 'scipy.optimize', 'matplotlib')])\n"
+            "print(keras_tuner.oracles.GridSearchOracle.__name__)\n"
+            "import scipy.optimize, sklearn.base\nprint(scipy.optimize.minimize.__name__, sklearn.base.clone.__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[:3] == ["[False, False, False]", "GridSearchOracle", "minimize clone"]

@@ -379,7 +379,8 @@ def test_with_no_backend_named_the_rule_picks_the_workers_backend_and_run_json_s
     assert meta["invocations"][-1]["backend_choice"] == meta["backend_choice"]
     assert run_dir.name == dataclasses.replace(s, backend=expected).run_name  # the chosen backend's run folder
     assert set(records.load(run_dir).trials["backend"]) == {expected}  # the worker trained on it
-    assert f"backend {expected} (chosen by the rule: " in lines[0]
+    assert lines[0].startswith(f"study {s.name}: {s.n_trials} trials; checking the data set and the model")
+    assert f"backend {expected} (chosen by the rule: " in lines[1]  # the opening line, after the checks
     import pandas as pd
 
     paths = set(pd.read_csv(run_dir / "trials.csv")["train_path"])  # each trial's training path, as a column

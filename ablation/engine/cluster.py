@@ -525,11 +525,13 @@ def work(spec: Any, out_dir: str | os.PathLike, chief: str, *, tuner_id: str | N
     worker_id = tuner_id or f"worker-{socket.gethostname()}-{os.getpid()}"
     os.environ.update({"KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": str(port),
                        "KERASTUNER_TUNER_ID": worker_id})
-    if threads:
-        from ablation.base import backend
-
-        backend.current().set_threads(threads)
     import grpc
+
+    from ablation.base import backend
+
+    if threads:
+        backend.current().set_threads(threads)
+    backend.keras_tuner()  # without scikit-learn
     from keras_tuner.src import protos
     from keras_tuner.src.distribute import oracle_client
 

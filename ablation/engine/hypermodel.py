@@ -18,7 +18,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
-import keras_tuner as kt
+
+from ablation.base import backend as _backend
+
+kt = _backend.keras_tuner()  # without scikit-learn
 
 from ablation import data as data_module
 from ablation.trials import pack as pack_module

@@ -24,7 +24,9 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import keras_tuner as kt
+from ablation.base import backend as _backend
+
+kt = _backend.keras_tuner()  # without scikit-learn; before the keras_tuner.src imports below
 from keras_tuner.src import config as kt_config
 from keras_tuner.src import protos
 from keras_tuner.src.distribute import oracle_chief, oracle_client

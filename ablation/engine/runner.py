@@ -156,6 +156,9 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
     in_process = opts.in_process
     token, generated = (None, False) if in_process else auth.chief_token(opts.host, opts.token,
                                                                          out_dir / spec.run_name)  # before any bind
+    say = Console(opts.progress)
+    say(f"study {spec.name}: {spec.n_trials} trials; checking the data set and the model (built, one step "
+        f"trained) before the first trial")  # the first line comes before the checks' seconds
     checked = preflight.check(spec, out_dir, None if in_process else (opts.host, opts.port), workers=opts.workers)
     choice = backend_choice.decide(spec.backend, pinned=pinned, by_rule=opts.backend_rule,
                                    convolutional=checked.convolutional, where_not=rule_cannot(opts))
@@ -166,7 +169,6 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
     opts = opts.replace(overrides={**opts.overrides, "backend": spec.backend})
     run_dir = out_dir / spec.run_name
     phases = {"start_s": started, "checks_s": time.perf_counter() - began}
-    say = Console(opts.progress)
     opts = opts.replace(command=opts.command or _default_command(spec, opts.overrides))
     fresh = not run_dir.exists()
     lock = files.FolderLock(run_dir / rundir.LOCK, command=opts.command)

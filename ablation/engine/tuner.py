@@ -20,7 +20,10 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
-import keras_tuner as kt
+
+from ablation.base import backend as _backend
+
+kt = _backend.keras_tuner()  # without scikit-learn; before the keras_tuner.src imports below
 from keras_tuner.src.distribute import oracle_chief
 from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import base_tuner, tuner_utils

@@ -28,6 +28,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 BACKENDS = ("tensorflow", "jax")
 # Who chose a run's backend (run.json ``backend_choice.chosen_by``, ablation.engine.backend_choice), in words.
@@ -172,8 +173,12 @@ def keras_without_tensorflow() -> None:
 KERAS_EXTRAS = ("sklearn", "matplotlib")
 
 
+# What keras-tuner imports when installed, for its Bayesian and scikit-learn tuners (keras_tuner()).
+KERAS_TUNER_EXTRAS = (*KERAS_EXTRAS, "scipy.optimize")
+
+
 @contextlib.contextmanager
-def keras_without_extras() -> Iterator[None]:
+def keras_without_extras(names: tuple[str, ...] = KERAS_EXTRAS) -> Iterator[None]:
     """While the backend and Keras are imported, make ``import sklearn`` and ``import matplotlib`` fail, so
     that Keras does not import them.
 
@@ -184,7 +189,7 @@ def keras_without_extras() -> Iterator[None]:
     the report's figures, a user's model file), only those two parts of Keras stay without them in this
     process. A package already imported is left alone.
     """
-    blocked = [name for name in KERAS_EXTRAS if name not in sys.modules]
+    blocked = [name for name in names if name not in sys.modules]
     for name in blocked:
         sys.modules[name] = None  # type: ignore[assignment]  # import name -> ImportError
     try:
@@ -193,6 +198,19 @@ def keras_without_extras() -> Iterator[None]:
         for name in blocked:
             if name in sys.modules and sys.modules[name] is None:
                 del sys.modules[name]
+
+
+def keras_tuner() -> Any:
+    """The ``keras_tuner`` module, imported without scikit-learn, matplotlib and ``scipy.optimize``
+    (:data:`KERAS_TUNER_EXTRAS`, as in :func:`keras_without_extras`): keras-tuner imports them whenever they
+    are installed, for its Bayesian and scikit-learn tuners, which this tool does not use (it runs a grid). On
+    this project's 2-core machine they cost 1.0-1.4 s of every run's and every worker's start-up. Import
+    keras-tuner through this function (``kt = backend.keras_tuner()``), after :func:`start`.
+    """
+    if "keras_tuner" not in sys.modules:
+        with keras_without_extras(KERAS_TUNER_EXTRAS):
+            import keras_tuner  # noqa: F401
+    return sys.modules["keras_tuner"]
 
 
 def start() -> str:
