@@ -26,6 +26,7 @@ The codes are ``EXIT_CODES``, shown by ``ablation --help``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shlex
@@ -532,8 +533,35 @@ def _choose_backend(args: argparse.Namespace) -> None:
         jax_threads(threads)
 
 
+def spare() -> int:
+    """A local worker started before its arguments exist (``ablation.engine.cluster.Spare``): import the
+    backend (KERAS_BACKEND), Keras, keras-tuner, the runner and the study reader now, while the chief checks
+    the study; then read one JSON line ``{"argv": [...], "env": {...}}`` from stdin and run that ``ablation
+    worker`` command in this process. End of input (the chief needed no spare) ends it with status 0."""
+    from ablation.base import backend
+
+    backend.choose()
+    backend.start()
+    from ablation.engine import cluster, runner, tuner  # noqa: F401 - the imports are what a spare is for
+    from ablation import spec  # noqa: F401
+
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 0
+    from ablation.base import phases
+
+    phases.restart_clock()  # its start-up, as a worker's, counts from here: the imports before overlapped the checks
+    order = json.loads(line)
+    os.environ.update(order["env"])
+    return main(order["argv"])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ablation`` console script; returns the exit status."""
+    from ablation.engine.cluster import SPARE_FLAG
+
+    if (sys.argv[1:] if argv is None else argv) == [SPARE_FLAG]:
+        return spare()
     args = _parser().parse_args(argv)
     if args.command == "run" and not args.until_decided and (args.max_seeds or args.seeds_per_look) is not None:
         print("error: --max-seeds and --seeds-per-look go with --until-decided", file=sys.stderr)

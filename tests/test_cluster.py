@@ -213,3 +213,60 @@ def test_a_paused_local_worker_is_presumed_dead_killed_and_replaced(tmp_path):
     t = records.load(run_dir).trials
     assert sorted(zip(t["activation"], t["dropout"], t["seed"])) == [g for g in GRID if g[2] == 0]
     assert t["trial_id"].is_unique and set(t["status"]) == {"completed"}
+
+
+def test_one_local_worker_is_the_spare_started_before_the_checks_and_an_unused_spare_ends(tmp_path, monkeypatch):
+    """The first local worker is a spare process that imported while the chief checked the study, then took
+    its `ablation worker` arguments on stdin; a spare the run does not use (its checks failed) exits."""
+    from ablation.engine import cluster
+
+    spares: list = []
+
+    class Recording(cluster.Spare):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.started, self.handed = self.proc, None
+            spares.append(self)
+
+        def hand(self, args, env):
+            self.handed = (args, super().hand(args, env))
+            return self.handed[1]
+
+    monkeypatch.setattr(cluster, "Spare", Recording)
+    run_dir = runner.run(spec.loads(TINY), out_dir=tmp_path / "runs", progress=False)
+    (used,) = spares
+    args, proc = used.handed
+    assert args[:2] == ["worker", str(run_dir / "study.toml")] and proc is used.started and proc.returncode == 0
+    assert sorted(records.load(run_dir).trials["status"]) == ["completed"] * 8
+    log = (run_dir / "workers.log").read_text()
+    assert log.count(" started (pid ") == 1 and f"(pid {proc.pid}, all cores)" in log  # no other worker
+    phases = json.loads((run_dir / "run.json").read_text())["invocations"][-1]["phases"]
+    assert 0 <= phases["worker_start_s"] < phases["trials_s"]  # counted from the hand-over, not the process start
+
+    (tmp_path / "m.py").write_text(BREAKS_MODEL)
+    np = __import__("numpy")
+    x = np.random.default_rng(0).random((20, 3), dtype=np.float32)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.arange(20) % 2, x_test=x[:4], y_test=np.arange(4) % 2)
+    (tmp_path / "s.toml").write_text('[study]\nname = "b"\nseeds = [0]\n[data]\npath = "d.npz"\n[model]\n'
+                                     'factory = "m.py:breaks"\n[train]\nepochs = 1\n[grid]\nlearning_rate = [0.01, 0.1]\n')
+    with __import__("pytest").raises(spec.SpecError, match="this layer breaks in training"):  # the checks' step
+        runner.run(spec.load(tmp_path / "s.toml"), out_dir=tmp_path / "bad", progress=False)
+    unused = spares[-1]
+    assert unused is not used and unused.handed is None  # discarded: ended, by its own exit or by SIGTERM
+    assert unused.started.poll() in (0, -signal.SIGTERM)
+    assert not (tmp_path / "bad").exists()
+
+
+BREAKS_MODEL = """
+import keras
+
+class TrainingOnly(keras.layers.Layer):
+    def call(self, x, training=None):
+        if training:
+            raise ValueError("this layer breaks in training")
+        return x
+
+def breaks(input_shape, num_classes):
+    inputs = keras.Input(shape=input_shape)
+    return keras.Model(inputs, keras.layers.Dense(num_classes)(TrainingOnly()(inputs)))
+"""

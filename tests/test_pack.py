@@ -290,7 +290,7 @@ def test_a_pack_that_raises_records_every_member_as_failed(monkeypatch):
     s = spec.loads(STUDY)
     members = _members(s, [({"activation": "relu", "dropout": "0.0"}, seed) for seed in (0, 1)])
 
-    def boom(self):
+    def boom(self, phases=None):
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr(pack.Pack, "fit", boom)

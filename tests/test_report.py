@@ -274,14 +274,35 @@ def test_an_untestable_claim_says_why_in_the_users_terms():
 
 
 def test_the_page_says_where_the_time_went(run_dir, clean):
+    from ablation.base.phases import PACK_PHASES
+
     meta = json.loads((run_dir / "run.json").read_text())
     phases = meta["invocations"][-1]["phases"]
-    assert set(phases) == {"start_s", "checks_s", "trials_s", "records_s"} and all(v >= 0 for v in phases.values())
+    packed = {f"{name}_s" for name in PACK_PHASES} | {"worker_start_s"}
+    assert set(phases) == {"start_s", "checks_s", "trials_s", "records_s"} | packed
+    assert all(v >= 0 for v in phases.values()) and min(phases["build_s"], phases["train_s"], phases["writes_s"]) > 0
+    # one worker: its start-up and its packs, one after another, fit in the chief's time for the trials
+    assert sum(phases[k] for k in packed) <= phases["trials_s"]
     shown = html.unescape(clean[1])
     assert "Where the time went" in shown and "checks before the first trial" in shown
     rows = dict(page.time_breakdown(meta, records.load(run_dir).trials))
-    assert rows["training, probes and evaluation (all trials)"] == f"{phases['trials_s']:.1f} s"
-    assert "  of which first epochs beyond the others (compilation)" in rows
+    assert rows["trials (all packs, until the last ended)"] == f"{phases['trials_s']:.1f} s"
+    assert rows["  of which training steps"] == f"{phases['train_s']:.1f} s"
+    assert rows["  of which workers' start-up (imports, joining the chief)"] == f"{phases['worker_start_s']:.1f} s"
+    # every member of a pack holds the pack's phases; build to evaluate cover the pack's whole training call
+    # (wall_time_s: from the pack's build to its final evaluation), the members' builds before it and the
+    # final evaluation after it
+    results = [json.loads(p.read_text()) for p in sorted(run_dir.glob("trial_*/result.json"))]
+    for pack_id in {r["pack_id"] for r in results}:
+        pack = [r for r in results if r["pack_id"] == pack_id]
+        assert all(r["phases"] == pack[0]["phases"] for r in pack)
+        own = pack[0]["phases"]
+        timed = sum(own[f"{name}_s"] for name in ("build", "compile", "train", "evaluate", "probes"))
+        assert pack[0]["wall_time_s"] - 0.005 <= timed <= pack[0]["wall_time_s"] + own["evaluate_s"] + own["build_s"]
+    first = min(results, key=lambda r: r["trial_id"])
+    assert sum("worker_start_s" in r["phases"] for r in results if r["pack_id"] == first["pack_id"]) == \
+        len([r for r in results if r["pack_id"] == first["pack_id"]])  # the worker's start: with its first pack
+    assert all("worker_start_s" not in r["phases"] for r in results if r["pack_id"] != first["pack_id"])
 
 
 def _synthetic(grid_line: str, effect) -> records.Records:

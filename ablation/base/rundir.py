@@ -44,15 +44,17 @@ def extension_dirs(run_dir: str | os.PathLike) -> list[Path]:
     return sorted(p for p in (Path(run_dir) / MORE).glob("*") if (p / RUN).is_file() or (p / SPEC).is_file())
 
 
-def write_trial(trial_dir: str | os.PathLike, result: dict[str, Any], history: dict[str, Any] | None = None,
+def write_trial(trial_dir: str | os.PathLike, result: dict[str, Any] | None, history: dict[str, Any] | None = None,
                 probes: list[dict[str, Any]] | None = None) -> None:
-    """Write one trial's files; ``result.json`` last, so its presence means the others are whole."""
+    """Write one trial's files; ``result.json`` last, so its presence means the others are whole (``result``
+    None: the others only, its result follows in a later call)."""
     trial_dir = Path(trial_dir)
     if history is not None:
         files.atomic_write_json(trial_dir / HISTORY, history)
     if probes:
         files.atomic_write_json(trial_dir / PROBES, probes)
-    files.atomic_write_json(trial_dir / RESULT, result)
+    if result is not None:
+        files.atomic_write_json(trial_dir / RESULT, result)
 
 
 @dataclass

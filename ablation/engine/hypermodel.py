@@ -14,12 +14,14 @@ trials that can train together in a pack.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
 
 from ablation.base import backend as _backend
+from ablation.base.phases import Phases
 
 kt = _backend.keras_tuner()  # without scikit-learn
 
@@ -54,6 +56,7 @@ class AblationHyperModel(kt.HyperModel):
         self.spec = spec
         self._data_cache: dict[tuple, data_module.Dataset] = {}
         self._subsets: dict[tuple, data_module.Dataset] = {}
+        self.data_seconds = 0.0  # time in dataset(), all trials together (ablation.base.phases: data)
 
     # ------------------------------------------------------------------ search space
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
@@ -74,8 +77,15 @@ class AblationHyperModel(kt.HyperModel):
 
         The validation split uses a fixed seed (0), so every trial of a study is judged on the same
         held-out examples (a source with its own validation set keeps it); the training subset uses the
-        trial's seed, and is nested across sizes.
+        trial's seed, and is nested across sizes. Its time adds to ``data_seconds`` (the packs' data phase).
         """
+        start = time.perf_counter()
+        try:
+            return self._dataset(cfg)
+        finally:
+            self.data_seconds += time.perf_counter() - start
+
+    def _dataset(self, cfg: TrialConfig) -> data_module.Dataset:
         from ablation.spec import canonical_json
 
         d = cfg.data
@@ -107,9 +117,11 @@ class AblationHyperModel(kt.HyperModel):
         return self.member(hp).model
 
     def train(self, members: Sequence[trial_module.Member],
-              on_epoch: Callable[[dict[str, Any]], None] | None = None) -> list[trial_module.TrialRecord]:
-        """Train members that share a recipe as one pack; one record each (``on_epoch``: see ``pack.train``)."""
-        return pack_module.train(self.spec, members, on_epoch=on_epoch)
+              on_epoch: Callable[[dict[str, Any]], None] | None = None,
+              phases: Phases | None = None) -> list[trial_module.TrialRecord]:
+        """Train members that share a recipe as one pack; one record each (``on_epoch``, ``phases``: see
+        ``pack.train``)."""
+        return pack_module.train(self.spec, members, on_epoch=on_epoch, phases=phases)
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any) -> dict[str, float]:
         """Train one trial and return its metrics (keras-tuner's contract).

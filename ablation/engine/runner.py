@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from ablation.base import phases as phases_module
 from ablation.engine import auth, backend_choice, cluster, heartbeat, preflight
 from ablation.base import checks, files, rundir
 from ablation.spec import preregistration
@@ -146,13 +147,25 @@ def make_tuner(spec: StudySpec, out_dir: str | os.PathLike, on_trial_end: Callab
 
 
 def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
-    began, started = time.perf_counter(), _since_process_start()
+    began, started = time.perf_counter(), phases_module.since_process_start()
     spec = apply_overrides(spec, opts.overrides)
     pinned = spec.backend  # the user's (--backend, [study] backend), or None
     spec = with_backend(spec)  # this process's backend; the rule may start the workers on another
     out_dir = Path(out_dir)
     if spec.in_memory and opts.workers == 1:  # a function object or arrays given from Python exist only here
         opts = opts.replace(in_process=True)
+    # one local worker on every core: started now, it imports while this process checks the study
+    spare = cluster.Spare(spec.backend) if opts.workers == 1 and rule_cannot(opts) is None else None
+    try:
+        return _run_checked(spec, pinned, out_dir, opts, began, started, spare)
+    finally:
+        if spare is not None:
+            spare.discard()  # unused: the checks failed, or the workers run on another backend
+
+
+def _run_checked(spec: StudySpec, pinned: str | None, out_dir: Path, opts: RunOptions, began: float,
+                 started: float, spare: cluster.Spare | None) -> Path:
+    """:func:`_run` from the checks on (``spare``: the first worker, already importing, or None)."""
     in_process = opts.in_process
     token, generated = (None, False) if in_process else auth.chief_token(opts.host, opts.token,
                                                                          out_dir / spec.run_name)  # before any bind
@@ -164,6 +177,9 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
                                    convolutional=checked.convolutional, where_not=rule_cannot(opts))
     if choice.backend != spec.backend:  # the workers' backend: the run folder is that backend's
         spec = dataclasses.replace(spec, backend=choice.backend)
+        if spare is not None:
+            spare.discard()
+            spare = None
         preflight.check_out_dir(out_dir, spec.run_name)
         token, generated = auth.chief_token(opts.host, opts.token, out_dir / spec.run_name)
     opts = opts.replace(overrides={**opts.overrides, "backend": spec.backend})
@@ -189,6 +205,7 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
         raise
     start = time.perf_counter()
     watcher = None
+    done_before = {d.name for d in rundir.trial_dirs(run_dir) if (d / rundir.RESULT).is_file()}
     try:
         tuner = make_tuner(spec, out_dir, pack_size=opts.pack_size)
         tuner.oracle.verbose = 0  # keras-tuner's own per-trial tables: the progress lines say it
@@ -202,7 +219,7 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
             tuner.on_epoch = watcher.poll
             tuner.search(verbose=0)
         else:
-            _run_local_cluster(tuner.oracle, spec, run_dir, opts, watcher, say, token=token)
+            _run_local_cluster(tuner.oracle, spec, run_dir, opts, watcher, say, token=token, spare=spare)
         phases["trials_s"] = time.perf_counter() - start
         recs = records.load(run_dir)
         for name in rundir.FRAMES:  # derived copies for reading without Python
@@ -210,8 +227,9 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
         phases["records_s"] = time.perf_counter() - start - phases["trials_s"]
         from ablation.train import training
 
-        entry["train_paths"] = training.path_summary(  # which training path each trial took, and why
-            files.read_json(d / rundir.RESULT, default={}) or {} for d in rundir.trial_dirs(run_dir))
+        results = {d.name: files.read_json(d / rundir.RESULT, default={}) or {} for d in rundir.trial_dirs(run_dir)}
+        entry["train_paths"] = training.path_summary(results.values())  # each trial's training path, and why
+        phases.update(phases_module.total(r for name, r in results.items() if name not in done_before))
         entry.update(exit="completed")
     except KeyboardInterrupt:
         entry.update(exit="interrupted")
@@ -239,8 +257,10 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
 
 
 def _run_local_cluster(oracle: Any, spec: StudySpec, run_dir: Path, opts: RunOptions, watcher: Progress,
-                       say: Callable[[str], None], *, token: str | None = None) -> None:
-    """Serve the oracle on ``host:port`` (bound once) and run the local workers until the grid is done."""
+                       say: Callable[[str], None], *, token: str | None = None,
+                       spare: cluster.Spare | None = None) -> None:
+    """Serve the oracle on ``host:port`` (bound once) and run the local workers until the grid is done
+    (``spare``: the first worker, started before the checks)."""
     host, port, workers = opts.host, opts.port, opts.workers
     chief = cluster.serve(oracle, host, port, token=token, grace=opts.heartbeat_grace, say=say)
     try:
@@ -253,7 +273,8 @@ def _run_local_cluster(oracle: Any, spec: StudySpec, run_dir: Path, opts: RunOpt
                 f"(same profile and options; {needs}); the channel is not encrypted (docs/scale-out.md)")
         with open(run_dir / rundir.WORKERS_LOG, "ab") as log:
             local = cluster.LocalCluster(chief, oracle, address, _worker_args(spec, run_dir, opts), workers, log, say,
-                                         chief_timeout=opts.chief_timeout, recycle_mib=opts.recycle_mib)
+                                         chief_timeout=opts.chief_timeout, recycle_mib=opts.recycle_mib,
+                                         spare=spare)
             try:
                 local.run(watcher.poll)
             finally:
@@ -290,13 +311,6 @@ def rule_cannot(opts: RunOptions) -> str | None:
     if not opts.workers or not auth.is_loopback(opts.host) or opts.port:
         return "workers on other machines may join (each starts with its own backend)"
     return None
-
-
-def _since_process_start() -> float:
-    """Seconds since this process started (interpreter start-up and imports before the run began)."""
-    import psutil
-
-    return max(0.0, time.time() - psutil.Process().create_time())
 
 
 def _write_problem(exc: BaseException) -> str | None:

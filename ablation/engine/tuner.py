@@ -29,6 +29,7 @@ from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import base_tuner, tuner_utils
 
 from ablation.base import files, rundir
+from ablation.base.phases import Phases
 from ablation.engine import resume
 from ablation.trials import pack as pack_module
 from ablation.engine import tensorboard
@@ -73,6 +74,8 @@ class AblationTuner(base_tuner.BaseTuner):
         self._noted = 0.0
         self._param_counts: dict[tuple, int] = {}
         self._ready: dict[str, trial_module.Member] = {}  # members built to count parameters, trained next
+        self._pending = Phases()  # the phases of the member _params built, for its pack
+        self.worker_start_s: float | None = None  # a worker process's start-up, recorded with its first pack
         self._slots: set[str] = set()
         self._slot_of: dict[str, str] = {}
         self._reloaded = False
@@ -195,7 +198,8 @@ class AblationTuner(base_tuner.BaseTuner):
             self._ready.clear()
             keras.backend.clear_session()
             try:
-                member = self.hypermodel.member(trial.hyperparameters, trial.trial_id)
+                self._pending = Phases()  # this build is the pack's: its phases start here
+                member = self._member(trial, self._pending)
                 self._param_counts[key] = member.model.count_params()
                 self._ready[trial.trial_id] = member
             except Exception:  # noqa: BLE001 - a user's model function that raises: its trial records it
@@ -203,33 +207,52 @@ class AblationTuner(base_tuner.BaseTuner):
                 keras.backend.clear_session()
         return self._param_counts[key]
 
+    def _member(self, trial: Any, phases: Phases) -> trial_module.Member:
+        """Build ``trial``'s member; its data and build time go to ``phases``."""
+        data_before, start = self.hypermodel.data_seconds, time.perf_counter()
+        try:
+            return self.hypermodel.member(trial.hyperparameters, trial.trial_id)
+        finally:
+            data = self.hypermodel.data_seconds - data_before
+            phases.add("data", data)
+            phases.add("build", time.perf_counter() - start - data)
+
     def _train_and_record(self, trials: list) -> list[trial_module.TrialRecord]:
-        """Build and train the trials as one pack and write each trial's files; one record each."""
+        """Build and train the trials as one pack and write each trial's files; one record each, whose result
+        holds the pack's phases (:mod:`ablation.base.phases`)."""
         ready = self._ready.pop(trials[0].trial_id, None) if trials else None  # built by _params, session fresh
         self._ready.clear()
+        phases, self._pending = (self._pending if ready is not None else Phases()), Phases()
         if ready is None:
             keras.backend.clear_session()
         members, records = [], {}
         for trial in trials:
-            hp = trial.hyperparameters
             try:
-                members.append(ready if ready is not None and trial is trials[0] else
-                               self.hypermodel.member(hp, trial.trial_id))
+                members.append(ready if ready is not None and trial is trials[0] else self._member(trial, phases))
             except Exception as exc:  # noqa: BLE001 - recorded as a failed trial; the study goes on
+                hp = trial.hyperparameters
                 records[trial.trial_id] = trial_module.failed(self.hypermodel.config(hp), trial.trial_id, exc)
         if members:
             self._noted = 0.0
-            for member, record in zip(members, self.hypermodel.train(members, on_epoch=self._note_epoch)):
+            for member, record in zip(members, self.hypermodel.train(members, on_epoch=self._note_epoch,
+                                                                     phases=phases)):
                 records[member.trial_id] = record
         del members
         keep = self.keep_records([t.trial_id for t in trials]) if self.keep_records is not None else None
-        for trial in trials:
-            if keep is not None and trial.trial_id not in keep:
-                continue  # handed to another worker meanwhile (this one was presumed dead): its record is theirs
+        kept = [t for t in trials if keep is None or t.trial_id in keep]  # else handed to another worker meanwhile
+        with phases.timed("writes"):  # result.json last (its presence says the others are whole), after these
+            for trial in kept:
+                record = records[trial.trial_id]
+                record.result["pack_id"] = trials[0].trial_id
+                rundir.write_trial(self.get_trial_dir(trial.trial_id), None, record.history, record.probes)
+                tensorboard.write_trial(self.project_dir, self.spec, record.result, record.history)
+        timed = {**phases.as_result(),
+                 **({"worker_start_s": round(self.worker_start_s, 3)} if self.worker_start_s is not None else {})}
+        self.worker_start_s = None  # a worker's start-up counts with its first pack
+        for trial in kept:
             record = records[trial.trial_id]
-            record.result["pack_id"] = trials[0].trial_id
-            rundir.write_trial(self.get_trial_dir(trial.trial_id), record.result, record.history, record.probes)
-            tensorboard.write_trial(self.project_dir, self.spec, record.result, record.history)
+            record.result["phases"] = timed
+            rundir.write_trial(self.get_trial_dir(trial.trial_id), record.result)
         keras.backend.clear_session()
         gc.collect()
         return [records[t.trial_id] for t in trials]

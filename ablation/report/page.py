@@ -308,10 +308,18 @@ def _header(rec: Any) -> dict[str, Any]:
     }
 
 
+# The rows of "Where the time went" for the packs' phases (ablation.base.phases), in order.
+_PACK_ROWS = (("worker_start_s", "workers' start-up (imports, joining the chief)"), ("data_s", "loading the data"),
+              ("build_s", "building the models"), ("compile_s", "compiling (first epochs beyond the later ones)"),
+              ("train_s", "training steps"), ("evaluate_s", "validation and test evaluation"),
+              ("probes_s", "probes"), ("writes_s", "writing the records"))
+
+
 def time_breakdown(meta: Mapping[str, Any], trials: pd.DataFrame) -> list[tuple[str, str]]:
-    """Where a run's time went, summed over its invocations (run.json) and its packs (the trials): start-up
-    and imports, the checks, training (the packs' first epochs, compilation included, apart from the rest),
-    and reading the records back."""
+    """Where a run's time went, summed over its invocations (run.json): start-up and imports, the checks, the
+    trials, split by the packs' phases (:mod:`ablation.base.phases`: the workers' start-up, data, build,
+    compile, train, evaluate, probes, writes), and reading the records back. Runs recorded before phases
+    existed split the trials' time from their first epochs (compilation) and the others."""
     totals: dict[str, float] = {}
     for inv in meta.get("invocations") or []:
         for key, value in ((inv or {}).get("phases") or {}).items():
@@ -320,9 +328,10 @@ def time_breakdown(meta: Mapping[str, Any], trials: pd.DataFrame) -> list[tuple[
     if not totals:
         return []
     out = [("start-up and imports", totals.get("start_s")), ("checks before the first trial", totals.get("checks_s")),
-           ("training, probes and evaluation (all trials)", totals.get("trials_s"))]
-    need = {"pack_id", "first_epoch_time_s", "time_per_epoch_s", "epochs_run"}
-    if need <= set(trials.columns) and len(trials):
+           ("trials (all packs, until the last ended)", totals.get("trials_s"))]
+    if any(key in totals for key, _ in _PACK_ROWS):
+        out += [(f"  of which {label}", totals[key]) for key, label in _PACK_ROWS if key in totals]
+    elif {"pack_id", "first_epoch_time_s", "time_per_epoch_s", "epochs_run"} <= set(trials.columns) and len(trials):
         packs = trials.dropna(subset=["pack_id"]).groupby("pack_id").first()
         first = pd.to_numeric(packs["first_epoch_time_s"], errors="coerce")
         per = pd.to_numeric(packs["time_per_epoch_s"], errors="coerce")

@@ -42,6 +42,7 @@ import numpy as np
 from keras import ops
 
 from ablation.base import backend
+from ablation.base.phases import Phases, split_fit
 from ablation.data import evaluation, tasks
 from ablation.train import stopping, training
 from ablation.trials.batches import Batches, chunk_cap, steps_per_epoch, steps_per_execution
@@ -217,10 +218,22 @@ class Pack:
         return [np.concatenate(p, axis=0) for p in parts]
 
     # ------------------------------------------------------------------ training
-    def fit(self) -> None:
-        """Train every member for the recipe's epochs (or until every member stopped or diverged)."""
+    def fit(self, phases: Phases | None = None) -> None:
+        """Train every member for the recipe's epochs (or until every member stopped or diverged); the time
+        goes to ``phases``' compile, train, evaluate (validation) and probes."""
         monitor = _Monitor(self)
-        self.model.fit(self.batches, epochs=self.train.epochs, verbose=0, shuffle=False, callbacks=[monitor])
+        start = time.perf_counter()
+        try:
+            self.model.fit(self.batches, epochs=self.train.epochs, verbose=0, shuffle=False, callbacks=[monitor])
+        finally:
+            if phases is not None:
+                inside = monitor.in_fit.seconds
+                split = split_fit(time.perf_counter() - start, monitor.epoch_times, inside["evaluate"],
+                                  inside["probes"])
+                for name in ("evaluate", "probes"):
+                    phases.add(name, inside[name])
+                for name, seconds in split.items():
+                    phases.add(name, seconds)
 
     def finish(self, wall_time: float) -> list[TrialRecord]:
         """Evaluate every member and return its record."""
@@ -319,6 +332,8 @@ class _Monitor(keras.callbacks.Callback):
         self.pack = pack
         self._t0 = 0.0
         self._epoch = 0
+        self.epoch_times: list[float] = []  # every epoch's seconds (compile's estimate: phases.split_fit)
+        self.in_fit = Phases()  # the validation passes and probes timed inside fit
 
     def _step(self) -> int:
         backend.current().sync(self.pack.model)
@@ -328,9 +343,10 @@ class _Monitor(keras.callbacks.Callback):
         return [p for s in self.pack.states if s.active or not active_only for p in s.probes]
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        for p in self._probes():
-            p.clock.start()
-            p.measure(0, 0)
+        with self.in_fit.timed("probes"):
+            for p in self._probes():
+                p.clock.start()
+                p.measure(0, 0)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._t0 = time.perf_counter()
@@ -345,17 +361,21 @@ class _Monitor(keras.callbacks.Callback):
             return  # the epoch's last chunk: on_epoch_end samples this step (one full pass)
         step = (self._epoch - 1) * self.pack.steps + done  # the optimizer's iterations, without a sync
         due = [p for p in self._probes() if p.due(step)]
-        if due:
+        if not due:
+            return
+        with self.in_fit.timed("probes"):
             backend.current().sync(self.pack.model)
-        for p in due:
-            p.measure(step, self._epoch, full=False)
+            for p in due:
+                p.measure(step, self._epoch, full=False)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
         step, seconds, e = self._step(), time.perf_counter() - self._t0, epoch + 1
+        self.epoch_times.append(seconds)
         pack = self.pack
         data = pack.states[0].member.data
-        val = pack.outputs(data.x_val) if data.x_val is not None and len(data.x_val) else None
+        with self.in_fit.timed("evaluate"):
+            val = pack.outputs(data.x_val) if data.x_val is not None and len(data.x_val) else None
         for r, s in enumerate(pack.states):
             if not s.active:
                 continue
@@ -378,11 +398,12 @@ class _Monitor(keras.callbacks.Callback):
                 s.result.update(status="diverged", reason=f"{what} in epoch {e}", failed_epoch=e)
                 self._retire(s, e, step)
                 continue
-            for p in s.probes:
-                if isinstance(p, probes_module.TimingProbe):
-                    p.end_epoch(step, e)
-                else:
-                    p.measure(step, e)
+            with self.in_fit.timed("probes"):
+                for p in s.probes:
+                    if isinstance(p, probes_module.TimingProbe):
+                        p.end_epoch(step, e)
+                    else:
+                        p.measure(step, e)
             if s.stopper is not None and s.stopper.update(val_loss, loss, s.model.get_weights):
                 s.stop_weights = [np.array(w, copy=True) for w in s.model.get_weights()]
                 self._retire(s, e, step)
@@ -420,7 +441,8 @@ class _Monitor(keras.callbacks.Callback):
 
 
 def train(spec: Any, members: Sequence[Member],
-          on_epoch: Callable[[dict[str, Any]], None] | None = None, path: str | None = None) -> list[TrialRecord]:
+          on_epoch: Callable[[dict[str, Any]], None] | None = None, path: str | None = None,
+          phases: Phases | None = None) -> list[TrialRecord]:
     """Train the members of one pack and return one record per member (in order).
 
     A pack that cannot be built or trained (a user's model that raises, a bug) gives every member
@@ -433,12 +455,20 @@ def train(spec: Any, members: Sequence[Member],
             epochs it will run, each member's latest training loss and validation error).
         path: a training path (``training.TRAIN_PATHS``) to take instead of the one
             ``training.choose_path`` rules (benchmarks and equivalence tests); None: the rule's.
+        phases: where the pack's time goes (:mod:`ablation.base.phases`: build, compile, train, evaluate,
+            probes); each member's result holds them as ``phases`` (the caller adds data and writes).
     """
     start = time.perf_counter()
+    phases = phases if phases is not None else Phases()
     try:
-        pack = Pack(spec, members, on_epoch=on_epoch, path=path)
-        pack.fit()
-        return pack.finish(time.perf_counter() - start)
+        with phases.timed("build"):
+            pack = Pack(spec, members, on_epoch=on_epoch, path=path)
+        pack.fit(phases)
+        with phases.timed("evaluate"):
+            records = pack.finish(time.perf_counter() - start)
+        for record in records:
+            record.result["phases"] = phases.as_result()
+        return records
     except Exception as exc:  # noqa: BLE001 - recorded per member; the study goes on
         text = "".join(traceback.format_exception(exc))
         out = []
