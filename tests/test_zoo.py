@@ -349,8 +349,8 @@ MLP_ERRORS = [
     ({"batchnorm": 1}, r"argument 'batchnorm': .* Received: batchnorm=1$"),
     ({"dropout_kind": "bernoulli"}, r"argument 'dropout_kind': expected one of \('standard', 'gaussian', 'alpha'\)\. "
                                     r"Received: dropout_kind='bernoulli'"),
-    ({"kernel_initializer": "nonsense"}, r"argument 'kernel_initializer': expected 'auto', 'auto_standard', a Keras initializer "
-                                         r"name, config dict or instance, or a positive float .* "
+    ({"kernel_initializer": "nonsense"}, r"argument 'kernel_initializer': expected 'auto', 'auto_standard', "
+                                         r"a Keras initializer name, config dict or instance, or a positive float .* "
                                          r"Received: kernel_initializer='nonsense'"),
     ({"kernel_initializer": -0.5}, r"argument 'kernel_initializer': .* Received: kernel_initializer=-0\.5"),
     ({"output_activation": "relu"}, r"argument 'output_activation': expected None \(logits\) or one of "

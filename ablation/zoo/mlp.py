@@ -41,10 +41,10 @@ def make_initializer(spec: Any, activation: str, index: int) -> keras.initialize
 
     ``spec`` is "auto" (He normal for the ReLU family, LeCun normal for SELU, Glorot uniform
     otherwise), "auto_standard" (the same, but Glorot & Bengio's 2010 "standard" initialization
-    ``STANDARD_INIT`` where "auto" gives Glorot uniform: sigmoid, tanh, ...), a positive float ``s`` (``RandomNormal(0, s)``), a Keras initializer name, a config
-    dict, or an ``Initializer`` instance (copied from its config; an integer seed is offset by
-    ``index`` so that layers differ). Unseeded initializers draw their seed from Python's
-    ``random``, which ``keras.utils.set_random_seed`` seeds.
+    ``STANDARD_INIT`` where "auto" gives Glorot uniform: sigmoid, tanh, ...), a positive float ``s``
+    (``RandomNormal(0, s)``), a Keras initializer name, a config dict, or an ``Initializer`` instance
+    (copied from its config; an integer seed is offset by ``index`` so that layers differ). Unseeded
+    initializers draw their seed from Python's ``random``, which ``keras.utils.set_random_seed`` seeds.
     """
     if isinstance(spec, str) and spec in checks.AUTO_INITIALIZERS:
         fallback = "glorot_uniform" if spec == "auto" else copy.deepcopy(STANDARD_INIT)
@@ -102,8 +102,8 @@ def mlp(*, input_shape: Sequence[int], num_classes: int, hidden: Sequence[int], 
         kernel_initializer: "auto" (He normal for relu/leaky_relu/elu/gelu/swish, LeCun normal for
             selu, Glorot uniform otherwise), "auto_standard" (the same, but Glorot & Bengio's 2010
             standard init U[-1/sqrt(fan_in), 1/sqrt(fan_in)] in place of Glorot uniform), a Keras
-            initializer name/config/instance, or a positive
-            float s meaning ``RandomNormal(stddev=s)``. Used for every Dense kernel, logits included.
+            initializer name/config/instance, or a positive float s meaning ``RandomNormal(stddev=s)``.
+            Used for every Dense kernel, logits included.
         dropout: DROP rate after each hidden layer, in [0, 1). Srivastava et al. (2014) write the
             keep probability p: ``dropout = 1 - p`` (p = 0.5 gives 0.5).
         input_dropout: drop rate on the inputs (Srivastava's input p = 0.8 gives 0.2).
