@@ -211,6 +211,20 @@ def test_auto_initializer_follows_the_activation(activation, expected):
     assert type(model.get_layer("dense_1").kernel_initializer) is expected
 
 
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+def test_auto_standard_initializer_is_glorot_bengio_standard_for_saturating_units(activation):
+    model = zoo.mlp(input_shape=(300,), num_classes=2, hidden=(200, 100), activation=activation,
+                    kernel_initializer="auto_standard")
+    init = model.get_layer("dense_2").kernel_initializer
+    if activation == "relu":  # the ReLU family keeps the "auto" rule's He normal
+        assert type(init) is keras.initializers.HeNormal
+        return
+    assert type(init) is keras.initializers.VarianceScaling
+    kernel = to_numpy(model.get_layer("dense_2").kernel)  # U[-1/sqrt(200), 1/sqrt(200)]: variance 1/(3 * 200)
+    assert np.abs(kernel).max() <= 1 / np.sqrt(200) and np.abs(kernel).max() > 0.9 / np.sqrt(200)
+    assert kernel.var() == pytest.approx(1 / 600, rel=0.05)
+
+
 def test_initializer_forms_and_seeding():
     model = zoo.mlp(input_shape=(400,), num_classes=2, hidden=(400, 400), kernel_initializer=0.05)
     init = model.get_layer("dense_2").kernel_initializer
@@ -335,8 +349,8 @@ MLP_ERRORS = [
     ({"batchnorm": 1}, r"argument 'batchnorm': .* Received: batchnorm=1$"),
     ({"dropout_kind": "bernoulli"}, r"argument 'dropout_kind': expected one of \('standard', 'gaussian', 'alpha'\)\. "
                                     r"Received: dropout_kind='bernoulli'"),
-    ({"kernel_initializer": "nonsense"}, r"argument 'kernel_initializer': expected 'auto', a Keras initializer "
-                                         r"name, config dict or instance, or a positive float .* "
+    ({"kernel_initializer": "nonsense"}, r"argument 'kernel_initializer': expected 'auto', 'auto_standard', "
+                                         r"a Keras initializer name, config dict or instance, or a positive float .* "
                                          r"Received: kernel_initializer='nonsense'"),
     ({"kernel_initializer": -0.5}, r"argument 'kernel_initializer': .* Received: kernel_initializer=-0\.5"),
     ({"output_activation": "relu"}, r"argument 'output_activation': expected None \(logits\) or one of "

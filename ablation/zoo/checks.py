@@ -129,13 +129,16 @@ def kernel_size(arg: str, value: Any) -> None:
         raise invalid(arg, "a positive integer or a pair of positive integers", value)
 
 
-_INIT_EXPECTED = ("'auto', a Keras initializer name, config dict or instance, "
+AUTO_INITIALIZERS = ("auto", "auto_standard")
+"""The kernel_initializer rules that follow the activation (``zoo.mlp.make_initializer`` says what each gives)."""
+
+_INIT_EXPECTED = ("'auto', 'auto_standard', a Keras initializer name, config dict or instance, "
                   "or a positive float (stddev of a zero-mean Gaussian)")
 
 
 def kernel_initializer(arg: str, value: Any) -> None:
-    """'auto', a positive float, or anything keras.initializers.get accepts."""
-    if value == "auto" and isinstance(value, str):
+    """'auto' / 'auto_standard', a positive float, or anything keras.initializers.get accepts."""
+    if isinstance(value, str) and value in AUTO_INITIALIZERS:
         return
     if _is_real(value):
         if value > 0:

@@ -27,6 +27,10 @@ ACTIVATIONS = checks.ACTIVATIONS
 
 _AUTO_INIT = {"relu": "he_normal", "leaky_relu": "he_normal", "elu": "he_normal", "gelu": "he_normal",
               "swish": "he_normal", "selu": "lecun_normal"}
+# Glorot & Bengio's (2010, eq. 1) "standard" initialization W ~ U[-1/sqrt(n), 1/sqrt(n)], n the fan-in:
+# variance 1/(3n), so VarianceScaling with scale 1/3 over the fan-in, uniform.
+STANDARD_INIT = {"class_name": "VarianceScaling",
+                 "config": {"scale": 1 / 3, "mode": "fan_in", "distribution": "uniform"}}
 _KERAS_ACTIVATION = {"swish": "silu"}
 _DROPOUT_LAYERS = {"standard": keras.layers.Dropout, "gaussian": keras.layers.GaussianDropout,
                    "alpha": keras.layers.AlphaDropout}
@@ -36,13 +40,17 @@ def make_initializer(spec: Any, activation: str, index: int) -> keras.initialize
     """A fresh initializer for layer ``index`` (so layers never share random draws).
 
     ``spec`` is "auto" (He normal for the ReLU family, LeCun normal for SELU, Glorot uniform
-    otherwise), a positive float ``s`` (``RandomNormal(0, s)``), a Keras initializer name, a config
-    dict, or an ``Initializer`` instance (copied from its config; an integer seed is offset by
-    ``index`` so that layers differ). Unseeded initializers draw their seed from Python's
-    ``random``, which ``keras.utils.set_random_seed`` seeds.
+    otherwise), "auto_standard" (the same, but Glorot & Bengio's 2010 "standard" initialization
+    ``STANDARD_INIT`` where "auto" gives Glorot uniform: sigmoid, tanh, ...), a positive float ``s``
+    (``RandomNormal(0, s)``), a Keras initializer name, a config dict, or an ``Initializer`` instance
+    (copied from its config; an integer seed is offset by ``index`` so that layers differ). Unseeded
+    initializers draw their seed from Python's ``random``, which ``keras.utils.set_random_seed`` seeds.
     """
+    if isinstance(spec, str) and spec in checks.AUTO_INITIALIZERS:
+        fallback = "glorot_uniform" if spec == "auto" else copy.deepcopy(STANDARD_INIT)
+        return keras.initializers.get(_AUTO_INIT.get(activation, fallback))
     if isinstance(spec, str):
-        return keras.initializers.get(_AUTO_INIT.get(activation, "glorot_uniform") if spec == "auto" else spec)
+        return keras.initializers.get(spec)
     if isinstance(spec, numbers.Real) and not isinstance(spec, bool):
         return keras.initializers.RandomNormal(mean=0.0, stddev=float(spec))
     if isinstance(spec, keras.initializers.Initializer):
@@ -92,8 +100,10 @@ def mlp(*, input_shape: Sequence[int], num_classes: int, hidden: Sequence[int], 
         activation: one of ``ACTIVATIONS``; always its own layer ``act_i``.
         output_activation: None (logits) or one of "softmax", "log_softmax", "sigmoid", "linear".
         kernel_initializer: "auto" (He normal for relu/leaky_relu/elu/gelu/swish, LeCun normal for
-            selu, Glorot uniform otherwise), a Keras initializer name/config/instance, or a positive
-            float s meaning ``RandomNormal(stddev=s)``. Used for every Dense kernel, logits included.
+            selu, Glorot uniform otherwise), "auto_standard" (the same, but Glorot & Bengio's 2010
+            standard init U[-1/sqrt(fan_in), 1/sqrt(fan_in)] in place of Glorot uniform), a Keras
+            initializer name/config/instance, or a positive float s meaning ``RandomNormal(stddev=s)``.
+            Used for every Dense kernel, logits included.
         dropout: DROP rate after each hidden layer, in [0, 1). Srivastava et al. (2014) write the
             keep probability p: ``dropout = 1 - p`` (p = 0.5 gives 0.5).
         input_dropout: drop rate on the inputs (Srivastava's input p = 0.8 gives 0.2).
