@@ -270,3 +270,27 @@ def breaks(input_shape, num_classes):
     inputs = keras.Input(shape=input_shape)
     return keras.Model(inputs, keras.layers.Dense(num_classes)(TrainingOnly()(inputs)))
 """
+
+
+def test_a_worker_that_ends_leaves_no_progress_note_for_the_progress_line(tmp_path):
+    """A worker that exits (recycled, killed, done) has its note removed: the progress line would otherwise
+    show its last epoch beside its successor's until the run ends. Other workers' notes stay."""
+    import io
+    import types
+
+    from ablation.base import rundir
+    from ablation.engine import cluster
+
+    rundir.write_progress(tmp_path, "worker0", {"epoch": 78, "epochs": 100, "members": []})
+    rundir.write_progress(tmp_path, "worker1", {"epoch": 7, "epochs": 100, "members": []})
+    chief = types.SimpleNamespace(token=None, say=None)
+    oracle = types.SimpleNamespace(release=lambda tuner_id: [], done=lambda: True)
+    local = cluster.LocalCluster(chief, oracle, "127.0.0.1:1", [], 1, io.BytesIO(), lambda line: None,
+                                 run_dir=tmp_path)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    worker = cluster._Worker("worker0", proc, (None, None))
+    local.live.append(worker)
+    local._ended(worker)
+    assert [note["epoch"] for note in rundir.read_progress(tmp_path)] == [7]
+    assert not local.live

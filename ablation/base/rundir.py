@@ -74,10 +74,19 @@ class TrialFiles:
         return self.result is not None
 
 
+def _progress_path(run_dir: str | os.PathLike, tuner_id: str) -> Path:
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in tuner_id) or "tuner"
+    return Path(run_dir) / PROGRESS / f"{name}.json"
+
+
 def write_progress(run_dir: str | os.PathLike, tuner_id: str, info: dict[str, Any]) -> None:
     """Say how far the pack that ``tuner_id`` trains has got (cheap to lose: not fsynced)."""
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in tuner_id) or "tuner"
-    files.atomic_write_json(Path(run_dir) / PROGRESS / f"{name}.json", info, durable=False)
+    files.atomic_write_json(_progress_path(run_dir, tuner_id), info, durable=False)
+
+
+def clear_progress(run_dir: str | os.PathLike, tuner_id: str) -> None:
+    """Forget ``tuner_id``'s note (its worker has ended: its pack is no longer in training)."""
+    _progress_path(run_dir, tuner_id).unlink(missing_ok=True)
 
 
 def read_progress(run_dir: str | os.PathLike) -> list[dict[str, Any]]:

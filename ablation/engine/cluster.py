@@ -261,12 +261,16 @@ class LocalCluster:
         chief_timeout, recycle_mib: passed to every worker.
         spare: a :class:`Spare` of this run's backend, the first worker when there is one worker (all cores,
             every GPU): its imports are done by the time the chief has checked the study.
+        run_dir: the run folder, whose progress note of a worker that ends is removed (the progress line
+            would show its last epoch beside its successor's).
     """
 
     def __init__(self, chief: Chief, oracle: Any, address: str, worker_args: list[str], workers: int,
                  log: IO[bytes], say: Callable[[str], None], *, chief_timeout: float = CHIEF_TIMEOUT,
-                 recycle_mib: float | None = RECYCLE_MIB, spare: Spare | None = None) -> None:
+                 recycle_mib: float | None = RECYCLE_MIB, spare: Spare | None = None,
+                 run_dir: Path | None = None) -> None:
         self.chief, self.oracle, self.address, self.worker_args = chief, oracle, address, worker_args
+        self.run_dir = run_dir  # where a worker that ends leaves a progress note to clear
         self.spare = spare  # started before the checks: the first worker, when it runs on all cores
         self.workers = workers
         self.log, self.say = log, say
@@ -382,6 +386,8 @@ class LocalCluster:
         self.live.remove(worker)
         if worker.reader is not None:
             worker.reader.join(timeout=5)
+        if self.run_dir is not None:
+            rundir.clear_progress(self.run_dir, worker.tuner_id)
         rc = worker.proc.returncode
         back = self.oracle.release(worker.tuner_id)
         if rc == 0 and not back:

@@ -274,7 +274,7 @@ def _run_local_cluster(oracle: Any, spec: StudySpec, run_dir: Path, opts: RunOpt
         with open(run_dir / rundir.WORKERS_LOG, "ab") as log:
             local = cluster.LocalCluster(chief, oracle, address, _worker_args(spec, run_dir, opts), workers, log, say,
                                          chief_timeout=opts.chief_timeout, recycle_mib=opts.recycle_mib,
-                                         spare=spare)
+                                         spare=spare, run_dir=run_dir)
             try:
                 local.run(watcher.poll)
             finally:
