@@ -194,6 +194,14 @@ class _Worker:
     reader: threading.Thread | None = None
 
 
+def _worker_env() -> dict[str, str]:
+    """A local worker's environment before its own settings: this process's, without keras-tuner's worker
+    variables, TensorFlow's C++ logging quiet unless set."""
+    env = {k: v for k, v in os.environ.items() if k not in TUNER_ENV}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
 class Spare:
     """A local worker process started before its arguments exist: it imports the backend, Keras, keras-tuner
     and the runner while the chief checks the study (``cli.spare``), then takes its ``ablation worker``
@@ -203,14 +211,10 @@ class Spare:
     another backend) ends when its stdin closes (:meth:`discard`).
     """
 
-    def __init__(self, backend: str, env: dict[str, str] | None = None) -> None:
-        self.backend = backend
-        env = {k: v for k, v in (os.environ if env is None else env).items() if k not in TUNER_ENV}
-        env.update(KERAS_BACKEND=backend)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    def __init__(self, backend: str) -> None:
         self.proc: subprocess.Popen | None = subprocess.Popen(
-            [sys.executable, "-m", "ablation.cli", SPARE_FLAG], env=env, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "ablation.cli", SPARE_FLAG], env={**_worker_env(), "KERAS_BACKEND": backend},
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def hand(self, args: list[str], env: dict[str, str]) -> subprocess.Popen | None:
         """Give the spare its worker arguments (after ``-m ablation.cli``) and environment; its process, or
@@ -280,8 +284,7 @@ class LocalCluster:
         self.failures = 0
         self.max_failures = max(3, 2 * workers)
         self._log_lock = threading.Lock()
-        self.env = {k: v for k, v in os.environ.items() if k not in TUNER_ENV}
-        self.env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        self.env = _worker_env()
         self.env[CHIEF_PID_ENV] = str(os.getpid())
         self.env.pop(auth.TOKEN_ENV, None)
         if chief.token is not None:

@@ -246,9 +246,10 @@ class AblationTuner(base_tuner.BaseTuner):
                 record.result["pack_id"] = trials[0].trial_id
                 rundir.write_trial(self.get_trial_dir(trial.trial_id), None, record.history, record.probes)
                 tensorboard.write_trial(self.project_dir, self.spec, record.result, record.history)
-        timed = {**phases.as_result(),
-                 **({"worker_start_s": round(self.worker_start_s, 3)} if self.worker_start_s is not None else {})}
-        self.worker_start_s = None  # a worker's start-up counts with its first pack
+        timed = phases.as_result()
+        if self.worker_start_s is not None:  # a worker's start-up counts with its first pack
+            timed["worker_start_s"] = round(self.worker_start_s, 3)
+            self.worker_start_s = None
         for trial in kept:
             record = records[trial.trial_id]
             record.result["phases"] = timed

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ablation.base import backend as backend_module
 from ablation.base import files
+from ablation.base.phases import PACK_PHASES
 from ablation.spec import preregistration
 from ablation import stats
 from ablation.stats import records as records_module
@@ -308,11 +309,11 @@ def _header(rec: Any) -> dict[str, Any]:
     }
 
 
-# The rows of "Where the time went" for the packs' phases (ablation.base.phases), in order.
-_PACK_ROWS = (("worker_start_s", "workers' start-up (imports, joining the chief)"), ("data_s", "loading the data"),
-              ("build_s", "building the models"), ("compile_s", "compiling (first epochs beyond the later ones)"),
-              ("train_s", "training steps"), ("evaluate_s", "validation and test evaluation"),
-              ("probes_s", "probes"), ("writes_s", "writing the records"))
+# "Where the time went" in words for the packs' phases (ablation.base.phases), shown in PACK_PHASES' order.
+_PHASE_WORDS = {"worker_start": "workers' start-up (imports, joining the chief)", "data": "loading the data",
+                "build": "building the models", "compile": "compiling (first epochs beyond the later ones)",
+                "train": "training steps", "evaluate": "validation and test evaluation", "probes": "probes",
+                "writes": "writing the records"}
 
 
 def time_breakdown(meta: Mapping[str, Any], trials: pd.DataFrame) -> list[tuple[str, str]]:
@@ -329,8 +330,10 @@ def time_breakdown(meta: Mapping[str, Any], trials: pd.DataFrame) -> list[tuple[
         return []
     out = [("start-up and imports", totals.get("start_s")), ("checks before the first trial", totals.get("checks_s")),
            ("trials (all packs, until the last ended)", totals.get("trials_s"))]
-    if any(key in totals for key, _ in _PACK_ROWS):
-        out += [(f"  of which {label}", totals[key]) for key, label in _PACK_ROWS if key in totals]
+    packed = [(f"  of which {_PHASE_WORDS[name]}", totals[f"{name}_s"]) for name in ("worker_start", *PACK_PHASES)
+              if f"{name}_s" in totals]
+    if packed:
+        out += packed
     elif {"pack_id", "first_epoch_time_s", "time_per_epoch_s", "epochs_run"} <= set(trials.columns) and len(trials):
         packs = trials.dropna(subset=["pack_id"]).groupby("pack_id").first()
         first = pd.to_numeric(packs["first_epoch_time_s"], errors="coerce")

@@ -179,8 +179,8 @@ KERAS_TUNER_EXTRAS = (*KERAS_EXTRAS, "scipy.optimize")
 
 @contextlib.contextmanager
 def keras_without_extras(names: tuple[str, ...] = KERAS_EXTRAS) -> Iterator[None]:
-    """While the backend and Keras are imported, make ``import sklearn`` and ``import matplotlib`` fail, so
-    that Keras does not import them.
+    """While the backend and Keras are imported, make ``import sklearn`` and ``import matplotlib`` fail (or
+    each module of ``names``), so that Keras does not import them.
 
     Keras imports scikit-learn whenever it is installed, for ``keras.wrappers`` (SKLearnClassifier and
     friends; scikit-learn pulls in SciPy's ``stats``), and ``matplotlib.pyplot`` for
