@@ -106,13 +106,13 @@ def main() -> None:
     args = p.parse_args()
     if args.against is not None and not (args.against / "ablation" / "__init__.py").is_file():
         p.exit(2, f"error: --against: expected a checkout of keras-ablation. Received: {args.against}\n")
+    if args.against_path is not None and args.against is None:
+        p.exit(2, f"error: --against-path: expected --against too. Received: {args.against_path}\n")
     if args.repeats < 1:
         p.exit(2, f"error: --repeats: expected a positive integer. Received: {args.repeats}\n")
     py = sys.executable
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores; backend {args.backend}; "
           f"median of {args.repeats}; the machine may be shared: compare within this run")
-    if args.against_path is not None and args.against is None:
-        p.exit(2, f"error: --against-path: expected --against too. Received: {args.against_path}\n")
     before = [str(args.against.resolve())] + ([str(args.against_path.resolve())] if args.against_path else []) \
         if args.against else []
     roots = [("", [str(ROOT)])] + ([("before (--against): ", before)] if args.against else [])
