@@ -212,7 +212,7 @@ def test_resolve_rejects_bad_points():
 def test_describe_grid():
     text = spec.describe_grid(spec.load(SAMPLE, profile="quick"))
     lines = text.splitlines()
-    assert lines[0].startswith("study sample (sample-") and lines[0].endswith(", profile quick")
+    assert lines[0] == "study sample, profile quick"  # no run folder name: --dry-run prints it once the backend is chosen
     assert lines[2].split() == ["activation", "model", "relu,", "tanh"]
     assert lines[4].split() == ["config", "config", "plain,", "fast,", "small"]
     assert lines[-1] == "2 x 2 x 3 = 12 points x 1 seed = 12 trials"
@@ -586,6 +586,51 @@ def test_a_claim_side_may_name_several_levels_to_select_among_on_validation():
 def test_select_rules(extra, match):
     with pytest.raises(SpecError, match=match):
         spec.loads(_SELECT + extra)
+
+
+_TARGET = """
+[study]
+name = "tgt"
+[model]
+hidden = [8]
+[data]
+name = "mnist1d"
+validation_size = 100
+[grid]
+batchnorm = [false, "before"]
+[[claims]]
+id = "D1-steps"
+statement = "s"
+expect = "lower"
+compare = { batchnorm = "before" }
+against = { batchnorm = false }
+effect = "ratio"
+"""
+
+
+def test_a_claim_on_steps_to_a_validation_error_names_its_target():
+    c = spec.loads(_TARGET + 'metric = "steps_to_val_error"\ntarget = 0.05\n').claims[0]
+    assert c.target == 0.05 and c.to_dict()["target"] == 0.05
+    assert spec.Claim.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    assert spec.test_text(c).startswith("geometric mean of steps_to_val_error<=0.05(batchnorm=before) / "
+                                        "steps_to_val_error<=0.05(batchnorm=false)")
+    plain = spec.loads(_TARGET + 'metric = "test_error"\n').claims[0]
+    assert "target" not in plain.to_dict()  # claims registered before the field existed hash as they did
+
+
+@pytest.mark.parametrize("extra, match", [
+    ('metric = "steps_to_val_error"\n',
+     r"^claims\[0\]\.target: required with metric 'steps_to_val_error': the validation error to reach"),
+    ('metric = "test_error"\ntarget = 0.05\n',
+     r"^claims\[0\]\.target: only with metric 'steps_to_val_error'\. Received: metric='test_error'$"),
+    ('metric = "steps_to_val_error"\ntarget = 5\n',
+     r"^claims\[0\]\.target: expected a float in \(0, 1\)\. Received: target=5$"),
+])
+def test_target_rules(extra, match):
+    with pytest.raises(SpecError, match=match):
+        spec.loads(_TARGET + extra)
+    with pytest.raises(SpecError, match=r"^claim\.target: "):  # made in Python: checked where it is made
+        spec.Claim(id="x", statement="s", metric="steps_to_val_error")
 
 
 # ----------------------------------------------------------------------------- your model, your data

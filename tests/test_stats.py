@@ -498,6 +498,26 @@ def test_claim_on_epochs_to_the_baseline_best_counts_never_as_censored():
     assert v["verdict"] == "too few seeds" and v["estimate"] == pytest.approx(np.sqrt(5 / 3 * 2))
 
 
+def test_steps_to_reach_a_fixed_validation_error_censors_runs_that_never_get_there():
+    steps = stats.steps_to_reach(_curves(), 0.34)
+    # t0 first at or below 0.34 at epoch 6 (step 60), b1 at epoch 2; b0 and t1 never: their last step + 10
+    assert steps.to_dict() == {"b0": 60.0, "t0": 60.0, "b1": 20.0, "t1": 40.0}
+    assert stats.steps_to_reach(_curves(), 0.34, split="train").to_dict() == {k: 10.0 for k in steps.index}
+
+
+def test_claim_on_steps_to_a_validation_error_pairs_runs_by_seed():
+    trials = pd.DataFrame({"trial_id": ["b0", "t0", "b1", "t1"], "status": "completed", "seed": [0, 0, 1, 1],
+                           "dropout": [0.0, 0.5, 0.0, 0.5], "point": ["dropout=0.0", "dropout=0.5"] * 2,
+                           "epochs_run": [5, 6, 3, 3], "test_error": 0.3, "train_error": 0.1, "num_classes": 10})
+    claim = {"id": "D1-steps", "statement": "faster", "metric": "steps_to_val_error", "target": 0.34,
+             "effect": "ratio", "compare": {"dropout": 0.5}, "against": {"dropout": 0.0}, "expect": "lower"}
+    v = stats.claim_verdict(claim, trials, curves=_curves(), axes=["dropout"])
+    assert v["values"] == pytest.approx([np.log(60 / 60), np.log(40 / 20)])
+    assert v["verdict"] == "too few seeds"
+    with pytest.raises(ValueError, match="needs the learning curves"):
+        stats.claim_verdict(claim, trials, axes=["dropout"])
+
+
 # ----------------------------------------------------------------------------- verdicts II: honest edges
 
 def test_n_counts_only_seeds_with_every_compared_run_and_names_the_others():

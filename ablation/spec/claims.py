@@ -38,7 +38,7 @@ KINDS = {
 KEYS = ("id", "statement", "source", "published", "approx", "metric", "compare", "against",
         "against_metric", "where", "effect", "expect", "threshold", "tolerance", "rule", "kind", "over",
         "levels", "best_in", "at", "versus", "allow_untrained", "margin", "published_effect", "check",
-        "paper_scale", "sanity", "weaker_than_paper", "select")
+        "paper_scale", "sanity", "weaker_than_paper", "select", "target")
 # Labels that say how far a claim counts, not what it tests: adding one after a run does not make the claim
 # post hoc (they are left out of a claim's equality, which is what ablation.spec.preregistration compares).
 LABELS = ("sanity", "weaker_than_paper")
@@ -48,6 +48,9 @@ CHECK_EXPECTS = ("lower", "higher")
 # What ``select`` may choose a side's level by: validation metrics where lower is better (records.trials columns).
 # Selection must never see the test split, or the test it feeds is biased toward the claim.
 SELECT_METRICS = ("val_error", "best_val_error", "val_loss")
+# Metrics measured against a fixed level the claim names (``target``), from the learning curves (ablation.stats):
+# steps until the validation error first reaches it (Ioffe & Szegedy 2015, Fig. 1(a): steps to an accuracy).
+TARGET_METRICS = ("steps_to_val_error",)
 _MINUS = "\u2212"
 
 
@@ -92,6 +95,7 @@ class Claim:
                                               # paper's (shown on the page beside the claim)
     select: str = ""                          # one of SELECT_METRICS: a side naming several levels is the level
                                               # with the lowest mean of it over seeds (nested: never the test split)
+    target: float | None = None               # TARGET_METRICS: the level to reach, e.g. a validation error of 0.05
 
     def __post_init__(self) -> None:
         if not self.kind:
@@ -113,6 +117,11 @@ class Claim:
             raise invalid("claim.expect", f"one of {', '.join(EXPECTS)}", self.expect)
         if self.expect == "near" and self.tolerance is None:
             raise SpecError("claim.tolerance", f'required when expect = "near" (claim {self.id!r})')
+        if (self.metric in TARGET_METRICS) != (self.target is not None):
+            raise SpecError("claim.target", f"required with metric {self.metric!r} and only with it (claim {self.id!r})"
+                            if self.metric in TARGET_METRICS else
+                            f"only with metric {' or '.join(map(repr, TARGET_METRICS))} (claim {self.id!r}). "
+                            f"Received: metric={self.metric!r}")
         if self.against is not None and not self.against:
             object.__setattr__(self, "against", None)
         if self.threshold is None:
@@ -135,10 +144,14 @@ class Claim:
         return not self.metric.endswith("_init") and self.metric != "diverged"
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as JSON-able data (tuples become lists)."""
+        """The fields as JSON-able data (tuples become lists); ``target`` only where set, so that the claims
+        registered before it existed hash as they did."""
         from ablation.spec.errors import jsonable
 
-        return jsonable(dataclasses.asdict(self))
+        out = jsonable(dataclasses.asdict(self))
+        if self.target is None:
+            del out["target"]
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Claim:
@@ -255,6 +268,8 @@ def _parse_claim(t: dict, path: str, axes: dict[str, Axis], strict: bool,
     if selecting:
         extra["select"] = _parse_select(t, path, kind, compare, against)
     threshold = v.real(t["threshold"], f"{path}.threshold", "a finite float") if "threshold" in t else None
+    if "target" in t or texts["metric"] in TARGET_METRICS:
+        extra["target"] = _parse_target(t, path, texts["metric"])
     tolerance = t.get("tolerance")
     if expect == "near" and tolerance is None:
         raise SpecError(f"{path}.tolerance", 'required when expect = "near"')
@@ -263,6 +278,17 @@ def _parse_claim(t: dict, path: str, axes: dict[str, Axis], strict: bool,
     return Claim(**texts, **notes, expect=expect, approx=v.boolean(t.get("approx", False), f"{path}.approx"),
                  compare=compare, against=against, against_metric=against_metric, where=where, effect=effect,
                  threshold=threshold, tolerance=tolerance, kind=kind, **extra)
+
+
+def _parse_target(t: dict, path: str, metric: str) -> float:
+    """A claim's ``target``: required with, and only with, a metric of TARGET_METRICS; an error rate in (0, 1)."""
+    if metric not in TARGET_METRICS:
+        raise SpecError(f"{path}.target", f"only with metric {' or '.join(map(repr, TARGET_METRICS))}. "
+                        f"Received: metric={metric!r}")
+    if "target" not in t:
+        raise SpecError(f"{path}.target", f"required with metric {metric!r}: the validation error to reach, a float "
+                        f"in (0, 1)")
+    return v.real(t["target"], f"{path}.target", "a float in (0, 1)", lambda x: 0 < x < 1)
 
 
 def _parse_kind(t: dict, path: str, kind: str, axes: dict[str, Axis], strict: bool, compare: dict,
@@ -433,7 +459,7 @@ def test_text(claim: Claim, axes: Sequence[str] = (), level: float = 0.95) -> st
     """
     c = coerce(claim)
     pct = f"{level * 100:g}%"
-    m = c.metric
+    m = c.metric if c.target is None else f"{c.metric}<={_num(c.target)}"
     term = f"{m}({_selection(c.compare)})" if c.compare else m
     op = f" {_MINUS} " if c.effect == "difference" else " / "
     per_seed = "per seed"

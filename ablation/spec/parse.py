@@ -168,12 +168,13 @@ def report_profile(name: str) -> str | None:
 
 
 def describe_grid(spec: StudySpec) -> str:
-    """A human-readable table of the axes, their values and the trial count (for ``--dry-run``)."""
+    """A human-readable table of the axes, their values and the trial count (for ``--dry-run``, which then
+    names the run folder: its name depends on the backend, which the checks may still choose)."""
     rows = [("axis", "target", "values")]
     rows += [(a.name, a.section, ", ".join(a.labels)) for a in spec.grid]
     rows.append(("seeds", "", ", ".join(str(s) for s in spec.seeds)))
     widths = [max(len(r[i]) for r in rows) for i in range(2)]
-    lines = [f"study {spec.name} ({spec.run_name})" + (f", profile {spec.profile}" if spec.profile else "")]
+    lines = [f"study {spec.name}" + (f", profile {spec.profile}" if spec.profile else "")]
     lines += [f"  {r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]}".rstrip() for r in rows]
     sizes = " x ".join(str(len(a.values)) for a in spec.grid)
     n_points = math.prod(len(a.values) for a in spec.grid)

@@ -27,7 +27,7 @@ _NAMES = {
                                   "TRAIN_FRACTION", "VERDICTS", "chance_error", "claim_verdict", "claim_verdicts",
                                   "decide", "looks_of")},
     "component_effects": ("components", "component_effects"),
-    **{n: ("curves", n) for n in ("epochs_to_reach", "first_epoch_below")},
+    **{n: ("curves", n) for n in ("epochs_to_reach", "first_epoch_below", "steps_to_reach")},
     "MAX_POWER_SEEDS": ("power", "MAX_SEEDS"),
     **{n: ("power", n) for n in ("POWER", "detectable_effect", "look_level", "noise_floor",
                                  "probability_of_improvement", "seeds_needed")},
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from ablation.stats.claims import (CHANCE_MARGIN, DERIVED_METRICS, MIN_SEEDS, REGRESSION_FRACTION, TRAIN_FRACTION,
                                        VERDICTS, chance_error, claim_verdict, claim_verdicts, decide, looks_of)
     from ablation.stats.components import component_effects
-    from ablation.stats.curves import epochs_to_reach, first_epoch_below
+    from ablation.stats.curves import epochs_to_reach, first_epoch_below, steps_to_reach
     from ablation.stats.power import MAX_SEEDS as MAX_POWER_SEEDS
     from ablation.stats.power import (POWER, detectable_effect, look_level, noise_floor, probability_of_improvement,
                                       seeds_needed)
@@ -77,6 +77,6 @@ __all__ = [
     "VERDICTS", "DERIVED_METRICS", "Interval", "mean_interval", "bootstrap_ci", "one_sided_p", "tost_p", "holm",
     "summarize", "paired_deltas", "effect_interval", "evaluation_metrics", "claim_verdict", "claim_verdicts", "decide", "looks_of",
     "chance_error", "POWER", "MAX_POWER_SEEDS", "detectable_effect", "seeds_needed", "noise_floor",
-    "probability_of_improvement", "component_effects", "look_level", "first_epoch_below", "epochs_to_reach", "matches", "select", "axis_label", "axes_from_points",
+    "probability_of_improvement", "component_effects", "look_level", "first_epoch_below", "epochs_to_reach", "steps_to_reach", "matches", "select", "axis_label", "axes_from_points",
     "Importance", "factor_importance",
 ]

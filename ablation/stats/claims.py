@@ -40,7 +40,7 @@ import pandas as pd
 
 from ablation.spec import EXPECTS, Claim, test_text
 from ablation.spec import claims as claim_spec
-from ablation.stats.curves import epochs_to_reach
+from ablation.stats.curves import epochs_to_reach, steps_to_reach
 from ablation.stats.frames import axes_from_points, axis_label, check_choice, matches, row_keys, select, usable
 from ablation.stats import power as power_module
 from ablation.stats.intervals import LEVEL, N_BOOT, holm, mean_interval, one_sided_p, tost_p
@@ -61,6 +61,9 @@ DERIVED_METRICS = {
     "epochs_to_baseline_best": "epochs the compare run needs to reach its same-seed against run's best validation "
                                "error (Srivastava et al. 2014, section 11); a run that never gets there counts "
                                "as its last epoch + 1 (censored)",
+    "steps_to_val_error": "training steps until the run's validation error first reaches the claim's target (read "
+                          "at the end of each epoch; Ioffe & Szegedy 2015, Fig. 1(a)); a run that never gets there "
+                          "counts as its last step + one epoch's steps (censored)",
 }
 _MINUS = "\u2212"
 
@@ -517,7 +520,7 @@ def _per_seed(c: Claim, rows: pd.DataFrame, free: list[str], frame: pd.DataFrame
         return _seed_means(per, "_v"), info
     if c.kind == "effect":
         treat, base = select(ok, c.compare), select(ok, c.against)
-        if m in DERIVED_METRICS:
+        if m == "epochs_to_baseline_best":
             pairs = _epochs_to_baseline_best(c, rows, free, curves)
         else:
             pairs = _complete_pairs(_paired(treat, base, free, m, c.ratio), select(rows, c.compare), free)
@@ -757,8 +760,12 @@ def _claim_frame(c: Claim, trials: pd.DataFrame, evaluations: pd.DataFrame | Non
             raise ValueError(f"Invalid value for argument 'claim.{key}': expected a column of the trials, an "
                              f"evaluation column or one of {', '.join(DERIVED_METRICS)} (claim {c.id!r}); available: "
                              f"{', '.join(sorted(map(str, frame.columns)))}. Received: {key}={m!r}")
-    if c.metric in DERIVED_METRICS:
+    if c.metric == "epochs_to_baseline_best":
         frame[c.metric] = 0.0  # computed per pair from the curves; the column only marks usable rows
+    elif c.metric in DERIVED_METRICS:  # per run, from its curve and the claim's target
+        if curves is None or curves.empty:
+            raise ValueError(f"claim metric {c.metric!r} needs the learning curves (records.curves)")
+        frame[c.metric] = frame["trial_id"].map(steps_to_reach(curves, c.target))
     for part, names in (("compare", c.compare), ("against", c.against or {}), ("where", c.where), ("at", c.at),
                         ("versus", c.versus), ("over", {c.over: 0} if c.over else {})):
         missing = [k for k in names if k not in frame.columns]

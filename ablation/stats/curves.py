@@ -1,7 +1,9 @@
-"""Measures on learning curves: the first epoch a curve reaches a value, and epochs to reach a baseline."""
+"""Measures on learning curves: the first epoch a curve reaches a value, steps to reach a fixed value, and epochs
+to reach a baseline."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +24,34 @@ def first_epoch_below(curve: pd.DataFrame, threshold: float, *, x: str = "epoch"
     ordered = curve.sort_values(x, kind="stable")
     hit = ordered[pd.to_numeric(ordered[y]).to_numpy(dtype=float) <= threshold]
     return float(hit[x].iloc[0]) if len(hit) else float("nan")
+
+
+def steps_to_reach(curves: pd.DataFrame, target: float, metric: str = "error", split: str = "val") -> pd.Series:
+    """Per trial, the training steps until its ``split``/``metric`` curve first reaches ``target`` (at or below it).
+
+    A curve is sampled at the end of each epoch, so the count is that epoch's last step. A run that never
+    gets there within its budget counts as its last recorded step plus one epoch's steps (censored: the
+    true count is larger, so a comparison against it is conservative in both directions). Trials without
+    such a curve are left out.
+
+    Args:
+        curves: ``records.curves``.
+        target: the value to reach, e.g. a validation error of 0.05.
+        metric, split: which curve (default: validation error).
+
+    Returns:
+        Steps per ``trial_id``.
+    """
+    require_columns(curves, ["trial_id", "metric", "split", "value", "step"], "curves")
+    c = curves[(curves["metric"].astype(str) == metric) & (curves["split"].astype(str) == split)]
+    c = c[usable(c, "value")]
+    out = {}
+    for tid, run in groups(c, ["trial_id"]):
+        steps = pd.to_numeric(run["step"]).sort_values().to_numpy(dtype=float)
+        reached = first_epoch_below(run, target, x="step")
+        epoch = steps[-1] - steps[-2] if len(steps) > 1 else steps[-1]
+        out[run["trial_id"].iloc[0]] = float(steps[-1] + epoch) if math.isnan(reached) else reached
+    return pd.Series(out, dtype=float, name="steps")
 
 
 def epochs_to_reach(curves: pd.DataFrame, target_selector: Mapping[str, Any], baseline_selector: Mapping[str, Any],

@@ -22,12 +22,14 @@ import re
 from ablation.data import tasks
 from ablation.train.probes import NEEDS_TARGET, SUMMARIES
 from ablation.spec import SpecError, StudySpec
+from ablation.spec.claims import TARGET_METRICS
 
 PROBE_OF: dict[str, str] = {key: probe for probe, keys in SUMMARIES.items() for key in keys}
 
 TIMINGS = ("first_epoch_time_s", "time_per_epoch_s", "train_size", "wall_time_s", "epochs_run", "steps_run")
 ALWAYS_DERIVED = ("diverged",)  # 1 for a diverged trial, 0 for a completed one (ablation.stats)
-NEEDS_CURVES = ("epochs_to_baseline_best",)  # classification: per pair from the validation error curves (stats)
+# classification: from the validation error curves (ablation.stats), per pair or per run with the claim's target
+NEEDS_CURVES = ("epochs_to_baseline_best", *TARGET_METRICS)
 EVALUATED = ("test_error", "test_loss")  # the metrics every evaluation mode records (classification)
 EVALUATION_RE = re.compile(r"^(test_error|test_loss)@(weight_scaling|mc_dropout|dropconnect_scaling|"
                            r"dropconnect_gaussian|dropconnect_mc)(?::k=(\d+))?$")
