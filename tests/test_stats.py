@@ -483,6 +483,9 @@ def test_epochs_to_reach_baseline_best():
     assert table.baseline_epochs.tolist() == [3.0, 2.0]
     assert table.target_epochs[0] == 5.0 and np.isnan(table.target_epochs[1])
     assert table.ratio[0] == pytest.approx(5 / 3)
+    curves = _curves()
+    curves.loc[curves.trial_id == "b1", "status"] = "diverged"  # a run that stopped early is no baseline
+    assert list(stats.epochs_to_reach(curves, {"dropout": 0.5}, {"dropout": 0.0}).trial_id) == ["t0"]
 
 
 def test_claim_on_epochs_to_the_baseline_best_counts_never_as_censored():
@@ -503,6 +506,9 @@ def test_steps_to_reach_a_fixed_validation_error_censors_runs_that_never_get_the
     # t0 first at or below 0.34 at epoch 6 (step 60), b1 at epoch 2; b0 and t1 never: their last step + 10
     assert steps.to_dict() == {"b0": 60.0, "t0": 60.0, "b1": 20.0, "t1": 40.0}
     assert stats.steps_to_reach(_curves(), 0.34, split="train").to_dict() == {k: 10.0 for k in steps.index}
+    curves = _curves()
+    curves.loc[curves.trial_id == "t1", "status"] = "diverged"  # its curve stops early: it has no count
+    assert "t1" not in stats.steps_to_reach(curves, 0.34).index
 
 
 def test_claim_on_steps_to_a_validation_error_pairs_runs_by_seed():

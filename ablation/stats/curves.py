@@ -31,8 +31,8 @@ def steps_to_reach(curves: pd.DataFrame, target: float, metric: str = "error", s
 
     A curve is sampled at the end of each epoch, so the count is that epoch's last step. A run that never
     gets there within its budget counts as its last recorded step plus one epoch's steps (censored: the
-    true count is larger, so a comparison against it is conservative in both directions). Trials without
-    such a curve are left out.
+    true count is larger, so a comparison against it is conservative in both directions). Only completed
+    runs count (a diverged run's curve stops early); trials without such a curve are left out.
 
     Args:
         curves: ``records.curves``.
@@ -43,7 +43,7 @@ def steps_to_reach(curves: pd.DataFrame, target: float, metric: str = "error", s
         Steps per ``trial_id``.
     """
     require_columns(curves, ["trial_id", "metric", "split", "value", "step"], "curves")
-    c = curves[(curves["metric"].astype(str) == metric) & (curves["split"].astype(str) == split)]
+    c = _completed(curves[(curves["metric"].astype(str) == metric) & (curves["split"].astype(str) == split)])
     c = c[usable(c, "value")]
     out = {}
     for tid, run in groups(c, ["trial_id"]):
@@ -78,7 +78,7 @@ def epochs_to_reach(curves: pd.DataFrame, target_selector: Mapping[str, Any], ba
     """
     keys = [*within, "seed"]
     require_columns(curves, ["trial_id", "metric", "split", "value", x, *keys], "curves")
-    c = curves[(curves["metric"].astype(str) == metric) & (curves["split"].astype(str) == split)]
+    c = _completed(curves[(curves["metric"].astype(str) == metric) & (curves["split"].astype(str) == split)])
     c = c[usable(c, "value")]
     base, target = select(c, baseline_selector), select(c, target_selector)
     base_keys = row_keys(base, keys)
@@ -96,3 +96,8 @@ def epochs_to_reach(curves: pd.DataFrame, target_selector: Mapping[str, Any], ba
                      "ratio": reach / base_epochs if base_epochs else float("nan")})
     return pd.DataFrame(rows, columns=[*keys, "trial_id", "baseline_best", "baseline_epochs", "target_epochs",
                                        "ratio"])
+
+
+def _completed(curves: pd.DataFrame) -> pd.DataFrame:
+    """The curves of completed runs (a diverged or failed run's curve stops early)."""
+    return curves[curves["status"].astype(str) == "completed"] if "status" in curves.columns else curves
