@@ -157,7 +157,7 @@ def list_studies() -> list[str]:
 # The bundled studies whose committed report is not their `cpu` profile: the quickstart as README runs it, and
 # studies whose paper-scale (`full`) recipe fits 2 CPU cores in about an hour: batchnorm's is Ioffe & Szegedy's
 # own 50,000 steps of batch 60 (60 epochs, ~50 minutes), so its evidence needs no stand-in.
-REPORT_PROFILES: dict[str, str | None] = {"quickstart": None, "batchnorm": "full"}
+REPORT_PROFILES: dict[str, str | None] = {"quickstart": None, "batchnorm": "full", "activations_depth": "long"}
 
 
 def report_profile(name: str) -> str | None:
