@@ -361,18 +361,45 @@ dropout = [0.0]
 """
 
 
+CONV_FUNCTION = """
+import keras
+
+def conv(input_shape, num_classes, dropout=0.0):
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Dropout(dropout)(keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(inputs)))
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+"""
+
+
 @pytest.mark.parametrize("model, expected", [('name = "cnn"\nfilters = [2]\ndense = []', "tensorflow"),
+                                             ('factory = "conv.py:conv"', "tensorflow"),
                                              ('name = "mlp"\nhidden = [8]', "jax")])
-def test_with_no_backend_named_the_rule_picks_the_workers_backend_and_run_json_says_why(tmp_path, model, expected):
+def test_with_no_backend_named_the_rule_picks_the_workers_backend_and_run_json_says_why(tmp_path, model, expected,
+                                                                                         monkeypatch):
     from ablation.base import backend
-    from ablation.engine import backend_choice
+    from ablation.engine import backend_choice, cluster
     from ablation.engine.options import RunOptions
 
     if expected not in backend.available():
         pytest.skip(f"{expected} is not installed")
-    s = spec.loads(CHOICE.replace("MODEL", model))
+    (tmp_path / "conv.py").write_text(CONV_FUNCTION)
+    (tmp_path / "s.toml").write_text(CHOICE.replace("MODEL", model))
+    s = spec.load(tmp_path / "s.toml")
+    spares: list = []
+
+    class Recording(cluster.Spare):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            spares.append(self)
+
+    monkeypatch.setattr(cluster, "Spare", Recording)
     lines: list[str] = []
-    run_dir = runner.run(s, out_dir=tmp_path, options=RunOptions(workers=1, backend_rule=True, progress=lines.append))
+    run_dir = runner.run(s, out_dir=tmp_path / "runs", options=RunOptions(workers=1, backend_rule=True,
+                                                                         progress=lines.append))
+    # the one worker was started on the rule's backend while the chief checked (a zoo model: from the registry;
+    # a model function: once its first model was built), and it trained every trial
+    assert [sp.backend for sp in spares] == [expected]
+    assert (run_dir / "workers.log").read_text().count(" started (pid ") == 1
     meta = json.loads((run_dir / rundir.RUN).read_text())
     reason = backend_choice.CONV_REASON if expected == "tensorflow" else backend_choice.DENSE_REASON
     assert meta["backend_choice"] == {"backend": expected, "chosen_by": "rule", "reason": reason}

@@ -212,6 +212,7 @@ class Spare:
     """
 
     def __init__(self, backend: str) -> None:
+        self.backend = backend
         self.proc: subprocess.Popen | None = subprocess.Popen(
             [sys.executable, "-m", "ablation.cli", SPARE_FLAG], env={**_worker_env(), "KERAS_BACKEND": backend},
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

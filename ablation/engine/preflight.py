@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ class Checked:
 
 
 def check(spec: StudySpec, out_dir: str | os.PathLike, address: tuple[str, int] | None = None,
-          workers: int = 1) -> Checked:
+          workers: int = 1, on_model: Callable[[bool], None] | None = None) -> Checked:
     """Everything that can be checked before the first trial; raises a one-line error, writes nothing.
 
     Checks the output folder (a folder, writable, not inside a run folder), the data set (it loads;
@@ -51,6 +52,8 @@ def check(spec: StudySpec, out_dir: str | os.PathLike, address: tuple[str, int] 
     (:func:`check_recipes`: it builds and trains one step; the layer names a probe needs),
     every claim's metric (:func:`ablation.trials.metrics.check_claims`) and, for a chief, ``address``
     (this machine can listen there). Each recipe's model is built once, shared among the checks.
+    ``on_model`` is called once with whether a model function's first model has convolution layers, as soon
+    as it is built (the runner then starts its first worker on the backend that fits, while the checks go on).
 
     Returns:
         What the checks learned (:class:`Checked`).
@@ -59,7 +62,7 @@ def check(spec: StudySpec, out_dir: str | os.PathLike, address: tuple[str, int] 
     check_data(spec)
     seen = Checked()
     check_factory(spec, workers, seen)
-    check_recipes(spec, seen)
+    check_recipes(spec, seen, on_model)
     check_layer_names(spec, seen)
     metrics.check_claims(spec)
     if address is not None:
@@ -265,7 +268,15 @@ def _build(cfg: Any, ds: Any, seen: Checked | None) -> Any:
     return trial.build_model(cfg, ds)
 
 
-def check_recipes(spec: Any, seen: Checked | None = None) -> None:
+def zoo_convolutional(spec: Any) -> bool:
+    """Whether a zoo model of the study has convolution layers (its builder is the CNN's, read from the registry
+    without building); False for a model function (:func:`check_recipes` learns it by building)."""
+    from ablation.zoo.registry import builder_of
+
+    return spec.model.factory is None and any(builder_of(cfg.model_name) == "cnn" for cfg in recipes(spec))
+
+
+def check_recipes(spec: Any, seen: Checked | None = None, on_model: Callable[[bool], None] | None = None) -> None:
     """Build the model of every recipe (:func:`recipes`) and train it one step on a few training examples.
 
     What a trial would fail on at its start (a model function that raises for some grid value, a
@@ -279,20 +290,23 @@ def check_recipes(spec: Any, seen: Checked | None = None) -> None:
     import keras
 
     from ablation.train import training
-    from ablation.zoo.registry import builder_of
 
     ds = data.load_spec(spec.data)
     every = recipes(spec)
     if seen is not None and spec.model.factory is None:
-        seen.convolutional = any(builder_of(cfg.model_name) == "cnn" for cfg in every)
-    for cfg in every if spec.model.factory is not None else every[:1]:
+        seen.convolutional = zoo_convolutional(spec)
+    for i, cfg in enumerate(every if spec.model.factory is not None else every[:1]):
         try:
             stage = "building the model"
             model = _build(cfg, ds, seen)
+            if spec.model.factory is not None:
+                convolutional = training.has_convolutions([model])
+                if seen is not None:
+                    seen.convolutional = seen.convolutional or convolutional
+                if i == 0 and on_model is not None:
+                    on_model(convolutional)
             if seen is not None:
                 seen.first_model = seen.first_model if seen.first_model is not None else model
-                if spec.model.factory is not None:
-                    seen.convolutional = seen.convolutional or training.has_convolutions([model])
             stage = f"one training step on {min(STEP_EXAMPLES, len(ds.x_train))} examples"
             _one_step(model, cfg, ds)
         except KeyboardInterrupt:

@@ -154,32 +154,42 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
     out_dir = Path(out_dir)
     if spec.in_memory and opts.workers == 1:  # a function object or arrays given from Python exist only here
         opts = opts.replace(in_process=True)
-    # one local worker on every core: started now, it imports while this process checks the study
-    spare = cluster.Spare(spec.backend) if opts.workers == 1 and rule_cannot(opts) is None else None
+    # one local worker on every core, started as soon as the backend it will run on is known (a zoo model: now;
+    # a model function: once the checks have built its first model), so it imports while this process checks
+    spares: list[cluster.Spare] = []
+
+    def start_spare(convolutional: bool) -> None:
+        if not spares:
+            spares.append(cluster.Spare(backend_choice.decide(spec.backend, pinned=pinned, by_rule=opts.backend_rule,
+                                                               convolutional=convolutional).backend))
+
+    early = start_spare if opts.workers == 1 and rule_cannot(opts) is None else None
+    if early is not None and spec.model.factory is None:
+        early(preflight.zoo_convolutional(spec))
     try:
-        return _run_checked(spec, pinned, out_dir, opts, began, started, spare)
+        return _run_checked(spec, pinned, out_dir, opts, began, started, early, spares)
     finally:
-        if spare is not None:
-            spare.discard()  # unused: the checks failed, or the workers run on another backend
+        for spare in spares:
+            spare.discard()  # unused: the checks failed, or the final choice took the other backend (no-op if handed)
 
 
 def _run_checked(spec: StudySpec, pinned: str | None, out_dir: Path, opts: RunOptions, began: float,
-                 started: float, spare: cluster.Spare | None) -> Path:
-    """:func:`_run` from the checks on (``spare``: the first worker, already importing, or None)."""
+                 started: float, early: Callable[[bool], None] | None, spares: list[cluster.Spare]) -> Path:
+    """:func:`_run` from the checks on (``early``: starts the first worker once a model function's first model
+    says which backend it runs on; ``spares``: that worker, already importing, if started)."""
     in_process = opts.in_process
     token, generated = (None, False) if in_process else auth.chief_token(opts.host, opts.token,
                                                                          out_dir / spec.run_name)  # before any bind
     say = Console(opts.progress)
     say(f"study {spec.name}: {spec.n_trials} trials; checking the data set and the model (built, one step "
         f"trained) before the first trial")  # the first line comes before the checks' seconds
-    checked = preflight.check(spec, out_dir, None if in_process else (opts.host, opts.port), workers=opts.workers)
+    checked = preflight.check(spec, out_dir, None if in_process else (opts.host, opts.port), workers=opts.workers,
+                              on_model=early)
     choice = backend_choice.decide(spec.backend, pinned=pinned, by_rule=opts.backend_rule,
                                    convolutional=checked.convolutional, where_not=rule_cannot(opts))
+    spare = next((s for s in spares if s.backend == choice.backend), None)  # else discarded by _run
     if choice.backend != spec.backend:  # the workers' backend: the run folder is that backend's
         spec = dataclasses.replace(spec, backend=choice.backend)
-        if spare is not None:
-            spare.discard()
-            spare = None
         preflight.check_out_dir(out_dir, spec.run_name)
         token, generated = auth.chief_token(opts.host, opts.token, out_dir / spec.run_name)
     opts = opts.replace(overrides={**opts.overrides, "backend": spec.backend})
