@@ -113,7 +113,8 @@ def _env(cache: str, backend: str | None = None) -> dict[str, str]:
 
 
 def time_study(folder: Path, study: Path) -> tuple[float, str]:
-    """Wall seconds of ``ablation run`` on the study (fresh caches), and the backend its run folder names."""
+    """Wall seconds of ``ablation run`` on the study (fresh caches), and the backend its run.json says it chose;
+    prints run.json's phases."""
     with tempfile.TemporaryDirectory(dir=folder) as cache, tempfile.TemporaryDirectory(dir=folder) as out:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "ablation", "run", str(study), "--out", out, "--no-report", "--quiet"],

@@ -268,12 +268,14 @@ def _build(cfg: Any, ds: Any, seen: Checked | None) -> Any:
     return trial.build_model(cfg, ds)
 
 
-def zoo_convolutional(spec: Any) -> bool:
+def zoo_convolutional(spec: Any, every: list[Any] | None = None) -> bool:
     """Whether a zoo model of the study has convolution layers (its builder is the CNN's, read from the registry
-    without building); False for a model function (:func:`check_recipes` learns it by building)."""
+    without building); False for a model function (:func:`check_recipes` learns it by building). ``every``:
+    the study's :func:`recipes`, when the caller has them."""
     from ablation.zoo.registry import builder_of
 
-    return spec.model.factory is None and any(builder_of(cfg.model_name) == "cnn" for cfg in recipes(spec))
+    return spec.model.factory is None and any(builder_of(cfg.model_name) == "cnn"
+                                              for cfg in (recipes(spec) if every is None else every))
 
 
 def check_recipes(spec: Any, seen: Checked | None = None, on_model: Callable[[bool], None] | None = None) -> None:
@@ -294,7 +296,7 @@ def check_recipes(spec: Any, seen: Checked | None = None, on_model: Callable[[bo
     ds = data.load_spec(spec.data)
     every = recipes(spec)
     if seen is not None and spec.model.factory is None:
-        seen.convolutional = zoo_convolutional(spec)
+        seen.convolutional = zoo_convolutional(spec, every)
     for i, cfg in enumerate(every if spec.model.factory is not None else every[:1]):
         try:
             stage = "building the model"

@@ -117,11 +117,9 @@ class Claim:
             raise invalid("claim.expect", f"one of {', '.join(EXPECTS)}", self.expect)
         if self.expect == "near" and self.tolerance is None:
             raise SpecError("claim.tolerance", f'required when expect = "near" (claim {self.id!r})')
-        if (self.metric in TARGET_METRICS) != (self.target is not None):
-            raise SpecError("claim.target", f"required with metric {self.metric!r} and only with it (claim {self.id!r})"
-                            if self.metric in TARGET_METRICS else
-                            f"only with metric {' or '.join(map(repr, TARGET_METRICS))} (claim {self.id!r}). "
-                            f"Received: metric={self.metric!r}")
+        problem = _target_problem(self.metric, self.target)
+        if problem is not None:
+            raise SpecError("claim.target", f"{problem} (claim {self.id!r})")
         if self.against is not None and not self.against:
             object.__setattr__(self, "against", None)
         if self.threshold is None:
@@ -280,14 +278,21 @@ def _parse_claim(t: dict, path: str, axes: dict[str, Axis], strict: bool,
                  threshold=threshold, tolerance=tolerance, kind=kind, **extra)
 
 
+def _target_problem(metric: str, target: Any) -> str | None:
+    """Why a claim's ``target`` does not fit its metric (required with TARGET_METRICS, refused with any other), or
+    None."""
+    if metric in TARGET_METRICS and target is None:
+        return f"required with metric {metric!r}: the validation error to reach, a float in (0, 1)"
+    if metric not in TARGET_METRICS and target is not None:
+        return f"only with metric {' or '.join(map(repr, TARGET_METRICS))}. Received: metric={metric!r}"
+    return None
+
+
 def _parse_target(t: dict, path: str, metric: str) -> float:
     """A claim's ``target``: required with, and only with, a metric of TARGET_METRICS; an error rate in (0, 1)."""
-    if metric not in TARGET_METRICS:
-        raise SpecError(f"{path}.target", f"only with metric {' or '.join(map(repr, TARGET_METRICS))}. "
-                        f"Received: metric={metric!r}")
-    if "target" not in t:
-        raise SpecError(f"{path}.target", f"required with metric {metric!r}: the validation error to reach, a float "
-                        f"in (0, 1)")
+    problem = _target_problem(metric, t.get("target"))
+    if problem is not None:
+        raise SpecError(f"{path}.target", problem)
     return v.real(t["target"], f"{path}.target", "a float in (0, 1)", lambda x: 0 < x < 1)
 
 

@@ -762,7 +762,7 @@ def _claim_frame(c: Claim, trials: pd.DataFrame, evaluations: pd.DataFrame | Non
                              f"{', '.join(sorted(map(str, frame.columns)))}. Received: {key}={m!r}")
     if c.metric == "epochs_to_baseline_best":
         frame[c.metric] = 0.0  # computed per pair from the curves; the column only marks usable rows
-    elif c.metric in DERIVED_METRICS:  # per run, from its curve and the claim's target
+    elif c.metric in claim_spec.TARGET_METRICS:  # per run, from its curve and the claim's target
         if curves is None or curves.empty:
             raise ValueError(f"claim metric {c.metric!r} needs the learning curves (records.curves)")
         frame[c.metric] = frame["trial_id"].map(steps_to_reach(curves, c.target))
