@@ -79,6 +79,21 @@ def test_time_left_comes_from_the_pace_after_the_first_progress(tiny):
     assert lines[-1].endswith("left ~0:01:05]"), lines[-1]
 
 
+def test_a_trial_trained_again_elsewhere_counts_once_from_its_newest_note(tiny):
+    # a worker presumed dead leaves its note (trial 0001 at epoch 8) while a new worker trains 0001 again
+    s, run_dir = tiny
+    lines: list[str] = []
+    watcher = progress.Progress(s, run_dir, progress.Console(lines.append))
+    members = [{"trial": "0001", "status": "running", "loss": 0.9, "val": 0.5}]
+    rundir.write_progress(run_dir, "worker0", {"epoch": 8, "epochs": 10, "time": time.time(),
+                                               "metric": "val_error", "members": members})
+    rundir.write_progress(run_dir, "worker1", {"epoch": 2, "epochs": 10, "time": time.time() + 1, "metric": "val_error",
+                                               "members": [*members, {**members[0], "trial": "0002"}]})
+    watcher.poll()
+    assert lines[-1].startswith("  training: 2 trials at epoch 2/10 (best val_error 0.5000)  [0/8 done"), lines[-1]
+    assert watcher._in_flight() == pytest.approx(2 * 2 / 11)
+
+
 def test_a_line_at_least_every_few_seconds_off_a_terminal(tiny):
     s, run_dir = tiny
     lines: list[str] = []

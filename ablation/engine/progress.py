@@ -140,13 +140,21 @@ class Progress:
                 self.say(f"  waiting: {self._status()}")
 
     def _read_notes(self) -> None:
+        """The packs in training, from the workers' notes (in the workers' order). A trial counts once, from its
+        newest note: a worker presumed dead leaves its note behind while another worker trains its trial again."""
+        notes = [n for n in rundir.read_progress(self.run_dir)
+                 if isinstance(n.get("time"), (int, float)) and n["time"] >= self.since
+                 and isinstance(n.get("epoch"), int) and isinstance(n.get("epochs"), int)]
+        newest: dict[str, int] = {}  # trial id -> the index of its newest note
+        for i in sorted(range(len(notes)), key=lambda i: notes[i]["time"]):
+            for m in notes[i].get("members") or []:
+                if isinstance(m, dict):
+                    newest[str(m.get("trial"))] = i
         self._running = []
-        for note in rundir.read_progress(self.run_dir):
-            if not isinstance(note.get("time"), (int, float)) or note["time"] < self.since:
-                continue
+        for i, note in enumerate(notes):
             members = [m for m in note.get("members") or [] if isinstance(m, dict) and m.get("status") == "running"
-                       and f"trial_{m.get('trial')}" not in self.seen]
-            if members and isinstance(note.get("epoch"), int) and isinstance(note.get("epochs"), int):
+                       and f"trial_{m.get('trial')}" not in self.seen and newest.get(str(m.get("trial"))) == i]
+            if members:
                 self._running.append((note, members))
 
     def _in_flight(self) -> float:
