@@ -262,7 +262,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(spec.describe_grid(s), flush=True)
         checked = preflight.check(runner.with_backend(s), args.out, workers=args.workers)  # rejected now
         choice = backend_choice.decide(backend.name(), pinned=s.backend, by_rule=_backend_rule(args),
-                                       convolutional=checked.convolutional,
+                                       traits=checked.traits,
                                        where_not=runner.rule_cannot(RunOptions(workers=args.workers, host=args.host,
                                                                                 port=args.port)))
         s = dataclasses.replace(s, backend=choice.backend)

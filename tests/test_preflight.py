@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ablation.engine import preflight
+from ablation.engine.backend_choice import Traits
 from ablation import spec
 from ablation.spec import SpecError
 
@@ -132,15 +133,24 @@ def test_check_builds_each_recipe_once_and_shares_it_among_the_checks(tmp_path):
     calls = factory.load(s.model.factory).__globals__["CALLS"]
     seen = preflight.check(s, tmp_path / "runs")
     assert len(calls) == 1  # the function called once: both ablate arms are clones of that build
-    assert seen.builds == 1 and not seen.convolutional  # check_variants' build; each arm a clone of it
+    assert seen.builds == 1 and seen.traits == Traits()  # check_variants' build; each arm a clone of it
     assert seen.first_model is None  # not kept past the checks
 
 
-def test_checked_says_whether_a_model_has_convolutions(tmp_path):
+def test_checked_says_whether_a_model_has_convolutions_or_per_example_sampling(tmp_path):
     assert preflight.check(load(tmp_path, function="conv", data='name = "digits"\nflatten = false'),
-                           tmp_path / "runs").convolutional
-    assert not preflight.check(load(tmp_path), tmp_path / "runs").convolutional
-    zoo = spec.loads('[study]\nname = "z"\nseeds = [0]\n[data]\nname = "digits"\nflatten = false\n'
-                     '[model]\nname = "cnn"\nfilters = [2]\ndense = []\n[train]\nepochs = 1\n[grid]\nkernel_size = [3, 5]\n')
-    seen = preflight.check(zoo, tmp_path / "runs")
-    assert seen.convolutional and seen.builds == 1  # from the registry; the one build is the step check's
+                           tmp_path / "runs").traits == Traits(convolutional=True)
+    assert preflight.check(load(tmp_path), tmp_path / "runs").traits == Traits()
+    cnn = ('[study]\nname = "z"\nseeds = [0]\n[data]\nname = "digits"\nflatten = false\n'
+           '[model]\nname = "cnn"\nfilters = [2]\ndense = []\n[train]\nepochs = 1\n[grid]\nkernel_size = [3, 5]\n')
+    seen = preflight.check(spec.loads(cnn), tmp_path / "runs")
+    assert seen.traits == Traits(convolutional=True) and seen.builds == 1  # from the registry; one build: the step's
+    # a zoo MLP's per-example DropConnect, from the recipes' arguments (the mlp builder's default is per example)
+    mlp = ('[study]\nname = "d"\nseeds = [0]\n[data]\nname = "digits"\n[model]\nname = "mlp"\nhidden = [4]\n'
+           '[train]\nepochs = 1\n[grid]\ndropconnect = [0.0, 0.5]\n')
+    assert preflight.zoo_traits(spec.loads(mlp)) == Traits(sampling=True)
+    per_batch = spec.loads(mlp.replace("hidden = [4]", "hidden = [4]\ndropconnect_per_example = false"))
+    assert preflight.zoo_traits(per_batch) == Traits()
+    assert preflight.zoo_traits(spec.loads(mlp.replace("[0.0, 0.5]", "[0.0]"))) == Traits()
+    stochastic = cnn.replace("kernel_size = [3, 5]", 'pooling = ["max", "stochastic"]')
+    assert preflight.zoo_traits(spec.loads(stochastic)) == Traits(True, True)

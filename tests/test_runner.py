@@ -373,7 +373,8 @@ def conv(input_shape, num_classes, dropout=0.0):
 
 @pytest.mark.parametrize("model, expected", [('name = "cnn"\nfilters = [2]\ndense = []', "tensorflow"),
                                              ('factory = "conv.py:conv"', "tensorflow"),
-                                             ('name = "mlp"\nhidden = [8]', "jax")])
+                                             ('name = "mlp"\nhidden = [8]', "jax"),
+                                             ('name = "mlp"\nhidden = [8]\ndropconnect = 0.5', "tensorflow")])
 def test_with_no_backend_named_the_rule_picks_the_workers_backend_and_run_json_says_why(tmp_path, model, expected,
                                                                                          monkeypatch):
     from ablation.base import backend
@@ -401,7 +402,8 @@ def test_with_no_backend_named_the_rule_picks_the_workers_backend_and_run_json_s
     assert [sp.backend for sp in spares] == [expected]
     assert (run_dir / "workers.log").read_text().count(" started (pid ") == 1
     meta = json.loads((run_dir / rundir.RUN).read_text())
-    reason = backend_choice.CONV_REASON if expected == "tensorflow" else backend_choice.DENSE_REASON
+    reason = (backend_choice.DENSE_REASON if expected == "jax" else backend_choice.SAMPLING_REASON
+              if "dropconnect" in model else backend_choice.CONV_REASON)
     assert meta["backend_choice"] == {"backend": expected, "chosen_by": "rule", "reason": reason}
     assert meta["invocations"][-1]["backend_choice"] == meta["backend_choice"]
     assert run_dir.name == dataclasses.replace(s, backend=expected).run_name  # the chosen backend's run folder

@@ -3,9 +3,10 @@
 A user's choice always wins: ``--backend``, ``KERAS_BACKEND``, or ``[study] backend`` in the study file.
 When there is none, ``ablation run`` picks the backend per study by :func:`rule`, and starts its worker
 processes with it (``ablation worker ... --backend B``: each worker is its own process, so the chief's
-own backend does not matter). Deciding costs no model build of its own: a zoo model's convolutions
-are read from the registry, a user's function's from the models the checks before the run built
-anyway (:class:`ablation.engine.preflight.Checked`).
+own backend does not matter). Deciding costs no model build of its own: what the rule reads of a zoo
+model (:class:`Traits`: convolutions, per-example sampling) comes from the registry and the recipes'
+arguments, a user's function's from the models the checks before the run built anyway
+(:class:`ablation.engine.preflight.Checked`).
 
 The choice is recorded in ``run.json`` (``backend_choice``: backend, chosen_by, reason), shown in the
 run's opening line and in the report's run section.
@@ -28,9 +29,36 @@ CHOSEN_BY = tuple(backend_module.CHOSEN_BY)
 # ms per step through the runner, JAX / TensorFlow.
 CONV_REASON = ("convolution layers on a CPU-only machine: TensorFlow trains them about 3x faster than JAX here "
                "(benchmarks/bench_models.py: the keras.io convnet 33.6 vs 98.3 ms/step, the zoo CNN 78.8 vs 241)")
-DENSE_REASON = ("no convolution layers: JAX trains MLPs faster here (benchmarks/bench_models.py: 784-1024x3-10 "
+DENSE_REASON = ("no convolution or per-example sampling layers: JAX trains MLPs faster here (benchmarks/bench_models.py: 784-1024x3-10 "
                 "16.6 vs 31.1 ms/step, the quickstart MLP 0.32 vs 1.00)")
+SAMPLING_REASON = ("per-example sampling layers on a CPU-only machine (DropConnect with a mask per example, "
+                   "stochastic pooling): JAX draws random numbers about 6x slower than TensorFlow here "
+                   "(benchmarks/bench_models.py: DropConnect 2x256 283 vs 716 ms/step)")
 GPU_REASON = "a GPU is visible: JAX, the default (the CPU measurements behind the rule do not apply)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Traits:
+    """What the backend rule reads of a study's models.
+
+    Attributes:
+        convolutional: a model has convolution layers (``training.has_convolutions``).
+        sampling: a model draws a random mask per example and weight every step
+            (``training.has_per_example_sampling``: DropConnect with ``per_example``, stochastic pooling).
+    """
+
+    convolutional: bool = False
+    sampling: bool = False
+
+    def __or__(self, other: "Traits") -> "Traits":
+        return Traits(self.convolutional or other.convolutional, self.sampling or other.sampling)
+
+    @classmethod
+    def of(cls, models: Sequence[Any]) -> "Traits":
+        """The traits of built Keras models."""
+        from ablation.train import training
+
+        return cls(training.has_convolutions(models), training.has_per_example_sampling(models))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,20 +77,21 @@ class BackendChoice:
         return f"{self.backend} ({backend_module.chosen_text(self.chosen_by, self.reason)})"
 
 
-def rule(convolutional: bool, gpu: bool, installed: Sequence[str]) -> BackendChoice:
+def rule(traits: Traits, gpu: bool, installed: Sequence[str]) -> BackendChoice:
     """The backend for a study nobody chose one for.
 
-    Convolution layers in the model on a CPU-only machine -> TensorFlow (when installed), otherwise JAX
-    (when installed). Measured with ``benchmarks/bench_models.py`` on this project's 2-core Intel Xeon,
-    quiet, ms per training step through the runner (JAX / TensorFlow): the keras.io "Simple MNIST
-    convnet" 98.3 / 33.6 and the zoo's CNN with max pooling 241 / 78.8 (about 3x for TensorFlow),
-    while the MLPs are faster under JAX: the quickstart MLP 0.32 / 1.00, 784-1024x3-10 with dropout
-    16.6 / 31.1, the 12-layer residual MLP with BN 3.24 / 6.62 (DropConnect 2x256 695 / 432 is the
-    one dense model TensorFlow wins; its layers are sampling layers, not convolutions, and the rule
-    leaves it on JAX). No GPU was measured, so with a GPU the default (JAX) stays.
+    Convolution layers or per-example sampling layers in the model on a CPU-only machine -> TensorFlow
+    (when installed), otherwise JAX (when installed). Measured with ``benchmarks/bench_models.py`` on this
+    project's 2-core Intel Xeon, quiet, ms per training step through the runner (JAX / TensorFlow): the
+    keras.io "Simple MNIST convnet" 98.3 / 33.6 and the zoo's CNN with max pooling 241 / 78.8 (about 3x
+    for TensorFlow); DropConnect 2x256 with a mask per example 716 / 283 (2.5x: JAX's random draws on
+    this CPU, 454 ms for the step's 25.7 million uniform numbers against TensorFlow's 70, cost JAX's
+    hand-written whole-epoch loop as much: 731 ms); while the MLPs are faster under JAX: the quickstart
+    MLP 0.32 / 1.00, 784-1024x3-10 with dropout 16.6 / 31.1, the 12-layer residual MLP with BN 3.24 /
+    6.62. No GPU was measured, so with a GPU the default (JAX) stays.
 
     Args:
-        convolutional: whether a model of the study has convolution layers.
+        traits: what the study's models have (:class:`Traits`).
         gpu: whether a GPU is visible.
         installed: the installed backends (``ablation.base.backend.available()``).
 
@@ -72,12 +101,14 @@ def rule(convolutional: bool, gpu: bool, installed: Sequence[str]) -> BackendCho
     if not installed:
         raise ValueError("Invalid value for argument 'backend': expected an installed backend (jax or tensorflow). "
                          "Received: none installed")
-    if convolutional and not gpu and "tensorflow" in installed:
-        return BackendChoice("tensorflow", "rule", CONV_REASON)
+    faster_on_tf = traits.convolutional or traits.sampling
+    if faster_on_tf and not gpu and "tensorflow" in installed:
+        return BackendChoice("tensorflow", "rule", CONV_REASON if traits.convolutional else SAMPLING_REASON)
     if "jax" not in installed:
         return BackendChoice(installed[0], "rule", "JAX is not installed")
-    if convolutional and not gpu:
-        return BackendChoice("jax", "rule", "convolution layers on a CPU-only machine, but TensorFlow is not installed")
+    if faster_on_tf and not gpu:
+        what = "convolution layers" if traits.convolutional else "per-example sampling layers"
+        return BackendChoice("jax", "rule", f"{what} on a CPU-only machine, but TensorFlow is not installed")
     return BackendChoice("jax", "rule", GPU_REASON if gpu else DENSE_REASON)
 
 
@@ -95,7 +126,7 @@ def gpu_visible() -> bool:
     return any(line.startswith("GPU") for line in out.splitlines())
 
 
-def decide(running: str, *, pinned: str | None, by_rule: bool, convolutional: bool,
+def decide(running: str, *, pinned: str | None, by_rule: bool, traits: Traits,
            where_not: str | None = None, gpu: bool | None = None, installed: Sequence[str] | None = None,
            ) -> BackendChoice:
     """The run's backend choice.
@@ -105,8 +136,7 @@ def decide(running: str, *, pinned: str | None, by_rule: bool, convolutional: bo
         pinned: the backend the user named (``--backend``, the study file), if any.
         by_rule: whether the user named no backend anywhere (the command line says so; ``KERAS_BACKEND``
             counts as a choice) and the run may start its workers on another backend than its own.
-        convolutional: whether a model of the study has convolution layers (:class:`~ablation.engine.
-            preflight.Checked`).
+        traits: what the study's models have (:class:`Traits`, from :class:`~ablation.engine.preflight.Checked`).
         where_not: why the rule cannot apply to this run (e.g. remote workers join it), if so.
         gpu, installed: for tests; by default :func:`gpu_visible` and the installed backends.
 
@@ -124,5 +154,5 @@ def decide(running: str, *, pinned: str | None, by_rule: bool, convolutional: bo
         from ablation.base import backend
 
         installed = backend.available()
-    return rule(convolutional, gpu_visible() if gpu is None else gpu, installed)
+    return rule(traits, gpu_visible() if gpu is None else gpu, installed)
 

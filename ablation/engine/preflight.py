@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ablation.base import checks, rundir
-from ablation.engine import cluster
+from ablation.engine import backend_choice, cluster
 from ablation import data
 from ablation.trials import factory, metrics, trial
 from ablation.spec import SpecError, StudySpec
@@ -28,22 +28,23 @@ class Checked:
     """What the checks learned on the way, so that the run does not build a model again to learn it.
 
     Attributes:
-        convolutional: a recipe's model has convolution layers (a zoo model: its builder is the CNN's, read
-            from the registry without building; a user's function: the models :func:`check_recipes` built),
-            for the backend rule (:mod:`ablation.engine.backend_choice`).
+        traits: what the backend rule reads of the recipes' models (:class:`~ablation.engine.backend_choice.
+            Traits`: convolution layers, per-example sampling layers; a zoo model's from the registry and the
+            recipes' arguments, without building (:func:`zoo_traits`); a user's function's from the models
+            :func:`check_recipes` built).
         builds: how many times the checks called the model's builder or function: once per recipe, and once
             in all for a generated ablation study's recipes (each is a clone of that model less its
             ``ablate`` components, as ``factory.call`` makes it).
     """
 
-    convolutional: bool = False
+    traits: backend_choice.Traits = dataclasses.field(default_factory=backend_choice.Traits)
     builds: int = 0
     first_model: Any = dataclasses.field(default=None, repr=False)  # the first recipe's model, as built
     base_model: Any = dataclasses.field(default=None, repr=False)  # check_variants' model without ``ablate``
 
 
 def check(spec: StudySpec, out_dir: str | os.PathLike, address: tuple[str, int] | None = None,
-          workers: int = 1, on_model: Callable[[bool], None] | None = None) -> Checked:
+          workers: int = 1, on_model: Callable[[backend_choice.Traits], None] | None = None) -> Checked:
     """Everything that can be checked before the first trial; raises a one-line error, writes nothing.
 
     Checks the output folder (a folder, writable, not inside a run folder), the data set (it loads;
@@ -52,8 +53,9 @@ def check(spec: StudySpec, out_dir: str | os.PathLike, address: tuple[str, int] 
     (:func:`check_recipes`: it builds and trains one step; the layer names a probe needs),
     every claim's metric (:func:`ablation.trials.metrics.check_claims`) and, for a chief, ``address``
     (this machine can listen there). Each recipe's model is built once, shared among the checks.
-    ``on_model`` is called once with whether a model function's first model has convolution layers, as soon
-    as it is built (the runner then starts its first worker on the backend that fits, while the checks go on).
+    ``on_model`` is called once with the traits of a model function's first model (:class:`~ablation.engine.
+    backend_choice.Traits`), as soon as it is built (the runner then starts its first worker on the backend
+    that fits, while the checks go on).
 
     Returns:
         What the checks learned (:class:`Checked`).
@@ -268,17 +270,28 @@ def _build(cfg: Any, ds: Any, seen: Checked | None) -> Any:
     return trial.build_model(cfg, ds)
 
 
-def zoo_convolutional(spec: Any, every: list[Any] | None = None) -> bool:
-    """Whether a zoo model of the study has convolution layers (its builder is the CNN's, read from the registry
-    without building); False for a model function (:func:`check_recipes` learns it by building). ``every``:
-    the study's :func:`recipes`, when the caller has them."""
-    from ablation.zoo.registry import builder_of
+def zoo_traits(spec: Any, every: list[Any] | None = None) -> backend_choice.Traits:
+    """What the backend rule reads of a study's zoo models, without building them: convolution layers (the
+    builder is the CNN's), per-example sampling layers (stochastic pooling, DropConnect with a mask per
+    example), from the registry and each recipe's arguments; nothing for a model function
+    (:func:`check_recipes` learns it by building). ``every``: the study's :func:`recipes`, when the caller has
+    them."""
+    from ablation.zoo import registry
 
-    return spec.model.factory is None and any(builder_of(cfg.model_name) == "cnn"
-                                              for cfg in (recipes(spec) if every is None else every))
+    traits = backend_choice.Traits()
+    if spec.model.factory is not None:
+        return traits
+    for cfg in recipes(spec) if every is None else every:
+        args = registry.effective_args(cfg.model_name, cfg.model_args)
+        cnn = registry.builder_of(cfg.model_name) == "cnn"
+        sampling = (args.get("pooling") == "stochastic" if cnn
+                    else bool(args.get("dropconnect")) and bool(args.get("dropconnect_per_example")))
+        traits = traits | backend_choice.Traits(cnn, sampling)
+    return traits
 
 
-def check_recipes(spec: Any, seen: Checked | None = None, on_model: Callable[[bool], None] | None = None) -> None:
+def check_recipes(spec: Any, seen: Checked | None = None,
+                  on_model: Callable[[backend_choice.Traits], None] | None = None) -> None:
     """Build the model of every recipe (:func:`recipes`) and train it one step on a few training examples.
 
     What a trial would fail on at its start (a model function that raises for some grid value, a
@@ -286,27 +299,25 @@ def check_recipes(spec: Any, seen: Checked | None = None, on_model: Callable[[bo
     naming the grid point, before any trial runs; it costs one small eager step per recipe. A zoo
     model (built from arguments the study file's checks already validated) is tried on its first
     recipe only: that checks the data against the model and the loss. ``seen`` (:class:`Checked`)
-    receives whether a model has convolution layers (a zoo model's from the registry) and the first
+    receives the models' traits for the backend rule (a zoo model's from :func:`zoo_traits`) and the first
     recipe's model.
     """
     import keras
 
-    from ablation.train import training
-
     ds = data.load_spec(spec.data)
     every = recipes(spec)
     if seen is not None and spec.model.factory is None:
-        seen.convolutional = zoo_convolutional(spec, every)
+        seen.traits = zoo_traits(spec, every)
     for i, cfg in enumerate(every if spec.model.factory is not None else every[:1]):
         try:
             stage = "building the model"
             model = _build(cfg, ds, seen)
             if spec.model.factory is not None:
-                convolutional = training.has_convolutions([model])
+                traits = backend_choice.Traits.of([model])
                 if seen is not None:
-                    seen.convolutional = seen.convolutional or convolutional
+                    seen.traits = seen.traits | traits
                 if i == 0 and on_model is not None:
-                    on_model(convolutional)
+                    on_model(traits)
             if seen is not None:
                 seen.first_model = seen.first_model if seen.first_model is not None else model
             stage = f"one training step on {min(STEP_EXAMPLES, len(ds.x_train))} examples"

@@ -158,14 +158,14 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
     # a model function: once the checks have built its first model), so it imports while this process checks
     spares: list[cluster.Spare] = []
 
-    def start_spare(convolutional: bool) -> None:
+    def start_spare(traits: backend_choice.Traits) -> None:
         if not spares:
             spares.append(cluster.Spare(backend_choice.decide(spec.backend, pinned=pinned, by_rule=opts.backend_rule,
-                                                               convolutional=convolutional).backend))
+                                                               traits=traits).backend))
 
     early = start_spare if opts.workers == 1 and rule_cannot(opts) is None else None
     if early is not None and spec.model.factory is None:
-        early(preflight.zoo_convolutional(spec))
+        early(preflight.zoo_traits(spec))
     try:
         return _run_checked(spec, pinned, out_dir, opts, began, started, early, spares)
     finally:
@@ -174,7 +174,7 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
 
 
 def _run_checked(spec: StudySpec, pinned: str | None, out_dir: Path, opts: RunOptions, began: float,
-                 started: float, early: Callable[[bool], None] | None, spares: list[cluster.Spare]) -> Path:
+                 started: float, early: Callable[[backend_choice.Traits], None] | None, spares: list[cluster.Spare]) -> Path:
     """:func:`_run` from the checks on (``early``: starts the first worker once a model function's first model
     says which backend it runs on; ``spares``: that worker, already importing, if started)."""
     in_process = opts.in_process
@@ -186,7 +186,7 @@ def _run_checked(spec: StudySpec, pinned: str | None, out_dir: Path, opts: RunOp
     checked = preflight.check(spec, out_dir, None if in_process else (opts.host, opts.port), workers=opts.workers,
                               on_model=early)
     choice = backend_choice.decide(spec.backend, pinned=pinned, by_rule=opts.backend_rule,
-                                   convolutional=checked.convolutional, where_not=rule_cannot(opts))
+                                   traits=checked.traits, where_not=rule_cannot(opts))
     spare = next((s for s in spares if s.backend == choice.backend), None)  # else discarded by _run
     if choice.backend != spec.backend:  # the workers' backend: the run folder is that backend's
         spec = dataclasses.replace(spec, backend=choice.backend)

@@ -173,6 +173,15 @@ def has_convolutions(models: Sequence[keras.Model]) -> bool:
     return any(isinstance(layer, CONVOLUTIONS) for model in models for layer in _all_layers(model))
 
 
+def has_per_example_sampling(models: Sequence[keras.Model]) -> bool:
+    """Whether any of ``models`` draws a random mask per example and weight each step: ``DropConnectDense``
+    with ``per_example`` (a batch x in x out mask) or ``StochasticPooling2D``, nested models included."""
+    from ablation.zoo import DropConnectDense, StochasticPooling2D
+
+    return any(isinstance(layer, StochasticPooling2D) or (isinstance(layer, DropConnectDense) and layer.per_example)
+               for model in models for layer in _all_layers(model))
+
+
 def _all_layers(layer: Any) -> list[Any]:
     """A model's layers, nested models' layers included."""
     out = []

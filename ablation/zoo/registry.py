@@ -91,6 +91,12 @@ def variant_args(name: str) -> dict[str, Any]:
     return {} if name in BUILDERS else dict(_variant(name).args)
 
 
+def effective_args(name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments ``create(name, **args)`` builds with: the builder's defaults, then ``name``'s registered
+    arguments, then ``args``."""
+    return {**_defaults(builder_of(name)), **variant_args(name), **args}
+
+
 def builder_of(name: str) -> str:
     """The builder ("mlp" or "cnn") behind a model name."""
     return name if name in BUILDERS else _variant(name).builder
