@@ -254,8 +254,8 @@ class AblationTuner(base_tuner.BaseTuner):
             record = records[trial.trial_id]
             record.result["phases"] = timed
             rundir.write_trial(self.get_trial_dir(trial.trial_id), record.result)
-        keras.backend.clear_session()
-        gc.collect()
+        keras.backend.clear_session(free_memory=False)
+        gc.collect()  # once: clear_session(free_memory=True) would collect again
         return [records[t.trial_id] for t in trials]
 
     def _note_epoch(self, note: dict[str, Any]) -> None:
