@@ -26,6 +26,7 @@ The codes are ``EXIT_CODES``, shown by ``ablation --help``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -159,8 +160,10 @@ def _chief_args(p: argparse.ArgumentParser) -> None:
                    help="a worker silent this long has its trials run again elsewhere (default 120)")
 
 
+@functools.cache
 def _profiles_help() -> str:
-    """The profiles the bundled studies have, read from their files (for ``--profile``'s help)."""
+    """The profiles the bundled studies have, read from their files (for ``--profile``'s help; once per process,
+    though three subcommands show it)."""
     from ablation import spec
 
     found = {name for study in spec.list_studies() for name in _profiles(_study_doc(spec.find_study(study)))}
