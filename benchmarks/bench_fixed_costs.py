@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -111,7 +110,11 @@ def main() -> None:
     if args.repeats < 1:
         p.exit(2, f"error: --repeats: expected a positive integer. Received: {args.repeats}\n")
     py = sys.executable
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores; backend {args.backend}; "
+    os.environ.setdefault("KERAS_BACKEND", args.backend)  # hardware() pulls in Keras: quietly, on the backend measured
+    from ablation.engine.runner import hardware
+
+    machine = hardware()
+    print(f"# {machine['cpu']}, {machine['cores']} cores; backend {args.backend}; "
           f"median of {args.repeats}; the machine may be shared: compare within this run")
     before = [str(args.against.resolve())] + ([str(args.against_path.resolve())] if args.against_path else []) \
         if args.against else []
