@@ -23,7 +23,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_fixed_costs import _timed  # noqa: E402  (wall time of a command)
-from whole_epoch import epoch_runner  # noqa: E402  (the hand-written reference loop, shared)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,36 +45,18 @@ def loop_step_s(backend: str, epochs: int) -> float:
     import subprocess
 
     code = f"""
-import os, statistics, sys, time
+import sys
 sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
 from ablation.base import backend
 backend.start()
-import numpy as np
+import dataclasses
 from ablation import spec as spec_module
-from ablation.data import tasks
 from ablation.engine.hypermodel import AblationHyperModel
-from ablation.train import training
-from ablation.trials import trial
-from ablation import zoo
-from whole_epoch import epoch_runner
+from bench_models import _loop
 s = spec_module.loads(open({str(ROOT / 'studies' / 'quickstart.toml')!r}).read())
 cfg = s.resolve(s.points()[0], 0)
-ds = AblationHyperModel(s).dataset(cfg)
-model = trial.build_model(cfg, ds)
-loss_fn, _ = tasks.compiled(cfg.task, zoo.outputs_probabilities(model))
-opt = training.make_optimizer(cfg.train)
-opt.build(model.trainable_variables)
-bs = cfg.train.batch_size
-n = len(ds.x_train) // bs * bs
-xs = np.asarray(ds.x_train[:n], "float32").reshape(-1, bs, *ds.x_train.shape[1:])
-ys = np.asarray(ds.y_train[:n]).reshape(-1, bs)
-rng = np.random.default_rng(0)
-run = epoch_runner(model, opt, loss_fn, xs, ys)
-run(rng.permutation(len(xs)))
-times = []
-for _ in range({epochs}):
-    t = time.perf_counter(); run(rng.permutation(len(xs))); times.append(time.perf_counter() - t)
-print(statistics.median(times) / len(xs))
+cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs={epochs} + 1))
+print(_loop(cfg, AblationHyperModel(s).dataset(cfg))["step_s"])
 """
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
