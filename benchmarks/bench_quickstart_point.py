@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -31,13 +32,19 @@ def point_study(seeds: int, epochs: int, probes: bool) -> str:
     """The quickstart study file restricted to its first grid point, with ``seeds`` seeds and ``epochs`` epochs
     (and without its probes unless ``probes``); its claims are dropped (they compare points it no longer has)."""
     text = (ROOT / "studies" / "quickstart.toml").read_text()
-    head = text[:text.index("[[claims]]")]
-    rest = text[text.index("\n[data]"):]
-    head = head.replace("seeds = [0, 1, 2, 3, 4]", f"seeds = {list(range(seeds))}")
+    head = _set(text[:text.index("[[claims]]")], "seeds", str(list(range(seeds))))
     if not probes:
         head = head.replace('probes = ["activations"]\n', "")
-    rest = rest[:rest.index("[grid]")]
-    return (head + rest + '[grid]\nactivation = ["relu"]\ndropout = [0.0]\n').replace("epochs = 200", f"epochs = {epochs}")
+    rest = _set(text[text.index("\n[data]"):text.index("\n[grid]") + 1], "epochs", str(epochs))
+    return head + rest + '[grid]\nactivation = ["relu"]\ndropout = [0.0]\n'
+
+
+def _set(text: str, key: str, value: str) -> str:
+    """``text`` with its one ``key = ...`` line set to ``value`` (the quickstart's file must still have it)."""
+    text, found = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
+    if found != 1:
+        raise SystemExit(f"studies/quickstart.toml: expected one '{key} = ...' line. Received: {found}")
+    return text
 
 
 def loop_step_s(backend: str, epochs: int) -> float:

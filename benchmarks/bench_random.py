@@ -61,7 +61,8 @@ def child_tensorflow(repeats: int) -> dict:
 
     out = {}
     for name, shapes in MASKS.items():
-        f = tf.function(lambda seed, shapes=shapes: [tf.random.stateless_uniform(s, seed + j) for j, s in enumerate(shapes)])
+        f = tf.function(lambda seed, shapes=shapes: [tf.random.stateless_uniform(s, seed + j)
+                                                      for j, s in enumerate(shapes)])
         out[name] = _timed(lambda i: [t.numpy() for t in f(tf.constant([i, 0]))], repeats)
     x, w, m = tf.ones((128, 784)), tf.ones((784, 256)), tf.ones((128, 784, 256))
     g = tf.function(lambda m: tf.einsum("bi,bio->bo", x, m * w))

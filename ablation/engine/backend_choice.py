@@ -29,11 +29,12 @@ CHOSEN_BY = tuple(backend_module.CHOSEN_BY)
 # ms per step through the runner, JAX / TensorFlow.
 CONV_REASON = ("convolution layers on a CPU-only machine: TensorFlow trains them about 3x faster than JAX here "
                "(benchmarks/bench_models.py: the keras.io convnet 33.6 vs 98.3 ms/step, the zoo CNN 78.8 vs 241)")
-DENSE_REASON = ("no convolution or per-example sampling layers: JAX trains MLPs faster here (benchmarks/bench_models.py: 784-1024x3-10 "
-                "16.6 vs 31.1 ms/step, the quickstart MLP 0.32 vs 1.00)")
+DENSE_REASON = ("no convolution or per-example sampling layers: JAX trains MLPs faster here "
+                "(benchmarks/bench_models.py: 784-1024x3-10 16.6 vs 31.1 ms/step, the quickstart MLP 0.32 vs 1.00)")
 SAMPLING_REASON = ("per-example sampling layers on a CPU-only machine (DropConnect with a mask per example, "
-                   "stochastic pooling): JAX draws their masks 3.5x slower than TensorFlow here (benchmarks/bench_random.py), "
-                   "and trains them slower (benchmarks/bench_models.py: DropConnect 2x256 283 vs 716 ms/step)")
+                   "stochastic pooling): JAX draws their masks 3.5x slower than TensorFlow here "
+                   "(benchmarks/bench_random.py), and trains them slower (benchmarks/bench_models.py: DropConnect "
+                   "2x256 283 vs 716 ms/step)")
 GPU_REASON = "a GPU is visible: JAX, the default (the CPU measurements behind the rule do not apply)"
 
 
@@ -86,9 +87,9 @@ def rule(traits: Traits, gpu: bool, installed: Sequence[str]) -> BackendChoice:
     keras.io "Simple MNIST convnet" 98.3 / 33.6 and the zoo's CNN with max pooling 241 / 78.8 (about 3x
     for TensorFlow); DropConnect 2x256 with a mask per example 716 / 283 (2.5x: JAX's random draws on
     this CPU, 339 ms for the step's 25.7 million uniform numbers against TensorFlow's 96 in
-    ``benchmarks/bench_random.py``, cost JAX's hand-written whole-epoch loop as much: 731 ms); while the MLPs are faster under JAX: the quickstart
-    MLP 0.32 / 1.00, 784-1024x3-10 with dropout 16.6 / 31.1, the 12-layer residual MLP with BN 3.24 /
-    6.62. No GPU was measured, so with a GPU the default (JAX) stays.
+    ``benchmarks/bench_random.py``, cost JAX's hand-written whole-epoch loop as much: 731 ms); while the
+    MLPs are faster under JAX: the quickstart MLP 0.32 / 1.00, 784-1024x3-10 with dropout 16.6 / 31.1, the
+    12-layer residual MLP with BN 3.24 / 6.62. No GPU was measured, so with a GPU the default (JAX) stays.
 
     Args:
         traits: what the study's models have (:class:`Traits`).

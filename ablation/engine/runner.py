@@ -174,7 +174,8 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
 
 
 def _run_checked(spec: StudySpec, pinned: str | None, out_dir: Path, opts: RunOptions, began: float,
-                 started: float, early: Callable[[backend_choice.Traits], None] | None, spares: list[cluster.Spare]) -> Path:
+                 started: float, early: Callable[[backend_choice.Traits], None] | None,
+                 spares: list[cluster.Spare]) -> Path:
     """:func:`_run` from the checks on (``early``: starts the first worker once a model function's first model
     says which backend it runs on; ``spares``: that worker, already importing, if started)."""
     in_process = opts.in_process
