@@ -75,6 +75,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--child", choices=["jax", "tensorflow"], help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.repeats < 1:
+        p.exit(2, f"error: --repeats: expected a positive integer. Received: {args.repeats}\n")
     if args.child:
         print(json.dumps((child_jax if args.child == "jax" else child_tensorflow)(args.repeats)))
         return
