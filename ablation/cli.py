@@ -26,7 +26,9 @@ The codes are ``EXIT_CODES``, shown by ``ablation --help``.
 from __future__ import annotations
 
 import argparse
+import atexit
 import functools
+import gc
 import json
 import os
 import re
@@ -563,6 +565,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ablation`` console script; returns the exit status."""
     from ablation.engine.cluster import SPARE_FLAG
 
+    if argv is None:  # this process's own command (the console script, ``python -m``, a worker), not a caller's
+        _quick_exit()
+
     if (sys.argv[1:] if argv is None else argv) == [SPARE_FLAG]:
         return spare()
     args = _parser().parse_args(argv)
@@ -617,6 +622,20 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _quick_exit() -> None:
+    """Skip the interpreter's last garbage collections when this process ends (once per process).
+
+    At exit Python collects every object the imports made (Keras, JAX or TensorFlow, keras-tuner: some
+    200,000): 0.6-0.7 s per process on this project's 2-core machine, paid by ``--dry-run``, by every command
+    and by each worker, whose exit the chief waits for; 0.07 s once they are frozen (``gc.freeze()`` as an
+    exit handler). The other exit handlers (logging, weakref finalizers, JAX's) still run, and files are
+    closed as their modules are cleared, as without it.
+    """
+    if not getattr(_quick_exit, "registered", False):
+        atexit.register(gc.freeze)
+        _quick_exit.registered = True  # type: ignore[attr-defined]
 
 
 def _interrupt(signum: int, frame: object) -> None:

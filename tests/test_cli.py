@@ -460,3 +460,21 @@ def test_run_with_no_backend_named_lets_the_rule_choose(tmp_path):
                            str(tmp_path / "runs")], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "\nbackend: tensorflow (chosen by the rule: convolution layers on a CPU-only machine" in proc.stdout
+
+
+def test_the_command_s_own_process_skips_the_last_garbage_collection_at_exit(monkeypatch):
+    """The console script (argv from the process) freezes the objects at exit, once; a caller's
+    main([...]) leaves its process alone."""
+    import gc
+    import sys
+
+    from ablation import cli
+
+    registered: list = []
+    monkeypatch.setattr(cli.atexit, "register", registered.append)
+    monkeypatch.setattr(cli._quick_exit, "registered", False, raising=False)
+    assert main(["list", "studies"]) == 0
+    assert registered == []
+    monkeypatch.setattr(sys, "argv", ["ablation", "list", "studies"])
+    assert main() == 0 and main() == 0
+    assert registered == [gc.freeze]
