@@ -294,3 +294,43 @@ def test_a_worker_that_ends_leaves_no_progress_note_for_the_progress_line(tmp_pa
     local._ended(worker)
     assert [note["epoch"] for note in rundir.read_progress(tmp_path)] == [7]
     assert not local.live
+
+
+def test_a_prestarted_worker_trains_when_its_backend_agrees_and_ends_when_not(tmp_path, monkeypatch):
+    """The worker the command line starts before its imports (cluster.prestart) is the run's one worker
+    when the run's backend is the one it guessed; a wrong guess is ended at once and the run starts its
+    worker on its own backend."""
+    from ablation.base import backend
+    from ablation.engine import cluster
+
+    running = backend.name()
+    real = cluster.Spare
+    cluster.prestart(running)
+    (pre,) = cluster._PRESTARTED
+    proc = pre.proc
+    made: list = []
+
+    class Recording(real):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.pid = self.proc.pid
+            made.append(self)
+
+    monkeypatch.setattr(cluster, "Spare", Recording)
+    run_dir = runner.run(spec.loads(TINY), out_dir=tmp_path / "runs", progress=False)
+    assert made == [] and cluster._PRESTARTED == []  # the runner took the prestarted worker
+    log = (run_dir / "workers.log").read_text()
+    assert log.count(" started (pid ") == 1 and f"(pid {proc.pid}, all cores)" in log and proc.returncode == 0
+    assert sorted(records.load(run_dir).trials["status"]) == ["completed"] * 8
+
+    wrong = real(running)
+    wrong.backend = {"jax": "tensorflow", "tensorflow": "jax"}[running]  # a guess the run does not agree with
+    cluster._PRESTARTED.append(wrong)
+    proc = wrong.proc
+    run_dir = runner.run(spec.loads(TINY), out_dir=tmp_path / "again", progress=False)
+    assert proc.wait(timeout=10) in (0, -signal.SIGTERM) and wrong.proc is None  # ended at once, not handed
+    (fresh,) = made
+    assert fresh.backend == running and cluster._PRESTARTED == []
+    log = (run_dir / "workers.log").read_text()
+    assert log.count(" started (pid ") == 1 and f"(pid {fresh.pid}, all cores)" in log
+    assert sorted(records.load(run_dir).trials["status"]) == ["completed"] * 8
