@@ -597,11 +597,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     from ablation.base import backend
 
-    if _prestarts(args):
-        from ablation.engine import backend_choice, cluster
-
-        cluster.prestart(backend_choice.decide(backend.default(), pinned=None, by_rule=_backend_rule(args),
-                                               traits=backend_choice.Traits()).backend)
     backend.start()  # the backend's start-up lines stay off the terminal
     handler = {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list, "worker": _cmd_worker,
                "chief": _cmd_chief, "components": _cmd_components, "ablate": _cmd_ablate}[args.command]
@@ -627,19 +622,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        if args.command == "run":
-            from ablation.engine import cluster
-
-            cluster.take_prestarted(None)  # bad input before the run began: the worker started early ends
-
-
-def _prestarts(args: argparse.Namespace) -> bool:
-    """Whether ``ablation run`` starts its one local worker before its own imports (``cluster.prestart``):
-    a run (not ``--dry-run``) of one local worker on every core, with no chief address for others to join."""
-    from ablation.engine import auth
-
-    return (args.command == "run" and not args.dry_run and args.workers == 1 and auth.is_loopback(args.host)
-            and not args.port)
 
 
 def _quick_exit() -> None:

@@ -462,44 +462,6 @@ def test_run_with_no_backend_named_lets_the_rule_choose(tmp_path):
     assert "\nbackend: tensorflow (chosen by the rule: convolution layers on a CPU-only machine" in proc.stdout
 
 
-def _recording_spares(monkeypatch) -> list:
-    """Every spare worker started from now on (cluster.Spare recorded, still a real process)."""
-    from ablation.engine import cluster
-
-    spares: list = []
-
-    class Recording(cluster.Spare):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.started = self.proc
-            spares.append(self)
-
-    monkeypatch.setattr(cluster, "Spare", Recording)
-    return spares
-
-
-def test_a_run_starts_its_worker_before_its_imports_and_bad_input_ends_it(capsys, tmp_path, monkeypatch):
-    """`ablation run` starts its one local worker before it imports Keras (cluster.prestart); a study that
-    turns out bad ends that worker with the one-line error, and leaves nothing behind. --dry-run and a
-    chief that others may join start none."""
-    import signal
-
-    from ablation.engine import cluster
-
-    spares = _recording_spares(monkeypatch)
-    bad = tmp_path / "bad.toml"
-    bad.write_text('[study]\nname = "b"\nseeds = [0]\n[data]\nname = "mnist1d"\n[model]\nname = "mlp"\n'
-                   '[train]\nepochs = 1\nwidgets = 3\n')
-    assert main(["run", str(bad), "--out", str(tmp_path / "r")]) == 2
-    assert "widgets" in capsys.readouterr().err
-    (spare,) = spares
-    assert spare.started.wait(timeout=10) in (0, -signal.SIGTERM)  # ended, not left importing
-    assert cluster._PRESTARTED == [] and not (tmp_path / "r").exists()
-    assert main(["run", "quickstart", "--dry-run", "--out", str(tmp_path / "r")]) == 0
-    assert main(["run", str(bad), "--port", "0", "--host", "0.0.0.0", "--out", str(tmp_path / "r")]) == 2
-    assert len(spares) == 1
-
-
 def test_the_command_s_own_process_skips_the_last_garbage_collection_at_exit(monkeypatch):
     """The console script (argv from the process) freezes the objects at exit, once; a caller's
     main([...]) leaves its process alone."""

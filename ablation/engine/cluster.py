@@ -233,16 +233,16 @@ class Spare:
             return None
         return proc
 
-    def discard(self, wait_s: float = 0.5) -> None:
+    def discard(self) -> None:
         """End an unused spare: its stdin closes, so a spare done importing exits (status 0); one still
-        importing after ``wait_s`` seconds is terminated (SIGTERM; SIGKILL after 5 s)."""
+        importing is terminated (SIGTERM; SIGKILL after 5 s)."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
         try:
             if proc.stdin is not None:
                 proc.stdin.close()
-            proc.wait(timeout=wait_s)
+            proc.wait(timeout=0.5)
         except (OSError, subprocess.TimeoutExpired):
             proc.terminate()
             try:
@@ -252,32 +252,6 @@ class Spare:
                 proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
-
-
-_PRESTARTED: list[Spare] = []  # at most one: started by the command line before its own imports (prestart)
-
-
-def prestart(backend: str) -> None:
-    """Start the first local worker of an ``ablation run`` as a :class:`Spare` of ``backend`` now, before this
-    process imports Keras: the two processes then import side by side, and the worker is ready when the
-    checks end (the runner starts it only after reading the study, which needs Keras: 2-3 s later on this
-    project's 2-core machine). ``backend`` is the run's likely choice (the user's, or the rule's for a model
-    with no convolution or sampling layers); the runner takes it when its own choice agrees
-    (:func:`take_prestarted`), else discards it. At most one; a second call does nothing."""
-    if not _PRESTARTED:
-        _PRESTARTED.append(Spare(backend))
-
-
-def take_prestarted(backend: str | None) -> Spare | None:
-    """The prestarted spare (:func:`prestart`), if any and it runs ``backend``; one of another backend (or any,
-    with ``backend`` None: the run has no use for it) is ended at once."""
-    if not _PRESTARTED:
-        return None
-    spare = _PRESTARTED.pop()
-    if spare.backend == backend:
-        return spare
-    spare.discard(wait_s=0.0)
-    return None
 
 
 class LocalCluster:

@@ -160,13 +160,10 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
 
     def start_spare(traits: backend_choice.Traits) -> None:
         if not spares:
-            backend = backend_choice.decide(spec.backend, pinned=pinned, by_rule=opts.backend_rule,
-                                            traits=traits).backend
-            spares.append(cluster.take_prestarted(backend) or cluster.Spare(backend))
+            spares.append(cluster.Spare(backend_choice.decide(spec.backend, pinned=pinned, by_rule=opts.backend_rule,
+                                                               traits=traits).backend))
 
     early = start_spare if opts.workers == 1 and rule_cannot(opts) is None else None
-    if early is None:
-        cluster.take_prestarted(None)  # the command line's guess: this run starts its workers otherwise
     if early is not None and spec.model.factory is None:
         early(preflight.zoo_traits(spec))
     try:
@@ -174,7 +171,6 @@ def _run(spec: StudySpec, out_dir: str | os.PathLike, opts: RunOptions) -> Path:
     finally:
         for spare in spares:
             spare.discard()  # unused: the checks failed, or the final choice took the other backend (no-op if handed)
-        cluster.take_prestarted(None)  # not taken: a model function whose checks failed before its first model
 
 
 def _run_checked(spec: StudySpec, pinned: str | None, out_dir: Path, opts: RunOptions, began: float,
