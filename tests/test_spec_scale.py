@@ -62,6 +62,20 @@ def test_a_shrunk_stand_in_departs_and_says_why():
     assert _gap("narrow", {"dropout": "0.0"}).startswith("2 x 128 at p_keep 1 (p\u00b7n = 128 < 256)")
 
 
+def test_a_dropconnect_rate_counts_as_the_keep_probability():
+    """A narrow DropConnect arm at the paper's rate departs as a narrow dropout arm does (Wan et al.'s 2 x 800
+    at rate 0.5 is 400 units' worth; 2 x 256 at 0.5 is 128)."""
+    text = STUDY.replace("[grid]\ndropout = [0.0, 0.5]", "[grid]\ndropconnect = [0.0, 0.5]") \
+        .replace("compare = { dropout = 0.5 }\nagainst = { dropout = 0.0 }",
+                 "compare = { dropconnect = 0.5 }\nagainst = { dropconnect = 0.0 }")
+    s = spec.loads(text, profile="wide_pn")
+    assert scale.departure(s, {"dropconnect": "0.5"}, scale.paper_spec(s)) is None  # 0.5 x 600 = 300
+    narrow = spec.loads(text.replace("hidden = [600, 600]", "hidden = [256, 256]"), profile="wide_pn")
+    assert scale.departure(narrow, {"dropconnect": "0.5"}, scale.paper_spec(narrow)) == \
+        "2 x 256 at p_keep 0.5 (p\u00b7n = 128 < 256) where the paper has 2 x 1024"
+    assert scale.departure(narrow, {"dropconnect": "0.0"}, scale.paper_spec(narrow)) is None  # 1 x 256 = 256
+
+
 def test_p_times_n_of_256_or_more_and_100_epochs_meet_the_rule():
     assert _gap("wide_pn", {"dropout": "0.5"}) is None          # 0.5 x 600 = 300 units' worth
     assert _gap("short", {"dropout": "0.5"}) == "50 epochs (< 100)"
@@ -105,3 +119,13 @@ def test_the_bundled_long_profile_runs_the_dropout_claims_at_paper_scale():
             assert gaps and all("does not run" in g for g in gaps)
         else:
             assert gaps == [], (c.id, gaps)
+
+
+def test_a_claim_s_scale_line_names_each_departure_once():
+    """Both arms of a claim train 20 epochs: the page's reason says so once, with each arm's width."""
+    from ablation.report import page
+
+    s = spec.loads(STUDY, profile="narrow")
+    gap = page.scale_gaps(s.claims, s, scale.paper_spec(s))["D"]
+    assert gap == ("2 x 128 at p_keep 0.5 (p\u00b7n = 64 < 256) where the paper has 2 x 1024; 20 epochs (< 100); "
+                   "2 x 128 at p_keep 1 (p\u00b7n = 128 < 256) where the paper has 2 x 1024")

@@ -193,7 +193,7 @@ def scale_gaps(claims: Sequence[Any], spec: Any, paper: Any) -> dict[str, str]:
         if not getattr(c, "paper_scale", False):
             continue
         sides = [sel for side in SIDES if getattr(c, side) is not None for sel in arm_selectors(c, side)]
-        gaps = list(dict.fromkeys(g for g in (scale.departure(spec, sel, paper) for sel in sides) if g))
+        gaps = list(dict.fromkeys(r for sel in sides for r in scale.departure_reasons(spec, sel, paper)))
         if gaps:
             out[c.id] = "; ".join(gaps)
     return out

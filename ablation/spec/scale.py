@@ -83,20 +83,27 @@ def setup_text(cfg: TrialConfig, seeds: int | None = None) -> str:
 
 
 def departure(spec: StudySpec, selection: Mapping[str, str], paper: StudySpec | None) -> str | None:
-    """Why an arm runs at a scale where a width-, rate- or length-dependent effect cannot be tested, or None.
+    """Why an arm runs at a scale where a width-, rate- or length-dependent effect cannot be tested (its
+    :func:`departure_reasons`, joined), or None."""
+    return "; ".join(departure_reasons(spec, selection, paper)) or None
+
+
+def departure_reasons(spec: StudySpec, selection: Mapping[str, str], paper: StudySpec | None) -> list[str]:
+    """Each way an arm departs from the scale where a width-, rate- or length-dependent effect can be tested.
 
     SCIENCE.md's scale rule: such an effect is tested at the paper's widths (or at keep probability x
-    width >= ``MIN_PN``, where the paper itself varies n), on the paper's data set, with at least
-    ``MIN_EPOCHS`` epochs (or the paper's budget, if smaller). None when the study has no paper profile
-    to compare with, or the arm meets the rule.
+    width >= ``MIN_PN``, where the paper itself varies n; a DropConnect arm's keep probability is that of
+    its weights, as Wan et al. 2013 compare the two at the same rate and widths), on the paper's data set,
+    with at least ``MIN_EPOCHS`` epochs (or the paper's budget, if smaller). Empty when the study has no
+    paper profile to compare with, or the arm meets the rule.
     """
     cfg = representative(spec, selection)
     if paper is None:
-        return None
+        return []
     paper_cfg = representative(paper, selection)
     if cfg is None:  # a profile that leaves the arm out (a recipe set to false)
-        return f"this profile does not run {_selection_text(selection)} (the {PAPER_PROFILE} profile does)" \
-            if paper_cfg is not None else None
+        return [f"this profile does not run {_selection_text(selection)} (the {PAPER_PROFILE} profile does)"] \
+            if paper_cfg is not None else []
     if paper_cfg is None:  # the arm is not a grid point of the paper's profile: held against its narrowest net
         nets = [(min(w), w) for w in (widths(paper.resolve(p, paper.seeds[0])) for p in paper.points()) if w]
         paper_cfg, theirs_text = representative(paper, {}), (f"nets of {min(nets)[0]} units or more" if nets else "")
@@ -106,8 +113,8 @@ def departure(spec: StudySpec, selection: Mapping[str, str], paper: StudySpec | 
         theirs_text = _widths_text(theirs)
     reasons = []
     mine = widths(cfg)
-    if mine and theirs and min(mine) < min(theirs):
-        keep = 1.0 - float(cfg.model_args.get("dropout", 0.0) or 0.0)
+    if mine and theirs and min(mine) < min(theirs):  # a DropConnect rate counts as a dropout rate (Wan 2013)
+        keep = 1.0 - max(float(cfg.model_args.get(k, 0.0) or 0.0) for k in ("dropout", "dropconnect"))
         if keep * min(mine) < MIN_PN:
             reasons.append(f"{_widths_text(mine)} at p_keep {keep:g} (p\u00b7n = {keep * min(mine):g} < {MIN_PN}) "
                            f"where the paper has {theirs_text}")
@@ -117,7 +124,7 @@ def departure(spec: StudySpec, selection: Mapping[str, str], paper: StudySpec | 
     ours, papers = describe(cfg)["data"], describe(paper_cfg)["data"]
     if ours != papers:
         reasons.append(f"{ours} where the paper uses {papers}")
-    return "; ".join(reasons) or None
+    return reasons
 
 
 def _selection_text(selection: Mapping[str, str]) -> str:
