@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Re-render every bundled report: the quickstart study as README runs it, batchnorm at its `full`
 # profile (the paper's 50,000 steps, about 50 minutes), activations_depth at its `long` profile (MNIST,
-# about 30 minutes), every other bundled study with its `cpu`
+# about 30 minutes), dropout_mnist at its `long` profile (the papers' widths, 100 epochs: about 5 hours; its
+# committed run had every claim decided at its first look of --until-decided), every other bundled study with its `cpu`
 # profile (evidence at CPU scale: 5+ seeds, both arms trained; at most about 20 minutes each on 2
 # CPU cores; ablation.spec.REPORT_PROFILES says which). Runs resume, so an interrupted regeneration goes on; a study
 # that already ran renders again without training (claims and statistics are not hashed).
@@ -16,7 +17,7 @@ studies=("$@")
 python=${PYTHON:-.venv/bin/python}
 for s in "${studies[@]}"; do
   start=$(date +%s)
-  # the profile of a committed report: ablation.spec.report_profile (quickstart: its default; batchnorm: full; activations_depth: long; others: cpu)
+  # the profile of a committed report: ablation.spec.report_profile (quickstart: its default; batchnorm: full; activations_depth, dropout_mnist: long; others: cpu)
   profile=$("$python" -c "import sys; from ablation import spec; print(spec.report_profile(sys.argv[1]) or '')" "$s")
   "$ablation" run "$s" ${profile:+--profile "$profile"} --report "reports/$s.html" --quiet
   echo "$s: $(( $(date +%s) - start )) s"
