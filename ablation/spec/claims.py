@@ -88,7 +88,7 @@ class Claim:
     check: dict[str, Any] | None = None       # manipulation check {metric, expect, by}: compare - against of `metric`
                                               # must move by `by` in direction `expect`, else "treatment inert"
     paper_scale: bool = False                 # the published effect depends on width, drop rate or training length:
-                                              # a verdict only where the run meets the scale rule (spec.scale.departure)
+                                              # a verdict only where the run meets the scale rule (spec.scale.departure_reasons)
     sanity: str = field(default="", compare=False)  # why the claim cannot fail by construction (true by symmetry at
                                               # init, a bound the design imposes): shown as a sanity check, not evidence
     weaker_than_paper: str = field(default="", compare=False)  # how the tested statement is weaker than the

@@ -82,12 +82,6 @@ def setup_text(cfg: TrialConfig, seeds: int | None = None) -> str:
     return text + (f", {seeds} seed{'s' if seeds != 1 else ''}" if seeds is not None else "")
 
 
-def departure(spec: StudySpec, selection: Mapping[str, str], paper: StudySpec | None) -> str | None:
-    """Why an arm runs at a scale where a width-, rate- or length-dependent effect cannot be tested (its
-    :func:`departure_reasons`, joined), or None."""
-    return "; ".join(departure_reasons(spec, selection, paper)) or None
-
-
 def departure_reasons(spec: StudySpec, selection: Mapping[str, str], paper: StudySpec | None) -> list[str]:
     """Each way an arm departs from the scale where a width-, rate- or length-dependent effect can be tested.
 

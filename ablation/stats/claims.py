@@ -78,7 +78,7 @@ def claim_verdicts(claims: Sequence[Any], trials: pd.DataFrame, *, evaluations: 
     """Every claim's verdict, plus Holm-adjusted p-values and verdicts over the study's claims.
 
     ``scale_gaps`` maps the id of a claim marked ``paper_scale`` to why its run departs from the
-    paper's scale (``spec.scale.departure``): such a claim is shown with its numbers and the verdict
+    paper's scale (``spec.scale.departure_reasons``): such a claim is shown with its numbers and the verdict
     "needs the full profile" (a shrunk stand-in known to reverse an effect is evidence neither way).
 
     ``looks`` (runs that added seeds until their claims were decided, ``ablation.engine.sequential``) maps a
