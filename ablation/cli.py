@@ -624,8 +624,9 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+@functools.cache  # once per process
 def _quick_exit() -> None:
-    """Skip the interpreter's last garbage collections when this process ends (once per process).
+    """Skip the interpreter's last garbage collections when this process ends.
 
     At exit Python collects every object the imports made (Keras, JAX or TensorFlow, keras-tuner: some
     200,000): 0.6-0.7 s per process on this project's 2-core machine, paid by ``--dry-run``, by every command
@@ -633,9 +634,7 @@ def _quick_exit() -> None:
     exit handler). The other exit handlers (logging, weakref finalizers, JAX's) still run, and files are
     closed as their modules are cleared, as without it.
     """
-    if not getattr(_quick_exit, "registered", False):
-        atexit.register(gc.freeze)
-        _quick_exit.registered = True  # type: ignore[attr-defined]
+    atexit.register(gc.freeze)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -472,9 +472,12 @@ def test_the_command_s_own_process_skips_the_last_garbage_collection_at_exit(mon
 
     registered: list = []
     monkeypatch.setattr(cli.atexit, "register", registered.append)
-    monkeypatch.setattr(cli._quick_exit, "registered", False, raising=False)
-    assert main(["list", "studies"]) == 0
-    assert registered == []
-    monkeypatch.setattr(sys, "argv", ["ablation", "list", "studies"])
-    assert main() == 0 and main() == 0
-    assert registered == [gc.freeze]
+    cli._quick_exit.cache_clear()
+    try:
+        assert main(["list", "studies"]) == 0
+        assert registered == []
+        monkeypatch.setattr(sys, "argv", ["ablation", "list", "studies"])
+        assert main() == 0 and main() == 0
+        assert registered == [gc.freeze]
+    finally:
+        cli._quick_exit.cache_clear()

@@ -155,7 +155,7 @@ def list_studies() -> list[str]:
 
 
 # The bundled studies whose committed report is not their `cpu` profile: the quickstart as README runs it, and
-# studies whose paper-scale recipe fits 2 CPU cores in about an hour: batchnorm's `full` is Ioffe & Szegedy's
+# studies whose paper-scale recipe fits 2 CPU cores in hours: batchnorm's `full` is Ioffe & Szegedy's
 # own 50,000 steps of batch 60 (60 epochs, ~50 minutes), so its evidence needs no stand-in; activations_depth's
 # `long` is Glorot & Bengio's MNIST setting at the depth where its sigmoid net trains (~30 minutes); and
 # dropout_mnist's `long`, the papers' widths and drop rates for 100 epochs (~5 hours: the scale rule's minimum).
