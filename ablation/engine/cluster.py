@@ -282,6 +282,7 @@ class LocalCluster:
         self.log, self.say = log, say
         self.chief_timeout, self.recycle_mib = chief_timeout, recycle_mib
         self.live: list[_Worker] = []
+        self.ended = threading.Event()  # set when a worker has exited: the watch loop wakes
         self.started = 0
         self.failures = 0
         self.max_failures = max(3, 2 * workers)
@@ -355,6 +356,8 @@ class LocalCluster:
             with self._log_lock:
                 self.log.write(f"[{worker.tuner_id}] {line}\n".encode())
                 self.log.flush()
+        worker.proc.wait()  # its output closes as it exits
+        self.ended.set()
 
     def run(self, poll: Callable[[], None]) -> None:
         """Start the workers and watch them until every trial of the grid has ended.
@@ -380,7 +383,8 @@ class LocalCluster:
                 self._failed(None, "every worker has exited with trials left")
                 self.start(shares[0])
             poll()
-            time.sleep(0.5)
+            if self.ended.wait(0.5):  # a worker that ended is seen at once, not at the next half-second
+                self.ended.clear()
         if not self.workers:  # remote workers only: let them hear that the study is over
             deadline = time.monotonic() + _GRACE_S
             while self.oracle.tuner_ids and time.monotonic() < deadline:
