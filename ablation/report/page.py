@@ -186,14 +186,25 @@ def _sequential_note(rec: Any, looks: dict[str, tuple[int, list[int]]] | None) -
     return text
 
 
+def scale_selectors(claim: Any, selection: dict[str, Any]) -> list[dict[str, Any]]:
+    """The grid points an arm of ``claim`` takes its runs from, as selectors: ``selection`` (one side's) narrowed
+    to an interaction's ``at`` and ``versus``, or to the ``levels`` of a range or best claim's ``over`` axis."""
+    if claim.kind == "interaction":
+        return [{**selection, **claim.at}, {**selection, **claim.versus}]
+    if claim.over and claim.levels:
+        return [{**selection, claim.over: lab} for lab in claim.levels]
+    return [selection]
+
+
 def scale_gaps(claims: Sequence[Any], spec: Any, paper: Any) -> dict[str, str]:
     """For each claim marked ``paper_scale``: why its arms depart from the paper's scale (none if they do not)."""
     out = {}
     for c in claims:
         if not getattr(c, "paper_scale", False):
             continue
-        sides = [sel for side in SIDES if getattr(c, side) is not None for sel in arm_selectors(c, side)]
-        gaps = list(dict.fromkeys(r for sel in sides for r in scale.departure_reasons(spec, sel, paper)))
+        sides = [scale_selectors(c, sel) for side in SIDES if getattr(c, side) is not None
+                 for sel in arm_selectors(c, side)]
+        gaps = list(dict.fromkeys(r for sels in sides for r in scale.departure_reasons(spec, sels, paper)))
         if gaps:
             out[c.id] = "; ".join(gaps)
     return out
@@ -436,7 +447,7 @@ def _verdict_row(claim: Any, v: dict[str, Any], rec: Any, paper: Any, standing: 
     chosen = claim.chosen({side: pick["chosen"] for side, pick in (v.get("selected") or {}).items()})
     arms = {side: arm_selectors(chosen, side)[0] for side in SIDES if getattr(chosen, side) is not None}
     seeds = v["n"] or len(rec.spec.seeds)
-    lines = [(side, scale.scale_line(rec.spec, sel, seeds, paper)) for side, sel in arms.items()]
+    lines = [(side, scale.scale_line(rec.spec, scale_selectors(claim, sel), seeds, paper)) for side, sel in arms.items()]
     lines = [(side, text) for side, text in lines if text]
     if len(lines) == 2 and lines[0][1] == lines[1][1]:
         lines = [("both arms", lines[0][1])]

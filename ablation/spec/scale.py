@@ -8,7 +8,7 @@ profile, so a verdict row can say at once what was run and how far it is from th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ablation.spec.errors import SpecError
@@ -31,12 +31,30 @@ def paper_spec(spec: StudySpec) -> StudySpec | None:
         return None
 
 
+Selections = Mapping[str, str] | Sequence[Mapping[str, str]]
+
+
 def representative(spec: StudySpec, selection: Mapping[str, str]) -> TrialConfig | None:
     """The configuration of the first grid point that matches ``selection`` (axis -> label)."""
     for point in spec.points():
         if all(point.get(axis) == lab for axis, lab in selection.items()):
             return spec.resolve(point, spec.seeds[0])
     return None
+
+
+def matching(spec: StudySpec, selections: Selections) -> list[TrialConfig]:
+    """The configuration of every grid point that matches ``selections`` (one selection, axis -> label, or
+    several: a point matching any of them), in grid order: an arm whose claim leaves an axis free (C2 over
+    its architectures) or names two of its levels (an interaction's ``at`` and ``versus``) runs them all."""
+    sels = [selections] if isinstance(selections, Mapping) else list(selections)
+    return [spec.resolve(point, spec.seeds[0]) for point in spec.points()
+            if any(all(point.get(axis) == lab for axis, lab in sel.items()) for sel in sels)]
+
+
+def _join(texts: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c`` (each text once, in order)."""
+    texts = list(dict.fromkeys(texts))
+    return texts[0] if len(texts) == 1 else f"{', '.join(texts[:-1])} and {texts[-1]}"
 
 
 def widths(cfg: TrialConfig) -> tuple[int, ...] | None:
@@ -75,49 +93,61 @@ def _train_text(n: int | None) -> str:
     return "all train" if n is None else f"{n:,} train"
 
 
-def setup_text(cfg: TrialConfig, seeds: int | None = None) -> str:
-    """``MNIST-1D (3,500 train), 3 x 64, 20 epochs[, 5 seeds]``."""
-    d = describe(cfg)
-    text = f"{d['data']} ({_train_text(d['train_examples'])}), {_widths_text(d['widths'])}, {d['epochs']} epochs"
+def setup_text(cfgs: TrialConfig | Sequence[TrialConfig], seeds: int | None = None, ratio: str = "") -> str:
+    """``MNIST-1D (3,500 train), 3 x 64, 20 epochs[, 5 seeds]``; for several configurations each value that
+    differs among them is listed: ``MNIST (50,000 train), 2 x 1024 and 3 x 1024, 100 epochs``. ``ratio``
+    follows the widths (``" (8x wider)"``)."""
+    ds = [describe(c) for c in ([cfgs] if isinstance(cfgs, TrialConfig) else cfgs)]
+    data = _join([d["data"] for d in ds])
+    train = _join([_train_text(d["train_examples"]).removesuffix(" train") for d in ds]) + " train"
+    epochs = _join([str(d["epochs"]) for d in ds])
+    text = f"{data} ({train}), {_join([_widths_text(d['widths']) for d in ds])}{ratio}, {epochs} epochs"
     return text + (f", {seeds} seed{'s' if seeds != 1 else ''}" if seeds is not None else "")
 
 
-def departure_reasons(spec: StudySpec, selection: Mapping[str, str], paper: StudySpec | None) -> list[str]:
+def departure_reasons(spec: StudySpec, selections: Selections, paper: StudySpec | None) -> list[str]:
     """Each way an arm departs from the scale where a width-, rate- or length-dependent effect can be tested.
 
     SCIENCE.md's scale rule: such an effect is tested at the paper's widths (or at keep probability x
     width >= ``MIN_PN``, where the paper itself varies n; a DropConnect arm's keep probability is that of
     its weights, as Wan et al. 2013 compare the two at the same rate and widths), on the paper's data set,
-    with at least ``MIN_EPOCHS`` epochs (or the paper's budget, if smaller). Empty when the study has no
-    paper profile to compare with, or the arm meets the rule.
+    with at least ``MIN_EPOCHS`` epochs (or the paper's budget, if smaller). Every grid point of the arm is
+    checked (``matching``), not only its first. Empty when the study has no paper profile to compare with,
+    or the arm meets the rule.
     """
-    cfg = representative(spec, selection)
     if paper is None:
         return []
-    paper_cfg = representative(paper, selection)
-    if cfg is None:  # a profile that leaves the arm out (a recipe set to false)
-        return [f"this profile does not run {_selection_text(selection)} (the {PAPER_PROFILE} profile does)"] \
-            if paper_cfg is not None else []
-    if paper_cfg is None:  # the arm is not a grid point of the paper's profile: held against its narrowest net
-        nets = [(min(w), w) for w in (widths(paper.resolve(p, paper.seeds[0])) for p in paper.points()) if w]
-        paper_cfg, theirs_text = representative(paper, {}), (f"nets of {min(nets)[0]} units or more" if nets else "")
-        theirs = (min(nets)[1] if nets else None)
-    else:
-        theirs = widths(paper_cfg)
-        theirs_text = _widths_text(theirs)
+    cfgs, paper_cfgs = matching(spec, selections), matching(paper, selections)
+    if not cfgs:  # a profile that leaves the arm out (a recipe set to false)
+        sels = [selections] if isinstance(selections, Mapping) else list(selections)
+        return [f"this profile does not run {'; '.join(_selection_text(s) for s in sels)} (the {PAPER_PROFILE} "
+                f"profile does)"] if paper_cfgs else []
+    if not paper_cfgs:  # the arm is not a grid point of the paper's profile: held against its narrowest nets
+        paper_cfgs = matching(paper, {})
+    nets = sorted({w for w in (widths(c) for c in paper_cfgs) if w}, key=lambda w: (min(w), w))
+    theirs = nets[0] if nets else None
+    theirs_text = _widths_text(theirs) if len(nets) == 1 else f"nets of {min(theirs)} units or more" if nets else ""
+    narrow: dict[float, list[tuple[tuple[int, ...], float]]] = {}
+    for cfg in cfgs:
+        mine = widths(cfg)
+        if mine and theirs and min(mine) < min(theirs):  # a DropConnect rate counts as a dropout rate (Wan 2013)
+            keep = 1.0 - max(float(cfg.model_args.get(k, 0.0) or 0.0) for k in ("dropout", "dropconnect"))
+            if keep * min(mine) < MIN_PN:
+                narrow.setdefault(keep, []).append((mine, keep * min(mine)))
     reasons = []
-    mine = widths(cfg)
-    if mine and theirs and min(mine) < min(theirs):  # a DropConnect rate counts as a dropout rate (Wan 2013)
-        keep = 1.0 - max(float(cfg.model_args.get(k, 0.0) or 0.0) for k in ("dropout", "dropconnect"))
-        if keep * min(mine) < MIN_PN:
-            reasons.append(f"{_widths_text(mine)} at p_keep {keep:g} (p\u00b7n = {keep * min(mine):g} < {MIN_PN}) "
-                           f"where the paper has {theirs_text}")
-    least = min(MIN_EPOCHS, paper_cfg.train.epochs)
-    if cfg.train.epochs < least:
-        reasons.append(f"{cfg.train.epochs} epochs (< {least})")
-    ours, papers = describe(cfg)["data"], describe(paper_cfg)["data"]
-    if ours != papers:
-        reasons.append(f"{ours} where the paper uses {papers}")
+    for keep, nets_run in narrow.items():
+        pns = sorted({pn for _, pn in nets_run})
+        pn = f"{pns[0]:g}" if len(pns) == 1 else f"{pns[0]:g}-{pns[-1]:g}"
+        reasons.append(f"{_join([_widths_text(w) for w, _ in nets_run])} at p_keep {keep:g} (p\u00b7n = {pn} < "
+                       f"{MIN_PN}) where the paper has {theirs_text}")
+    least = min(MIN_EPOCHS, paper_cfgs[0].train.epochs)
+    short = [str(c.train.epochs) for c in cfgs if c.train.epochs < least]
+    if short:
+        reasons.append(f"{_join(short)} epochs (< {least})")
+    papers = describe(paper_cfgs[0])["data"]
+    other = [describe(c)["data"] for c in cfgs if describe(c)["data"] != papers]
+    if other:
+        reasons.append(f"{_join(other)} where the paper uses {papers}")
     return reasons
 
 
@@ -125,22 +155,20 @@ def _selection_text(selection: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in selection.items())
 
 
-def scale_line(spec: StudySpec, selection: Mapping[str, str], seeds: int | None = None,
+def scale_line(spec: StudySpec, selections: Selections, seeds: int | None = None,
                paper: StudySpec | None = None) -> str:
-    """What an arm of a claim ran at, and the same arm at paper scale when the study has a ``full`` profile."""
-    cfg = representative(spec, selection)
-    if cfg is None:
+    """What an arm of a claim ran at (every grid point of it: ``matching``), and the same arm at paper scale
+    when the study has a ``full`` profile."""
+    cfgs = matching(spec, selections)
+    if not cfgs:
         return ""
-    text = setup_text(cfg, seeds)
-    paper_cfg = representative(paper, selection) if paper is not None else None
-    if paper_cfg is None:
-        return text
-    mine, theirs = widths(cfg), widths(paper_cfg)
+    paper_cfgs = matching(paper, selections) if paper is not None else []
+    if not paper_cfgs:
+        return setup_text(cfgs, seeds)
+    mine = [w for w in (widths(c) for c in cfgs) if w]
+    theirs = [w for w in (widths(c) for c in paper_cfgs) if w]
     ratio = ""
-    if mine and theirs and theirs[0] != mine[0]:
-        factor = theirs[0] / mine[0]
+    if mine and theirs and min(map(min, theirs)) != min(map(min, mine)):
+        factor = min(map(min, theirs)) / min(map(min, mine))
         ratio = f" ({factor:g}x wider)" if factor > 1 else f" ({1 / factor:g}x narrower)"
-    d = describe(paper_cfg)
-    paper_text = (f"{d['data']} ({_train_text(d['train_examples'])}), {_widths_text(d['widths'])}{ratio}, "
-                  f"{d['epochs']} epochs, {len(paper.seeds)} seeds")
-    return f"{text}; paper scale: {paper_text}"
+    return f"{setup_text(cfgs, seeds)}; paper scale: {setup_text(paper_cfgs, len(paper.seeds), ratio)}"
