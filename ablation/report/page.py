@@ -447,7 +447,8 @@ def _verdict_row(claim: Any, v: dict[str, Any], rec: Any, paper: Any, standing: 
     chosen = claim.chosen({side: pick["chosen"] for side, pick in (v.get("selected") or {}).items()})
     arms = {side: arm_selectors(chosen, side)[0] for side in SIDES if getattr(chosen, side) is not None}
     seeds = v["n"] or len(rec.spec.seeds)
-    lines = [(side, scale.scale_line(rec.spec, scale_selectors(claim, sel), seeds, paper)) for side, sel in arms.items()]
+    lines = [(side, scale.scale_line(rec.spec, scale_selectors(claim, sel), seeds, paper))
+             for side, sel in arms.items()]
     lines = [(side, text) for side, text in lines if text]
     if len(lines) == 2 and lines[0][1] == lines[1][1]:
         lines = [("both arms", lines[0][1])]
