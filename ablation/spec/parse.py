@@ -158,9 +158,10 @@ def list_studies() -> list[str]:
 # studies whose paper-scale recipe fits 2 CPU cores in hours: batchnorm's `full` is Ioffe & Szegedy's
 # own 50,000 steps of batch 60 (60 epochs, ~50 minutes), so its evidence needs no stand-in; activations_depth's
 # `long` is Glorot & Bengio's MNIST setting at the depth where its sigmoid net trains (~30 minutes); and
-# dropout_mnist's `long`, the papers' widths and drop rates for 100 epochs (~5 hours: the scale rule's minimum).
+# dropout_mnist's `long`, the papers' widths and drop rates for 100 epochs (~5 hours: the scale rule's minimum);
+# dropout_architectures' `long`, Fig. 4's 2 x 1024 and 3 x 1024 nets for 100 epochs (~2.5 hours).
 REPORT_PROFILES: dict[str, str | None] = {"quickstart": None, "batchnorm": "full", "activations_depth": "long",
-                                         "dropout_mnist": "long"}
+                                         "dropout_mnist": "long", "dropout_architectures": "long"}
 
 
 def report_profile(name: str) -> str | None:
