@@ -137,7 +137,7 @@ def test_a_claim_s_scale_line_names_each_departure_once():
 def test_every_grid_point_of_an_arm_is_checked_not_only_its_first():
     """C2's arms leave the architecture free: a narrow net after a wide one still departs, and the scale line
     names every net the arm ran."""
-    from ablation.report import page
+    from ablation.spec import claims
 
     text = STUDY.replace("[grid]\ndropout = [0.0, 0.5]", "[grid]\nhidden = [[1024, 1024], [1024, 1024, 1024]]\n"
                          "dropout = [0.0, 0.5]")
@@ -146,7 +146,7 @@ def test_every_grid_point_of_an_arm_is_checked_not_only_its_first():
                                     "[128, 128]] }\n\n[profiles.full]"), profile="mixed")
     assert _departs(mixed, {"dropout": "0.5"}) == \
         "2 x 128 at p_keep 0.5 (p\u00b7n = 64 < 256) where the paper has nets of 1024 units or more"
-    line = scale.scale_line(mixed, page.scale_selectors(mixed.claims[0], {"dropout": "0.5"}), 5,
+    line = scale.scale_line(mixed, claims.scale_selectors(mixed.claims[0], {"dropout": "0.5"}), 5,
                             scale.paper_spec(mixed))
     assert line == ("MNIST (50,000 train), 2 x 1024 and 2 x 128, 200 epochs, 5 seeds; paper scale: MNIST "
                     "(50,000 train), 2 x 1024 and 3 x 1024 (8x wider), 200 epochs, 5 seeds")
@@ -155,10 +155,10 @@ def test_every_grid_point_of_an_arm_is_checked_not_only_its_first():
 def test_an_interaction_claim_s_scale_line_gives_its_own_training_sizes():
     """C3-peak compares the effect at 5,000 examples with the effect at 1,000: its line names those sizes, not
     the grid's first (100)."""
-    from ablation.report import page
+    from ablation.spec import claims
 
     s = spec.load(spec.find_study("dropout_train_size"), profile="cpu")
     (claim,) = [c for c in s.claims if c.id == "C3-peak"]
-    line = scale.scale_line(s, page.scale_selectors(claim, claim.compare), 10, scale.paper_spec(s))
+    line = scale.scale_line(s, claims.scale_selectors(claim, claim.compare), 10, scale.paper_spec(s))
     assert line.startswith("MNIST-1D (1,000 and 5,000 train), 3 x 256, 300 epochs, 10 seeds; paper scale: MNIST "
                            "(1,000 and 5,000 train)"), line

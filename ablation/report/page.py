@@ -29,7 +29,7 @@ from ablation.spec import preregistration
 from ablation import stats
 from ablation.stats import records as records_module
 from ablation.spec import scale
-from ablation.spec.claims import SIDES, arm_selectors
+from ablation.spec.claims import SIDES, arm_selectors, scale_selectors
 from ablation.report import figures as figures_module
 from ablation.report import importance as importance_module
 
@@ -184,16 +184,6 @@ def _sequential_note(rec: Any, looks: dict[str, tuple[int, list[int]]] | None) -
     if undecided:
         text += f" Still undecided at the last look: {', '.join(undecided)}."
     return text
-
-
-def scale_selectors(claim: Any, selection: dict[str, Any]) -> list[dict[str, Any]]:
-    """The grid points an arm of ``claim`` takes its runs from, as selectors: ``selection`` (one side's) narrowed
-    to an interaction's ``at`` and ``versus``, or to the ``levels`` of a range or best claim's ``over`` axis."""
-    if claim.kind == "interaction":
-        return [{**selection, **claim.at}, {**selection, **claim.versus}]
-    if claim.over and claim.levels:
-        return [{**selection, claim.over: lab} for lab in claim.levels]
-    return [selection]
 
 
 def scale_gaps(claims: Sequence[Any], spec: Any, paper: Any) -> dict[str, str]:

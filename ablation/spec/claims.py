@@ -193,6 +193,16 @@ def arm_selectors(claim: Claim, side: str) -> list[dict[str, str]]:
     return [{**sel, axis: lab, **claim.where} for lab in labs]
 
 
+def scale_selectors(claim: Claim, selection: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The grid points an arm of ``claim`` takes its runs from, as selectors: ``selection`` (one side's) narrowed
+    to an interaction's ``at`` and ``versus``, or to the ``levels`` of a range or best claim's ``over`` axis."""
+    if claim.kind == "interaction":
+        return [{**selection, **claim.at}, {**selection, **claim.versus}]
+    if claim.over and claim.levels:
+        return [{**selection, claim.over: lab} for lab in claim.levels]
+    return [selection]
+
+
 def _with_tuples(d: Mapping[str, Any]) -> dict[str, Any]:
     """A claim's selector with list values (several levels, from JSON) as tuples."""
     return {k: tuple(x) if isinstance(x, list) else x for k, x in dict(d).items()}

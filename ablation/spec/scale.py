@@ -34,21 +34,26 @@ def paper_spec(spec: StudySpec) -> StudySpec | None:
 Selections = Mapping[str, str] | Sequence[Mapping[str, str]]
 
 
+def _as_list(selections: Selections) -> list[Mapping[str, str]]:
+    return [selections] if isinstance(selections, Mapping) else list(selections)
+
+
+def _matches(point: Mapping[str, str], selections: Selections) -> bool:
+    """Whether a grid point (axis -> label) matches one of ``selections``."""
+    return any(all(point.get(axis) == lab for axis, lab in sel.items()) for sel in _as_list(selections))
+
+
 def representative(spec: StudySpec, selection: Mapping[str, str]) -> TrialConfig | None:
     """The configuration of the first grid point that matches ``selection`` (axis -> label)."""
-    for point in spec.points():
-        if all(point.get(axis) == lab for axis, lab in selection.items()):
-            return spec.resolve(point, spec.seeds[0])
-    return None
+    point = next((p for p in spec.points() if _matches(p, selection)), None)
+    return None if point is None else spec.resolve(point, spec.seeds[0])
 
 
 def matching(spec: StudySpec, selections: Selections) -> list[TrialConfig]:
     """The configuration of every grid point that matches ``selections`` (one selection, axis -> label, or
     several: a point matching any of them), in grid order: an arm whose claim leaves an axis free (C2 over
     its architectures) or names two of its levels (an interaction's ``at`` and ``versus``) runs them all."""
-    sels = [selections] if isinstance(selections, Mapping) else list(selections)
-    return [spec.resolve(point, spec.seeds[0]) for point in spec.points()
-            if any(all(point.get(axis) == lab for axis, lab in sel.items()) for sel in sels)]
+    return [spec.resolve(point, spec.seeds[0]) for point in spec.points() if _matches(point, selections)]
 
 
 def _join(texts: Sequence[str]) -> str:
@@ -119,9 +124,8 @@ def departure_reasons(spec: StudySpec, selections: Selections, paper: StudySpec 
         return []
     cfgs, paper_cfgs = matching(spec, selections), matching(paper, selections)
     if not cfgs:  # a profile that leaves the arm out (a recipe set to false)
-        sels = [selections] if isinstance(selections, Mapping) else list(selections)
-        return [f"this profile does not run {'; '.join(_selection_text(s) for s in sels)} (the {PAPER_PROFILE} "
-                f"profile does)"] if paper_cfgs else []
+        arm = "; ".join(map(_selection_text, _as_list(selections)))
+        return [f"this profile does not run {arm} (the {PAPER_PROFILE} profile does)"] if paper_cfgs else []
     if not paper_cfgs:  # the arm is not a grid point of the paper's profile: held against its narrowest nets
         paper_cfgs = matching(paper, {})
     nets = sorted({w for w in (widths(c) for c in paper_cfgs) if w}, key=lambda w: (min(w), w))
@@ -145,7 +149,7 @@ def departure_reasons(spec: StudySpec, selections: Selections, paper: StudySpec 
     if short:
         reasons.append(f"{_join(short)} epochs (< {least})")
     papers = describe(paper_cfgs[0])["data"]
-    other = [describe(c)["data"] for c in cfgs if describe(c)["data"] != papers]
+    other = [name for name in (describe(c)["data"] for c in cfgs) if name != papers]
     if other:
         reasons.append(f"{_join(other)} where the paper uses {papers}")
     return reasons
